@@ -1,0 +1,23 @@
+"""Read and write TVIPS camera recordings (``.tvips``), RosettaSciIO-style.
+
+``file_reader`` is a RosettaSciIO reader: ``hs.load("x_000.tvips",
+file_format=rsciio_tvips)`` works with it. :class:`TvipsRecording` gives the
+frames and the per-frame headers without HyperSpy.
+"""
+
+from ._api import file_reader
+from ._reader import TvipsRecording
+from .exceptions import TvipsFormatError, TvipsFormatWarning
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "TvipsFormatError",
+    "TvipsFormatWarning",
+    "TvipsRecording",
+    "file_reader",
+]
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,219 @@
+"""Turn headers into RosettaSciIO's ``axes``, ``metadata`` and ``original_metadata``.
+
+This is the only module that knows HyperSpy's metadata names. What goes
+where, and why it differs from ``rsciio.tvips``:
+
+- Signal axes ``dy``, ``dx`` (RosettaSciIO's names), scaled by the main
+  header's ``pixelsize`` in nm (imaging) or 1/nm (diffraction, the unit
+  RosettaSciIO's writer stores); uncalibrated when ``pixelsize`` is 0. Their
+  offset is 0: ``offsetx``/``offsety`` are the read-out window's position on
+  the chip, not a calibration, and stay in ``original_metadata``.
+- A stack's navigation axis is ``time`` in s starting at 0, its scale the
+  mean frame interval between the first and the last frame. A single frame,
+  or frames that all carry the same time, give an uncalibrated ``frame`` axis
+  instead of a scale of 0.
+- Dates and times are UTC (the frame headers hold unix time).
+- Stage positions are converted from nm to HyperSpy's mm.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from ._format import EXTRA_FIELD, MODE_DIFFRACTION, MODE_IMAGING
+
+#: The unit of the signal axes for each ``mode``.
+SIGNAL_UNITS = {MODE_IMAGING: "nm", MODE_DIFFRACTION: "1/nm"}
+NM_PER_MM = 1e6
+
+
+def _field(frame_header, name, default=None):
+    """Return a frame-header field as a Python number, if the header has it."""
+    if name in frame_header.dtype.names:
+        return frame_header[name].item()
+    return default
+
+
+def frame_time(frame_header) -> float:
+    """Return a frame's unix time in seconds (``timestamp + ms / 1000``)."""
+    return frame_header["timestamp"].item() + frame_header["ms"].item() / 1000
+
+
+def signal_axes(header, mode) -> list[dict]:
+    """Return the two signal axes of a frame.
+
+    Parameters
+    ----------
+    header : MainHeader
+        The main header.
+    mode : int or None
+        The first frame's ``mode`` (None when the frame header lacks it).
+
+    Returns
+    -------
+    list of dict
+    """
+    pixelsize = header.fields["pixelsize"]
+    axes = []
+    for name, size in zip(("dy", "dx"), header.shape, strict=True):
+        axis = {"name": name, "size": size, "offset": 0.0, "navigate": False}
+        if pixelsize:
+            axis["scale"] = float(pixelsize)
+            axis["units"] = SIGNAL_UNITS.get(mode, "nm")
+        axes.append(axis)
+    return axes
+
+
+def time_axis(n_frames: int, first_header, last_header) -> dict:
+    """Return the navigation axis of a stack of frames.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames in the stack.
+    first_header, last_header : numpy.void
+        Headers of the first and the last frame.
+
+    Returns
+    -------
+    dict
+    """
+    span = frame_time(last_header) - frame_time(first_header)
+    if n_frames > 1 and span > 0:
+        scale = span / (n_frames - 1)
+        return {
+            "name": "time",
+            "size": n_frames,
+            "scale": scale,
+            "offset": 0.0,
+            "units": "s",
+            "navigate": True,
+        }
+    return {"name": "frame", "size": n_frames, "offset": 0.0, "navigate": True}
+
+
+def scan_axes(nav_shape: tuple) -> list[dict]:
+    """Return the navigation axes of a scan: the last two are ``y`` and ``x``.
+
+    A line scan has one axis, ``x``; axes before ``y`` have no name. The scan
+    step is not recorded in the files, so the axes are uncalibrated.
+    """
+    names = [None] * max(0, len(nav_shape) - 2) + ["y", "x"][-len(nav_shape) :]
+    axes = []
+    for name, size in zip(names, nav_shape, strict=True):
+        axis = {"size": int(size), "offset": 0.0, "navigate": True}
+        if name:
+            axis["name"] = name
+        axes.append(axis)
+    return axes
+
+
+def header_dict(frame_header) -> dict:
+    """Return a frame header as a dict of Python numbers (raw bytes as hex)."""
+    out = {}
+    for name in frame_header.dtype.names:
+        value = frame_header[name]
+        out[name] = value.tobytes().hex() if name == EXTRA_FIELD else value.item()
+    return out
+
+
+def utc_datetime(frame_header) -> datetime:
+    """Return the UTC date and time of a frame."""
+    start = datetime.fromtimestamp(frame_header["timestamp"].item(), tz=timezone.utc)
+    return start + timedelta(milliseconds=frame_header["ms"].item())
+
+
+def metadata(path: str, header, first_header) -> dict:
+    """Return HyperSpy's ``metadata`` for a recording.
+
+    Parameters
+    ----------
+    path : str
+        Path of the first part.
+    header : MainHeader
+        The main header.
+    first_header : numpy.void
+        The first frame's header.
+
+    Returns
+    -------
+    dict
+    """
+    name = os.path.basename(path)
+    when = utc_datetime(first_header)
+    meta = {
+        "General": {
+            "title": name.rsplit("_", 1)[0] if "_" in name else name,
+            "original_filename": name,
+            "date": when.date().isoformat(),
+            "time": when.time().isoformat(),
+            "time_zone": "UTC",
+        },
+        "Signal": {},
+    }
+    mode = _field(first_header, "mode")
+    tem = {}
+    if header.fields["ht"]:
+        tem["beam_energy"] = float(header.fields["ht"])
+    if header.fields["magtotal"]:
+        key = "camera_length" if mode == MODE_DIFFRACTION else "magnification"
+        tem[key] = float(header.fields["magtotal"])
+    current = _field(first_header, "fcurrent")
+    if current is not None:
+        tem["beam_current"] = current
+    stage = {}
+    for field, key, divisor in (
+        ("stagea", "tilt_alpha", 1.0),
+        ("stageb", "tilt_beta", 1.0),
+        ("stagex", "x", NM_PER_MM),
+        ("stagey", "y", NM_PER_MM),
+        ("stagez", "z", NM_PER_MM),
+    ):
+        value = _field(first_header, field)
+        if value is not None:
+            stage[key] = value / divisor
+    if stage:
+        tem["Stage"] = stage
+    if tem:
+        meta["Acquisition_instrument"] = {"TEM": tem}
+    if mode == MODE_DIFFRACTION:
+        meta["Signal"]["signal_type"] = "electron_diffraction"
+    return meta
+
+
+def original_metadata(chain, header, first_header, n_frames, ignored, extra) -> dict:
+    """Return ``original_metadata``: the headers as read and the chain.
+
+    Parameters
+    ----------
+    chain : Chain
+        The recording's parts.
+    header : MainHeader
+        The main header.
+    first_header : numpy.void
+        The first frame's header.
+    n_frames : int
+        Whole frames in the recording.
+    ignored : int
+        Bytes of an incomplete last record.
+    extra : dict
+        More entries for the ``Recording`` node (scan placement).
+
+    Returns
+    -------
+    dict
+    """
+    return {
+        "tvips_header": dict(header.fields),
+        "frame_header": header_dict(first_header),
+        "Recording": {
+            "parts": [p.name for p in chain.parts],
+            "part_sizes": [p.file_offset + p.length for p in chain.parts],
+            "n_frames": int(n_frames),
+            "frame_header_bytes": header.frame_header_bytes,
+            "record_size": header.record_size,
+            "ignored_bytes": int(ignored),
+            **extra,
+        },
+    }

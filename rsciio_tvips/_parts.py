@@ -1,0 +1,161 @@
+"""Find the parts of a recording and treat them as one byte stream.
+
+A recording is ``NAME_000.tvips``, ``NAME_001.tvips``, ...; only ``_000``
+starts with the main header. :func:`find_parts` finds the chain from any part
+and returns it as a :class:`Chain`: the bytes after the main header of every
+part, in order, seen as one logical stream. Frame records are laid end to end
+in that stream, so a record that straddles two files needs no special case,
+and the number of frames follows from the sizes of the files, never from a
+count in a header.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ._format import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, PART_RE, part_name
+from .exceptions import TvipsFormatError
+
+
+@dataclass(frozen=True)
+class Part:
+    """One file of a recording.
+
+    Attributes
+    ----------
+    path : str
+        Absolute path of the file.
+    file_offset : int
+        Where the part's frame data start in the file (256 for the first
+        part, 0 for the others).
+    length : int
+        Bytes of frame data in the part, as sized when the recording was opened.
+    stream_start : int
+        Offset of the part's first frame-data byte in the chain's stream.
+    """
+
+    path: str
+    file_offset: int
+    length: int
+    stream_start: int
+
+    @property
+    def name(self) -> str:
+        """The file name, for messages."""
+        return os.path.basename(self.path)
+
+
+@dataclass(frozen=True)
+class Chain:
+    """The parts of a recording as one stream of frame-record bytes.
+
+    Attributes
+    ----------
+    parts : tuple of Part
+        The parts in order; the first holds the main header.
+    """
+
+    parts: tuple
+
+    @property
+    def first(self) -> Part:
+        """The part that holds the main header."""
+        return self.parts[0]
+
+    @property
+    def nbytes(self) -> int:
+        """Total bytes of the stream (frame data of all parts)."""
+        last = self.parts[-1]
+        return last.stream_start + last.length
+
+    def locate(self, stream_offset: int) -> tuple[Part, int]:
+        """Return the part and the file offset of a stream offset."""
+        starts = [p.stream_start for p in self.parts]
+        # The last part starting at or before the offset holds it; an empty
+        # part shares its start with the next one and so is never chosen.
+        index = int(np.searchsorted(starts, stream_offset, side="right")) - 1
+        part = self.parts[index]
+        return part, part.file_offset + stream_offset - part.stream_start
+
+
+def _siblings(path: Path) -> tuple[str, dict[int, Path]]:
+    """Return the stem and the parts ``<stem>_NNN.tvips`` beside ``path``."""
+    match = PART_RE.match(path.name)
+    if match is None:
+        # A file renamed without the _NNN suffix is a one-part recording.
+        return path.stem, {FIRST_PART_NUMBER: path}
+    stem = match["stem"]
+    found: dict[int, Path] = {}
+    with os.scandir(path.parent) as entries:
+        for entry in entries:
+            other = PART_RE.match(entry.name)
+            if other is None or other["stem"] != stem or not entry.is_file():
+                continue
+            number = int(other["part"])
+            if number in found:
+                msg = (
+                    f"{entry.name}: two files claim part {number} of recording "
+                    f"{stem!r}: {found[number].name} and {entry.name}"
+                )
+                raise TvipsFormatError(msg)
+            found[number] = Path(entry.path)
+    return stem, found
+
+
+def find_parts(filename: str | os.PathLike) -> Chain:
+    """Find every part of the recording that ``filename`` belongs to.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        Any part of the recording (``x_000.tvips``, ``x_003.TVIPS`` ...). A
+        ``.tvips`` file whose name has no ``_NNN`` suffix is taken as a
+        recording of one part.
+
+    Returns
+    -------
+    Chain
+        The parts from ``_000`` to the highest number found.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``filename`` does not exist.
+    TvipsFormatError
+        If the first part or a part between the first and the last is
+        missing, if two files claim the same part number (``x_001.tvips`` and
+        ``x_001.TVIPS``), or if the first part is shorter than the main header.
+    """
+    path = Path(os.fspath(filename)).absolute()
+    if not path.is_file():
+        raise FileNotFoundError(f"No such TVIPS file: {os.fspath(filename)!r}")
+    stem, found = _siblings(path)
+    ext = path.suffix[1:]
+    last = max(found)
+    missing = [n for n in range(FIRST_PART_NUMBER, last) if n not in found]
+    if missing:
+        name = part_name(stem, missing[0], ext)
+        msg = (
+            f"{name}: part {missing[0]} of the recording is missing "
+            f"(found parts up to {part_name(stem, last, ext)}, "
+            f"{len(missing)} missing)"
+        )
+        raise TvipsFormatError(msg)
+    parts = []
+    start = 0
+    for number in range(FIRST_PART_NUMBER, last + 1):
+        size = os.stat(found[number]).st_size
+        offset = MAIN_HEADER_SIZE if number == FIRST_PART_NUMBER else 0
+        if size < offset:
+            msg = (
+                f"{found[number].name}: file is shorter than the main header at "
+                f"offset 0: expected at least {offset} bytes, found {size}"
+            )
+            raise TvipsFormatError(msg)
+        parts.append(Part(str(found[number]), offset, size - offset, start))
+        start += size - offset
+    return Chain(tuple(parts))

@@ -1,0 +1,220 @@
+"""Test fixtures: a byte-by-byte recording builder and an open-file check.
+
+``make_tvips`` writes recordings with ``struct`` from the field offsets of
+``../shared/docs/format.md``, independently of the package's dtypes and of any
+writer, so that a mistake in ``_format.py`` cannot hide in both.
+"""
+
+from __future__ import annotations
+
+import itertools
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+FILLER = (b"TVIPS " * 40)[:204]
+# (offset, struct code, name) of the frame-header fields format.md lists.
+FIELDS = [
+    (0, "I", "num"),
+    (4, "I", "timestamp"),
+    (8, "I", "ms"),
+    (12, "I", "LUTidx"),
+    (16, "f", "fcurrent"),
+    (20, "I", "mag"),
+    (24, "I", "mode"),
+    (28, "f", "stagex"),
+    (32, "f", "stagey"),
+    (36, "f", "stagez"),
+    (40, "f", "stagea"),
+    (44, "f", "stageb"),
+    (48, "I", "rotidx"),
+    (52, "f", "temperature"),
+    (56, "f", "objective"),
+    (60, "f", "DENS_Power"),
+    (64, "f", "TEM_Obj_current"),
+    (68, "f", "Scan_x"),
+    (72, "f", "Scan_y"),
+]
+BPP = {
+    np.dtype("uint8"): 8,
+    np.dtype("uint16"): 16,
+    np.dtype("uint32"): 32,
+    np.dtype("uint64"): 64,
+}
+
+
+def main_header(**kw) -> bytes:
+    """The 256-byte main header; keyword arguments override fields."""
+    values = {
+        "size": 256,
+        "version": 2,
+        "dimx": 4,
+        "dimy": 3,
+        "bitsperpixel": 16,
+        "offsetx": 0,
+        "offsety": 0,
+        "binx": 1,
+        "biny": 1,
+        "pixelsize": 0,
+        "ht": 300,
+        "magtotal": 0,
+        "frameheaderbytes": 60,
+    }
+    values.update(kw)
+    order = [
+        "size",
+        "version",
+        "dimx",
+        "dimy",
+        "bitsperpixel",
+        "offsetx",
+        "offsety",
+        "binx",
+        "biny",
+        "pixelsize",
+        "ht",
+        "magtotal",
+        "frameheaderbytes",
+    ]
+    return struct.pack("<13I", *(values[k] for k in order)) + FILLER
+
+
+def frame_header(nbytes: int, values: dict, fill: int) -> bytes:
+    """A frame header of ``nbytes``; unknown bytes are ``fill`` + position."""
+    buf = bytearray((fill + i) % 256 for i in range(nbytes))
+    for offset, code, name in FIELDS:
+        if offset + 4 <= nbytes:
+            struct.pack_into("<" + code, buf, offset, values.get(name, 0))
+    return bytes(buf)
+
+
+@dataclass
+class Recording:
+    paths: list
+    frames: np.ndarray
+    headers: list
+    stream: bytes
+    header: bytes
+    record_size: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def path(self) -> Path:
+        return self.paths[0]
+
+
+def default_header_values(i: int, mode: int = 2) -> dict:
+    return {
+        "num": i + 1,
+        "timestamp": 1_700_000_000 + i // 4,
+        "ms": (i % 4) * 250,
+        "fcurrent": 1.5,
+        "mode": mode,
+        "stagex": 1000.0,
+        "stagey": -2000.0,
+        "stagez": 30.0,
+        "stagea": 12.5,
+        "stageb": -3.0,
+        "rotidx": i,
+        "Scan_x": float(i % 7),
+        "Scan_y": float(i // 7),
+    }
+
+
+def build(
+    directory,
+    name="rec",
+    *,
+    n_frames=5,
+    shape=(3, 4),
+    dtype="uint16",
+    version=2,
+    frame_header_bytes=60,
+    split=None,
+    records_per_part=None,
+    truncate=0,
+    ext="tvips",
+    header=None,
+    header_values=None,
+    mode=2,
+    frames=None,
+) -> Recording:
+    """Write a recording and return what was written.
+
+    ``split``: stream offsets (bytes after the main header) where new parts
+    start, which may fall inside a record; ``records_per_part``: whole records
+    per part. ``truncate``: bytes cut from the end of the stream.
+    """
+    directory = Path(directory)
+    dtype = np.dtype(dtype)
+    if frames is None:
+        n = np.arange(n_frames * shape[0] * shape[1], dtype=np.uint64)
+        frames = ((n * 7 + 3) % min(np.iinfo(dtype).max, 60_000)).astype(dtype)
+        frames = frames.reshape(n_frames, *shape)
+    else:
+        frames = np.asarray(frames)
+        n_frames, shape, dtype = frames.shape[0], frames.shape[1:], frames.dtype
+    fhb = 12 if version == 1 else frame_header_bytes
+    make_values = header_values or (lambda i: default_header_values(i, mode))
+    values = [make_values(i) for i in range(n_frames)]
+    headers = [frame_header(fhb, values[i], fill=i) for i in range(n_frames)]
+    records = [
+        h + f.astype(dtype.newbyteorder("<")).tobytes()
+        for h, f in zip(headers, frames, strict=True)
+    ]
+    stream = b"".join(records)
+    if truncate:
+        stream = stream[:-truncate]
+    record = fhb + frames[0].nbytes
+    if split is None:
+        per = records_per_part or max(n_frames, 1)
+        split = list(range(per * record, len(stream), per * record))
+    bounds = [0, *split, len(stream)]
+    hdr = (
+        header
+        if header is not None
+        else main_header(
+            version=version,
+            dimx=shape[1],
+            dimy=shape[0],
+            bitsperpixel=BPP[dtype],
+            frameheaderbytes=frame_header_bytes,
+        )
+    )
+    paths = []
+    for k, (a, b) in enumerate(itertools.pairwise(bounds)):
+        path = directory / f"{name}_{k:03d}.{ext}"
+        path.write_bytes((hdr if k == 0 else b"") + stream[a:b])
+        paths.append(path)
+    return Recording(paths, frames, values, stream, hdr, record)
+
+
+@pytest.fixture
+def make_tvips(tmp_path):
+    """Factory: ``make_tvips(**kw)`` writes a recording in ``tmp_path``."""
+
+    def make(**kw):
+        return build(tmp_path, **kw)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def no_open_tvips_files():
+    """Fail a test that leaves a .tvips file open (a leak of a file handle)."""
+    proc = psutil.Process()
+    before = {f.path for f in proc.open_files()}
+    yield
+    import gc
+
+    gc.collect()
+    left = [
+        f.path
+        for f in proc.open_files()
+        if f.path.lower().endswith(".tvips") and f.path not in before
+    ]
+    assert not left, f"files left open: {left}"
