@@ -35,9 +35,9 @@ def _field(frame_header, name, default=None):
     return default
 
 
-def frame_time(frame_header) -> float:
-    """Return a frame's unix time in seconds (``timestamp + ms / 1000``)."""
-    return frame_header["timestamp"].item() + frame_header["ms"].item() / 1000
+def frame_time_ms(frame_header) -> int:
+    """Return a frame's unix time in whole milliseconds (exact)."""
+    return frame_header["timestamp"].item() * 1000 + frame_header["ms"].item()
 
 
 def signal_axes(header, mode) -> list[dict]:
@@ -79,9 +79,10 @@ def time_axis(n_frames: int, first_header, last_header) -> dict:
     -------
     dict
     """
-    span = frame_time(last_header) - frame_time(first_header)
+    # Integer milliseconds: unix seconds as float64 would lose the last digits.
+    span = frame_time_ms(last_header) - frame_time_ms(first_header)
     if n_frames > 1 and span > 0:
-        scale = span / (n_frames - 1)
+        scale = span / 1000 / (n_frames - 1)
         return {
             "name": "time",
             "size": n_frames,

@@ -1,0 +1,277 @@
+"""file_reader: the RosettaSciIO dictionary, axes, metadata and scan placement."""
+
+import re
+import time
+
+import dask.array as da
+import numpy as np
+import pytest
+
+import rsciio_tvips
+from rsciio_tvips import TvipsFormatWarning, file_reader
+
+
+def test_public_names():
+    assert dir(rsciio_tvips) == [
+        "TvipsFormatError",
+        "TvipsFormatWarning",
+        "TvipsRecording",
+        "file_reader",
+    ]
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_stack_dictionary(make_tvips, lazy):
+    rec = make_tvips(n_frames=9, shape=(3, 4), records_per_part=4)
+    (d,) = file_reader(rec.paths[1], lazy=lazy)
+    assert set(d) == {"data", "axes", "metadata", "original_metadata", "mapping"}
+    assert isinstance(d["data"], da.Array if lazy else np.ndarray)
+    np.testing.assert_array_equal(np.asarray(d["data"]), rec.frames)
+    # 9 frames over 2 s (timestamps step every 4 frames, ms 0/250/500/750)
+    assert d["axes"] == [
+        {
+            "name": "time",
+            "size": 9,
+            "scale": 0.25,
+            "offset": 0.0,
+            "units": "s",
+            "navigate": True,
+            "index_in_array": 0,
+        },
+        {
+            "name": "dy",
+            "size": 3,
+            "offset": 0.0,
+            "navigate": False,
+            "index_in_array": 1,
+        },
+        {
+            "name": "dx",
+            "size": 4,
+            "offset": 0.0,
+            "navigate": False,
+            "index_in_array": 2,
+        },
+    ]
+    assert d["metadata"] == {
+        "General": {
+            "title": "rec",
+            "original_filename": "rec_000.tvips",
+            "date": "2023-11-14",
+            "time": "22:13:20",
+            "time_zone": "UTC",
+        },
+        "Signal": {"signal_type": "electron_diffraction"},
+        "Acquisition_instrument": {
+            "TEM": {
+                "beam_energy": 300.0,
+                "beam_current": 1.5,
+                "Stage": {
+                    "tilt_alpha": 12.5,
+                    "tilt_beta": -3.0,
+                    "x": 0.001,
+                    "y": -0.002,
+                    "z": 3e-05,
+                },
+            }
+        },
+    }
+    om = d["original_metadata"]
+    assert om["tvips_header"]["frameheaderbytes"] == 60
+    assert om["frame_header"]["num"] == 1 and om["frame_header"]["rotidx"] == 0
+    assert om["Recording"] == {
+        "parts": ["rec_000.tvips", "rec_001.tvips", "rec_002.tvips"],
+        "part_sizes": [256 + 4 * 84, 4 * 84, 84],
+        "n_frames": 9,
+        "frame_header_bytes": 60,
+        "record_size": 84,
+        "ignored_bytes": 0,
+    }
+
+
+def test_imaging_mode_calibration(make_tvips):
+    from conftest import main_header
+
+    rec = make_tvips(
+        mode=1, header=main_header(pixelsize=2, magtotal=50000, offsetx=16, offsety=8)
+    )
+    (d,) = file_reader(rec.path)
+    assert [(a["scale"], a["units"], a["offset"]) for a in d["axes"][1:]] == [
+        (2.0, "nm", 0.0),
+        (2.0, "nm", 0.0),
+    ]
+    assert d["metadata"]["Signal"] == {}
+    assert d["metadata"]["Acquisition_instrument"]["TEM"]["magnification"] == 50000
+    assert d["original_metadata"]["tvips_header"]["offsetx"] == 16
+
+
+def test_diffraction_mode_calibration(make_tvips):
+    from conftest import main_header
+
+    rec = make_tvips(mode=2, header=main_header(pixelsize=3, magtotal=80))
+    (d,) = file_reader(rec.path)
+    assert [(a["scale"], a["units"]) for a in d["axes"][1:]] == [
+        (3.0, "1/nm"),
+        (3.0, "1/nm"),
+    ]
+    tem = d["metadata"]["Acquisition_instrument"]["TEM"]
+    assert tem["camera_length"] == 80 and "magnification" not in tem
+
+
+def test_version1_metadata(make_tvips):
+    rec = make_tvips(version=1, n_frames=3)
+    (d,) = file_reader(rec.path)
+    assert d["metadata"]["Signal"] == {}
+    assert d["metadata"]["Acquisition_instrument"] == {"TEM": {"beam_energy": 300.0}}
+    assert d["original_metadata"]["frame_header"] == {
+        "num": 1,
+        "timestamp": 1_700_000_000,
+        "ms": 0,
+    }
+    assert d["axes"][0]["scale"] == 0.25
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_time_in_utc_with_milliseconds(make_tvips, new_york):
+    assert time.localtime(0).tm_hour == 19  # the host is not on UTC
+    rec = make_tvips(
+        n_frames=2, header_values=lambda i: {"timestamp": 740399696, "ms": 125 + i}
+    )
+    (d,) = file_reader(rec.path)
+    general = d["metadata"]["General"]
+    assert (general["date"], general["time"]) == ("1993-06-18", "10:34:56.125000")
+    assert d["axes"][0]["scale"] == 0.001
+
+
+def test_single_frame(make_tvips):
+    rec = make_tvips(n_frames=1)
+    (d,) = file_reader(rec.path)
+    assert d["data"].shape == (1, 3, 4)
+    assert d["axes"][0] == {
+        "name": "frame",
+        "size": 1,
+        "offset": 0.0,
+        "navigate": True,
+        "index_in_array": 0,
+    }
+
+
+def test_frames_with_one_time_get_a_frame_axis(make_tvips):
+    rec = make_tvips(n_frames=3, header_values=lambda i: {"timestamp": 5})
+    assert file_reader(rec.path)[0]["axes"][0]["name"] == "frame"
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+@pytest.mark.parametrize(
+    ("scan_shape", "start", "names"),
+    [
+        ((2, 3), 0, ["y", "x"]),
+        ((2, 3), 2, ["y", "x"]),
+        ((5,), 1, ["x"]),
+        ((2, 2, 2), 0, [None, "y", "x"]),
+    ],
+)
+def test_scan_shape(make_tvips, lazy, scan_shape, start, names):
+    rec = make_tvips(n_frames=9, records_per_part=4)
+    (d,) = file_reader(
+        rec.path, lazy=lazy, scan_shape=scan_shape, scan_start_frame=start
+    )
+    n = int(np.prod(scan_shape))
+    np.testing.assert_array_equal(
+        np.asarray(d["data"]), rec.frames[start : start + n].reshape(*scan_shape, 3, 4)
+    )
+    nav = d["axes"][: len(scan_shape)]
+    assert [a.get("name") for a in nav] == names
+    assert [a["size"] for a in nav] == list(scan_shape)
+    assert all(a["navigate"] for a in nav)
+    assert [a["index_in_array"] for a in d["axes"]] == list(range(len(scan_shape) + 2))
+    rec_meta = d["original_metadata"]["Recording"]
+    assert (
+        rec_meta["scan_start_frame"],
+        rec_meta["frames_before_scan"],
+        rec_meta["frames_after_scan"],
+        rec_meta["blank_points"],
+    ) == (start, start, 9 - start - n, 0)
+
+
+@pytest.mark.parametrize("lazy", [False, True])
+def test_negative_start_pads(make_tvips, lazy):
+    rec = make_tvips(n_frames=4)
+    (d,) = file_reader(rec.path, lazy=lazy, scan_shape=(2, 3), scan_start_frame=-2)
+    expected = np.concatenate([np.zeros((2, 3, 4), np.uint16), rec.frames])
+    np.testing.assert_array_equal(np.asarray(d["data"]), expected.reshape(2, 3, 3, 4))
+    assert d["original_metadata"]["Recording"]["blank_points"] == 2
+
+
+def test_incomplete_scan_is_padded_with_a_warning(make_tvips):
+    rec = make_tvips(n_frames=5)
+    msg = (
+        "scan of shape (2, 3) from frame 1 needs frames up to 6 but the "
+        "recording has 5: the last 2 scan points are blank"
+    )
+    with pytest.warns(TvipsFormatWarning, match=f"^{re.escape(msg)}$"):
+        (d,) = file_reader(rec.path, scan_shape=(2, 3), scan_start_frame=1)
+    expected = np.zeros((6, 3, 4), np.uint16)
+    expected[:4] = rec.frames[1:]
+    np.testing.assert_array_equal(d["data"], expected.reshape(2, 3, 3, 4))
+    assert d["original_metadata"]["Recording"]["blank_points"] == 2
+
+
+@pytest.mark.parametrize("bad", [(0, 3), (2, -1), (2.5, 2), "x", (), 5, ("a",)])
+def test_bad_scan_shape(make_tvips, bad):
+    rec = make_tvips()
+    with pytest.raises((ValueError, NotImplementedError)) as info:
+        file_reader(rec.path, scan_shape=bad)
+    if isinstance(bad, str):
+        assert info.type is NotImplementedError
+    else:
+        assert str(info.value) == (
+            f"scan_shape must be a tuple of positive integers, got {bad!r}"
+        )
+
+
+@pytest.mark.parametrize("kw", [{"winding_scan_axis": "x"}, {"hysteresis": 2}])
+def test_snake_scans_not_yet(make_tvips, kw):
+    with pytest.raises(NotImplementedError, match="snake scans"):
+        file_reader(make_tvips().path, scan_shape=(1, 5), **kw)
+
+
+@pytest.mark.parametrize(
+    ("rechunking", "scan_shape", "chunks"),
+    [
+        ("auto", None, ((10,), (3,), (4,))),
+        (True, None, ((10,), (3,), (4,))),
+        # one chunk per file: records start in parts at frames 0, 4, 8
+        (False, None, ((4, 4, 2), (3,), (4,))),
+        ({0: 3}, None, ((3, 3, 3, 1), (3,), (4,))),
+        ((5, 3, 2), None, ((5, 5), (3,), (2, 2))),
+        (False, (2, 5), ((2,), (5,), (3,), (4,))),
+        ("auto", (2, 5), ((2,), (5,), (3,), (4,))),
+    ],
+)
+def test_rechunking(make_tvips, rechunking, scan_shape, chunks):
+    rec = make_tvips(n_frames=10, records_per_part=4)
+    (d,) = file_reader(
+        rec.path, lazy=True, rechunking=rechunking, scan_shape=scan_shape
+    )
+    assert d["data"].chunks == chunks
+    np.testing.assert_array_equal(
+        d["data"].compute().reshape(rec.frames.shape), rec.frames
+    )
+
+
+def test_rechunking_false_with_start_frame(make_tvips):
+    rec = make_tvips(n_frames=10, records_per_part=4)
+    (d,) = file_reader(
+        rec.path, lazy=True, rechunking=False, scan_shape=(7,), scan_start_frame=2
+    )
+    assert d["data"].chunks[0] == (2, 4, 1)
+    np.testing.assert_array_equal(d["data"].compute(), rec.frames[2:9])

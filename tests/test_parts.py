@@ -1,0 +1,131 @@
+"""Finding the parts of a recording and reading them as one stream."""
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rsciio_tvips import TvipsFormatError, TvipsRecording, file_reader
+from rsciio_tvips._parts import find_parts
+
+
+def names(chain):
+    return [p.name for p in chain.parts]
+
+
+@pytest.mark.parametrize("opened", [0, 1, 2])
+@pytest.mark.parametrize("as_str", [True, False])
+def test_any_part_opens_the_whole_recording(make_tvips, opened, as_str):
+    rec = make_tvips(n_frames=6, records_per_part=2)
+    path = rec.paths[opened]
+    data = file_reader(str(path) if as_str else path)[0]["data"]
+    np.testing.assert_array_equal(data, rec.frames)
+
+
+def test_upper_case_extension(make_tvips):
+    rec = make_tvips(n_frames=4, records_per_part=2, ext="TVIPS")
+    assert names(find_parts(rec.paths[1])) == ["rec_000.TVIPS", "rec_001.TVIPS"]
+    np.testing.assert_array_equal(file_reader(rec.paths[1])[0]["data"], rec.frames)
+
+
+def test_only_exact_siblings_are_parts(make_tvips, tmp_path):
+    rec = make_tvips(n_frames=4, records_per_part=2)
+    for junk in [
+        "rec_0002.tvips",
+        "rec_002.tvips.bak",
+        "rec2_002.tvips",
+        "xrec_002.tvips",
+        "rec_002.txt",
+        "other_000.tvips",
+    ]:
+        (tmp_path / junk).write_bytes(b"junk")
+    (tmp_path / "rec_002.tvips").mkdir()  # a folder is not a part
+    assert names(find_parts(rec.path)) == ["rec_000.tvips", "rec_001.tvips"]
+    np.testing.assert_array_equal(file_reader(rec.path)[0]["data"], rec.frames)
+
+
+def test_stream_offsets(make_tvips):
+    rec = make_tvips(n_frames=4, split=[100, 100, 250])
+    chain = find_parts(rec.path)
+    assert [(p.file_offset, p.length, p.stream_start) for p in chain.parts] == [
+        (256, 100, 0),
+        (0, 0, 100),
+        (0, 150, 100),
+        (0, 86, 250),
+    ]
+    assert chain.nbytes == len(rec.stream) == 336
+    assert chain.locate(0) == (chain.parts[0], 256)
+    assert chain.locate(100) == (chain.parts[2], 0)  # not the empty part
+    assert chain.locate(335) == (chain.parts[3], 85)
+
+
+def test_missing_middle_part(make_tvips):
+    rec = make_tvips(n_frames=8, records_per_part=2)
+    rec.paths[1].unlink()
+    rec.paths[2].unlink()
+    msg = (
+        "rec_001.tvips: part 1 of the recording is missing (found parts up to "
+        "rec_003.tvips, 2 missing)"
+    )
+    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
+        file_reader(rec.paths[3])
+
+
+def test_missing_first_part(make_tvips):
+    rec = make_tvips(n_frames=4, records_per_part=2)
+    rec.path.unlink()
+    msg = (
+        "rec_000.tvips: part 0 of the recording is missing (found parts up to "
+        "rec_001.tvips, 1 missing)"
+    )
+    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
+        file_reader(rec.paths[1])
+
+
+def test_two_files_for_one_part(make_tvips, tmp_path):
+    rec = make_tvips(n_frames=4, records_per_part=2)
+    (tmp_path / "rec_001.TVIPS").write_bytes(rec.paths[1].read_bytes())
+    with pytest.raises(
+        TvipsFormatError,
+        match=r"two files claim part 1 of recording 'rec': "
+        r"rec_001\.(tvips|TVIPS) and rec_001\.(TVIPS|tvips)$",
+    ):
+        file_reader(rec.path)
+
+
+def test_later_part_shorter_than_nothing_is_fine_but_first_must_hold_header(make_tvips):
+    rec = make_tvips(n_frames=4, records_per_part=2)
+    rec.path.write_bytes(rec.path.read_bytes()[:10])
+    msg = (
+        "rec_000.tvips: file is shorter than the main header at offset 0: "
+        "expected at least 256 bytes, found 10"
+    )
+    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
+        file_reader(rec.paths[1])
+
+
+def test_file_without_part_number_is_one_part(make_tvips, tmp_path):
+    rec = make_tvips(n_frames=3)
+    renamed = tmp_path / "renamed.tvips"
+    rec.path.rename(renamed)
+    assert names(find_parts(renamed)) == ["renamed.tvips"]
+    np.testing.assert_array_equal(file_reader(renamed)[0]["data"], rec.frames)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"nope_000\.tvips"):
+        file_reader(tmp_path / "nope_000.tvips")
+
+
+def test_counts_frames_from_sizes_not_headers(make_tvips):
+    # The counter says nothing about how many frames there are.
+    rec = make_tvips(n_frames=5, records_per_part=2, header_values=lambda i: {"num": 1})
+    assert TvipsRecording(rec.path).n_frames == 5
+
+
+def test_relative_path(make_tvips, monkeypatch):
+    rec = make_tvips(n_frames=4, records_per_part=2)
+    monkeypatch.chdir(rec.path.parent)
+    chain = find_parts(Path("rec_001.tvips"))
+    assert chain.first.path == str(rec.path)

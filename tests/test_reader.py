@@ -1,0 +1,312 @@
+"""Reading frames and frame headers: exact values, lazily and eagerly."""
+
+import pickle
+import re
+import tracemalloc
+
+import dask
+import numpy as np
+import pytest
+
+from rsciio_tvips import (
+    TvipsFormatError,
+    TvipsFormatWarning,
+    TvipsRecording,
+    _io,
+    _reader,
+)
+from rsciio_tvips._reader import FrameSource, auto_chunks
+from rsciio_tvips._scan import LinearLayout
+
+LAYOUTS = {
+    "v1": {"version": 1},
+    "v2-60": {"frame_header_bytes": 60},
+    "v2-61": {"frame_header_bytes": 61},
+    "v2-108": {"frame_header_bytes": 108},
+    "v2-180": {"frame_header_bytes": 180},
+}
+SPLITS = {
+    "one part": {},
+    "whole records": {"records_per_part": 2},
+    # part boundaries inside frame headers, inside pixel data, an empty part
+    "straddling": {"split": [30, 200, 200, 333]},
+}
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("split", SPLITS)
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "uint64"])
+def test_frames_exact(make_tvips, layout, split, dtype):
+    rec = make_tvips(
+        n_frames=7, shape=(5, 6), dtype=dtype, **LAYOUTS[layout], **SPLITS[split]
+    )
+    r = TvipsRecording(rec.path)
+    assert r.shape == (7, 5, 6) and r.dtype == np.dtype(dtype)
+    eager = r.asarray()
+    assert eager.dtype == np.dtype(dtype) and eager.flags.c_contiguous
+    np.testing.assert_array_equal(eager, rec.frames)
+    np.testing.assert_array_equal(r.to_dask(chunks=(3, 5, 6)).compute(), rec.frames)
+    np.testing.assert_array_equal(r.read_frames([6, 0, 3, 3]), rec.frames[[6, 0, 3, 3]])
+    np.testing.assert_array_equal(r.read_frame(-1), rec.frames[-1])
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("split", SPLITS)
+def test_frame_headers_exact(make_tvips, layout, split):
+    rec = make_tvips(n_frames=7, shape=(5, 6), **LAYOUTS[layout], **SPLITS[split])
+    headers = TvipsRecording(rec.path).frame_headers
+    fhb = rec.record_size - 60
+    assert headers.dtype.itemsize == fhb
+    # byte-exact: the raw header bytes as written, including unknown bytes
+    written = [rec.stream[i * rec.record_size :][:fhb] for i in range(7)]
+    assert [h.tobytes() for h in headers] == written
+    np.testing.assert_array_equal(headers["num"], np.arange(1, 8))
+    np.testing.assert_array_equal(headers["ICounter"], np.arange(1, 8))
+    np.testing.assert_array_equal(headers["ms"], [0, 250, 500, 750, 0, 250, 500])
+    if fhb >= 60:
+        np.testing.assert_array_equal(headers["Index_of_rotator"], np.arange(7))
+        np.testing.assert_array_equal(headers["stagea"], np.full(7, 12.5, "f4"))
+    if fhb >= 76:
+        np.testing.assert_array_equal(headers["Scan_x"], np.arange(7) % 7)
+
+
+def test_short_header_never_reads_pixels_as_fields(make_tvips):
+    rec = make_tvips(frame_header_bytes=60)
+    names = TvipsRecording(rec.path).frame_headers.dtype.names
+    assert "Scan_x" not in names and "extra" not in names
+    assert names[-1] == "objective"
+
+
+def test_truncated_last_part(make_tvips):
+    rec = make_tvips(n_frames=6, records_per_part=2, truncate=30)
+    msg = (
+        "rec_002.tvips: frame record 5 at offset 84 is truncated: expected 84 "
+        "bytes, found 54; the 54 bytes are ignored and 5 whole frames are read "
+        "(interrupted acquisition?)"
+    )
+    with pytest.warns(TvipsFormatWarning, match=f"^{re.escape(msg)}$"):
+        r = TvipsRecording(rec.paths[1])
+    assert r.ignored_bytes == 54
+    np.testing.assert_array_equal(r.asarray(), rec.frames[:5])
+    np.testing.assert_array_equal(r.to_dask().compute(), rec.frames[:5])
+
+
+def test_truncated_record_that_starts_in_an_earlier_part(make_tvips):
+    # the last part holds only the tail of a record that starts in part 1
+    rec = make_tvips(n_frames=3, split=[84, 200], truncate=10)
+    msg = (
+        "rec_001.tvips: frame record 2 at offset 84 is truncated: expected 84 "
+        "bytes, found 74"
+    )
+    with pytest.warns(TvipsFormatWarning, match=f"^{re.escape(msg)}"):
+        r = TvipsRecording(rec.path)
+    np.testing.assert_array_equal(r.asarray(), rec.frames[:2])
+
+
+def test_file_shortened_after_opening(make_tvips):
+    rec = make_tvips(n_frames=6, records_per_part=3)
+    lazy = TvipsRecording(rec.path).to_dask()
+    rec.paths[1].write_bytes(rec.paths[1].read_bytes()[:100])
+    msg = (
+        "rec_001.tvips: expected 192 bytes at offset 60, found 40; the file was "
+        "shortened after the recording was opened"
+    )
+    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
+        lazy.compute()
+
+
+def test_index_out_of_range(make_tvips):
+    r = TvipsRecording(make_tvips(n_frames=3).path)
+    with pytest.raises(
+        IndexError, match="frame 3 is out of range for a recording of 3"
+    ):
+        r.read_frame(3)
+    with pytest.raises(IndexError, match="frame -4 is out of range"):
+        r.read_frames([0, -4])
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        np.s_[:],
+        np.s_[2],
+        np.s_[-1],
+        np.s_[1:4],
+        np.s_[::2],
+        np.s_[::-1],
+        np.s_[..., 1],
+        np.s_[1, ..., 2],
+        np.s_[:, 1:3],
+        np.s_[:, 1:4:2, ::3],
+        np.s_[:, ::-2],
+        np.s_[:, 3:1],
+        np.s_[3:3],
+        np.s_[:, :, 2:5],
+        np.s_[2, 1, 0],
+        np.s_[:, -2:],
+    ],
+)
+def test_frame_source_indexing(make_tvips, key):
+    rec = make_tvips(n_frames=6, shape=(5, 7), split=[100])
+    r = TvipsRecording(rec.path)
+    source = FrameSource(r.chain, r.header, r.layout())
+    np.testing.assert_array_equal(source[key], rec.frames[key])
+
+
+def test_frame_source_reads_only_the_rows_asked_for(make_tvips, monkeypatch):
+    rec = make_tvips(n_frames=4, shape=(8, 5))
+    r = TvipsRecording(rec.path)
+    seen = []
+    real = _io.read_pieces
+
+    def spy(chain, offsets, length, dest, rows):
+        seen.append((list(offsets), length))
+        return real(chain, offsets, length, dest, rows)
+
+    monkeypatch.setattr(_io, "read_pieces", spy)
+    source = FrameSource(r.chain, r.header, r.layout())
+    np.testing.assert_array_equal(source[1:3, 2:5], rec.frames[1:3, 2:5])
+    record = 60 + 80
+    assert seen == [([record + 60 + 20, 2 * record + 60 + 20], 30)]
+
+
+def test_blank_and_repeated_frames(make_tvips):
+    rec = make_tvips(n_frames=4)
+    r = TvipsRecording(rec.path)
+    out = np.full((5, 3, 4), 99, np.uint16)
+    _io.read_frames_into(r.chain, r.header, [2, -1, 0, 2, -1], out)
+    expected = np.stack(
+        [
+            rec.frames[2],
+            0 * rec.frames[0],
+            rec.frames[0],
+            rec.frames[2],
+            0 * rec.frames[0],
+        ]
+    )
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_scan_layout_pads_both_ends(make_tvips):
+    rec = make_tvips(n_frames=5)
+    r = TvipsRecording(rec.path)
+    layout = LinearLayout((2, 4), -2, 5)
+    data = r.asarray(layout)
+    expected = np.zeros((8, 3, 4), np.uint16)
+    expected[2:7] = rec.frames
+    np.testing.assert_array_equal(data, expected.reshape(2, 4, 3, 4))
+    np.testing.assert_array_equal(r.to_dask(layout, chunks=(1, 3, 3, 4)), data)
+
+
+def test_threaded_eager_read(make_tvips, monkeypatch):
+    monkeypatch.setattr(_reader, "THREADED_MIN_BYTES", 0)
+    rec = make_tvips(n_frames=9, split=[100, 400])
+    np.testing.assert_array_equal(TvipsRecording(rec.path).asarray(), rec.frames)
+
+
+def test_portable_fallback_without_preadv(make_tvips, monkeypatch):
+    monkeypatch.setattr(_io, "HAVE_PREADV", False)
+    rec = make_tvips(n_frames=7, split=[30, 200, 333])
+    r = TvipsRecording(rec.path)
+    np.testing.assert_array_equal(r.asarray(), rec.frames)
+    assert [h.tobytes() for h in r.frame_headers] == [
+        rec.stream[i * 84 :][:60] for i in range(7)
+    ]
+
+
+def test_fallback_reports_short_files(make_tvips, monkeypatch):
+    monkeypatch.setattr(_io, "HAVE_PREADV", False)
+    rec = make_tvips(n_frames=6, records_per_part=3)
+    r = TvipsRecording(rec.path)
+    rec.paths[1].write_bytes(rec.paths[1].read_bytes()[:100])
+    with pytest.raises(TvipsFormatError, match="found 40; the file was shortened"):
+        r.asarray()
+
+
+def test_batches_are_split(make_tvips, monkeypatch):
+    # Many frames, small limits: runs of pieces must be cut at every limit.
+    monkeypatch.setattr(_io, "IOV_MAX", 5)
+    monkeypatch.setattr(_io, "BATCH_MAX", 300)
+    monkeypatch.setattr(_io, "GAP_MAX", 40)
+    rec = make_tvips(n_frames=40, shape=(4, 4), split=[1000, 2000])
+    r = TvipsRecording(rec.path)
+    np.testing.assert_array_equal(r.asarray(), rec.frames)
+    np.testing.assert_array_equal(r.to_dask()[:, 1:2].compute(), rec.frames[:, 1:2])
+
+
+def test_auto_chunks():
+    mib = 2**20
+    assert auto_chunks((1000,), mib) == (100,)
+    assert auto_chunks((1000,), 3 * mib) == (33,)
+    assert auto_chunks((5,), mib) == (5,)
+    assert auto_chunks((64, 64), 128 * 1024) == (12, 64)
+    assert auto_chunks((64, 256), mib) == (1, 100)
+    assert auto_chunks((3, 4, 5), 200 * mib) == (1, 1, 1)
+    assert auto_chunks((3, 4, 5), mib) == (3, 4, 5)
+    assert auto_chunks((10, 4, 5), 2 * mib) == (2, 4, 5)
+
+
+def test_default_chunks_hold_whole_frames(make_tvips):
+    rec = make_tvips(n_frames=20, shape=(16, 8))
+    x = TvipsRecording(rec.path).to_dask()
+    assert x.chunks == ((20,), (16,), (8,))
+
+
+def test_lazy_array_is_small_and_reads_nothing(make_tvips, monkeypatch):
+    sizes = []
+    for n in (10, 2000):
+        rec = make_tvips(name=f"r{n}", n_frames=n, shape=(8, 8), records_per_part=300)
+        monkeypatch.setattr(_io, "read_pieces", None)  # any read would fail
+        x = TvipsRecording(rec.path).to_dask(chunks=(5, 8, 8))
+        monkeypatch.undo()
+        sizes.append(len(pickle.dumps(x)))
+        # materialised, each task holds the small source and a block index
+        graph = pickle.dumps(dict(x.__dask_graph__()))
+        assert b"memmap" not in graph
+        assert len(graph) < 200 * x.npartitions + 4000
+    # the graph grows with the task count, not with the data
+    assert sizes[0] < 4000
+    assert sizes[1] < sizes[0] + 20 * 400
+
+
+def test_dask_tokens_are_deterministic(make_tvips):
+    rec = make_tvips(n_frames=4)
+    a = TvipsRecording(rec.path).to_dask()
+    b = TvipsRecording(rec.path).to_dask()
+    assert a.name == b.name
+    assert a.name != TvipsRecording(rec.path).to_dask(chunks=(1, 3, 4)).name
+
+
+def test_dask_array_survives_the_recording(make_tvips):
+    rec = make_tvips(n_frames=4)
+    x = TvipsRecording(rec.path).to_dask()
+    with dask.config.set(scheduler="processes"):
+        np.testing.assert_array_equal(x.sum(axis=0).compute(), rec.frames.sum(axis=0))
+
+
+def test_eager_read_is_one_copy(make_tvips):
+    rec = make_tvips(n_frames=40, shape=(256, 256), records_per_part=7)
+    nbytes = rec.frames.nbytes
+    tracemalloc.start()
+    data = TvipsRecording(rec.path).asarray()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert data.nbytes == nbytes
+    assert peak < 1.1 * nbytes
+
+
+def test_lazy_open_allocates_little(make_tvips):
+    rec = make_tvips(n_frames=40, shape=(256, 256), records_per_part=7)
+    tracemalloc.start()
+    x = TvipsRecording(rec.path).to_dask()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert x.nbytes == rec.frames.nbytes
+    assert peak < 256 * 1024
+
+
+def test_repr(make_tvips):
+    r = TvipsRecording(make_tvips(n_frames=4, records_per_part=2).paths[1])
+    assert (
+        repr(r) == "<TvipsRecording 'rec_000.tvips': 4 frames of 3x4 uint16, 2 part(s)>"
+    )

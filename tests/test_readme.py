@@ -1,0 +1,66 @@
+"""The README's commands and example run as written."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parent.parent
+README = (ROOT / "README.rst").read_text()
+
+
+def test_ci_runs_the_readme_test_command():
+    commands = re.findall(r"^    (python -m pip install .*)$", README, re.M)
+    assert commands == [
+        "python -m pip install . && python -m rsciio_tvips demo",
+        'python -m pip install ".[tests]" && python -m pytest',
+    ]
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert (
+        commands[1].replace("install", "install --quiet --disable-pip-version-check")
+        in ci
+    )
+
+
+def test_demo_command(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-W", "error", "-m", "rsciio_tvips", "demo"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+    ).stdout
+    lines = out.splitlines()
+    assert lines[1:5] == [
+        "  demo_000.tvips      700000 bytes",
+        "  demo_001.tvips      700000 bytes",
+        "  demo_002.tvips      700000 bytes",
+        "  demo_003.tvips       91456 bytes",
+    ]
+    assert lines[5] == (
+        "<TvipsRecording 'demo_000.tvips': 264 frames of 64x64 uint16, 4 part(s)>"
+    )
+    assert "rotator index 0 for frames [0, 1, 2, 3, 4, 261, 262, 263]" in lines[6]
+    assert lines[7] == "scan from frame 5: (16, 16, 64, 64) uint16, lazy"
+    assert lines[9].split() == ["1000"] * 16
+    assert lines[10].split() == ["1000"] * 3 + ["600"] * 11 + ["1000"] * 2
+    assert lines[-1] == (
+        "acquired 2023-11-14 22:13:20 UTC, 300 kV, signal type electron_diffraction"
+    )
+    assert list(tmp_path.iterdir()) == []  # the temporary folder is gone
+
+
+def test_readme_example(tmp_path, monkeypatch):
+    pytest.importorskip("hyperspy.api")
+    subprocess.run(
+        [sys.executable, "-m", "rsciio_tvips", "demo", "--keep", "demo"],
+        check=True,
+        cwd=tmp_path,
+        capture_output=True,
+    )
+    code = re.search(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", README)[1]
+    code = "\n".join(line[4:] for line in code.splitlines())
+    monkeypatch.chdir(tmp_path)
+    exec(compile(code, "README.rst", "exec"), {})
