@@ -67,38 +67,58 @@ class FrameSource:
         return (type(self).__name__, self.chain, self.header.raw, self.layout)
 
     def __getitem__(self, key) -> np.ndarray:
-        if not isinstance(key, tuple):
-            key = (key,)
-        if any(k is Ellipsis for k in key):
-            i = next(i for i, k in enumerate(key) if k is Ellipsis)
-            fill = (slice(None),) * (self.ndim - len(key) + 1)
-            key = key[:i] + fill + key[i + 1 :]
-        key = key + (slice(None),) * (self.ndim - len(key))
-        squeeze = tuple(i for i, k in enumerate(key) if not isinstance(k, slice))
-        key = tuple(_as_slice(k, n) for k, n in zip(key, self.shape, strict=True))
+        key = _expand(key, self.ndim)
+        index = [_indices(k, n) for k, n in zip(key, self.shape, strict=True)]
+        squeeze = tuple(i for i, k in enumerate(key) if _is_scalar(k))
         nav = self.ndim - 2
-        frames = self.layout.frames(key[:nav])
-        rows = np.arange(*key[nav].indices(self.shape[nav]))
+        frames = self.layout.frames(index[:nav])
+        rows, cols = index[nav], index[nav + 1]
         r0, r1 = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
         # Read the band of rows that covers the selection, and only that.
         out = np.empty((frames.size, r1 - r0, self.shape[-1]), self.dtype)
         if out.size:
             read_frames_into(self.chain, self.header, frames, out, row_start=r0)
-        if rows.size != r1 - r0 or (rows.size and rows[0] != r0):
+        if not np.array_equal(rows, np.arange(r0, r1)):
             out = out[:, rows - r0]
-        out = out[:, :, key[-1]]
+        if not np.array_equal(cols, np.arange(self.shape[-1])):
+            out = out[:, :, cols]
         out = out.reshape(frames.shape + out.shape[1:])
         return out.squeeze(axis=squeeze) if squeeze else out
 
 
-def _as_slice(key, size: int) -> slice:
+def _expand(key, ndim: int) -> tuple:
+    """Return ``key`` as one entry per axis, ``...`` expanded."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is Ellipsis for k in key):
+        i = next(i for i, k in enumerate(key) if k is Ellipsis)
+        key = key[:i] + (slice(None),) * (ndim - len(key) + 1) + key[i + 1 :]
+    if len(key) > ndim:
+        raise IndexError(f"too many indices: {len(key)} for {ndim} dimensions")
+    return key + (slice(None),) * (ndim - len(key))
+
+
+def _is_scalar(key) -> bool:
+    return not isinstance(key, slice) and np.ndim(key) == 0
+
+
+def _indices(key, size: int) -> np.ndarray:
+    """Return the indices one axis's key selects, as a 1-D int64 array."""
     if isinstance(key, slice):
-        return key
-    i = int(key)
-    if not -size <= i < size:
-        raise IndexError(f"index {i} is out of bounds for an axis of size {size}")
-    i %= size
-    return slice(i, i + 1)
+        return np.arange(*key.indices(size), dtype=np.int64)
+    index = np.asarray(key)
+    if index.ndim > 1 or not (
+        index.size == 0 or np.issubdtype(index.dtype, np.integer)
+    ):
+        raise IndexError(
+            f"unsupported index {key!r}: use integers, slices or 1-D lists"
+        )
+    index = index.astype(np.int64).reshape(-1)
+    bad = (index < -size) | (index >= size)
+    if bad.any():
+        msg = f"index {int(index[bad][0])} is out of bounds for an axis of size {size}"
+        raise IndexError(msg)
+    return index % size
 
 
 def auto_chunks(nav_shape: tuple, frame_nbytes: int, target: int = CHUNK_BYTES):
@@ -329,7 +349,7 @@ class TvipsRecording:
             chunks=chunks,
             name="tvips-" + tokenize(source, chunks),
             asarray=False,
-            fancy=False,
+            fancy=True,
             inline_array=True,
             meta=np.empty((0,) * source.ndim, source.dtype),
         )
@@ -348,7 +368,7 @@ class TvipsRecording:
             Array of shape ``nav_shape + (dimy, dimx)``.
         """
         layout = layout or self.layout()
-        frames = layout.frames(tuple(slice(None) for _ in layout.nav_shape))
+        frames = layout.frames([np.arange(n) for n in layout.nav_shape])
         out = np.empty((frames.size, *self.frame_shape), self.dtype)
         flat = frames.reshape(-1)
         if out.nbytes < THREADED_MIN_BYTES:

@@ -44,8 +44,9 @@ class LinearLayout:
 
         Parameters
         ----------
-        key : tuple of slice
-            One slice per navigation axis.
+        key : sequence of numpy.ndarray
+            The indices (1-D integer arrays) wanted along each navigation
+            axis; the block is their outer product.
 
         Returns
         -------
@@ -56,7 +57,7 @@ class LinearLayout:
         sizes = [0] * len(self.nav_shape)
         stride = 1
         for axis in range(len(self.nav_shape) - 1, -1, -1):
-            ax = np.arange(*key[axis].indices(self.nav_shape[axis]), dtype=np.int64)
+            ax = np.asarray(key[axis], dtype=np.int64)
             sizes[axis] = ax.size
             shape = [1] * len(self.nav_shape)
             shape[axis] = ax.size

@@ -144,6 +144,10 @@ def test_index_out_of_range(make_tvips):
         np.s_[:, :, 2:5],
         np.s_[2, 1, 0],
         np.s_[:, -2:],
+        np.s_[[4, 1, 1]],
+        np.s_[[]],
+        np.s_[:, [3, 0]],
+        np.s_[1, [2]],
     ],
 )
 def test_frame_source_indexing(make_tvips, key):
@@ -151,6 +155,60 @@ def test_frame_source_indexing(make_tvips, key):
     r = TvipsRecording(rec.path)
     source = FrameSource(r.chain, r.header, r.layout())
     np.testing.assert_array_equal(source[key], rec.frames[key])
+
+
+def test_frame_source_lists_index_each_axis_on_its_own(make_tvips):
+    # outer indexing, as dask expects of a source (numpy would pair the lists)
+    rec = make_tvips(n_frames=6, shape=(5, 7))
+    r = TvipsRecording(rec.path)
+    got = FrameSource(r.chain, r.header, r.layout())[np.array([2, -1]), 1:3, [6, 0]]
+    np.testing.assert_array_equal(got, rec.frames[np.ix_([2, -1], [1, 2], [6, 0])])
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ((0, 0, 0, 0), "too many indices: 4 for 3 dimensions"),
+        (6, "index 6 is out of bounds for an axis of size 6"),
+        (np.s_[:, -6], "index -6 is out of bounds for an axis of size 5"),
+        (np.s_[[0, 9]], "index 9 is out of bounds"),
+        (np.s_[[[0]]], "unsupported index"),
+        (np.s_[[0.5]], "unsupported index"),
+        ("a", "unsupported index"),
+    ],
+)
+def test_frame_source_bad_index(make_tvips, key, message):
+    r = TvipsRecording(make_tvips(n_frames=6, shape=(5, 7)).path)
+    with pytest.raises(IndexError, match=re.escape(message)):
+        FrameSource(r.chain, r.header, r.layout())[key]
+
+
+def spy_reads(monkeypatch):
+    seen = []
+    real = _io.read_pieces
+
+    def spy(chain, offsets, length, dest, rows):
+        seen.append((list(offsets), length))
+        return real(chain, offsets, length, dest, rows)
+
+    monkeypatch.setattr(_io, "read_pieces", spy)
+    return seen
+
+
+def test_dask_slices_read_only_what_they_need(make_tvips, monkeypatch):
+    # dask fuses slices of the array into the read of the source: one frame
+    # reads one frame, a virtual detector reads only its rows.
+    rec = make_tvips(n_frames=30, shape=(8, 5))
+    x = TvipsRecording(rec.path).to_dask(chunks=(10, 8, 5))
+    seen = spy_reads(monkeypatch)
+    np.testing.assert_array_equal(x[13].compute(), rec.frames[13])
+    record = 60 + 80
+    assert seen == [([13 * record + 60], 80)]
+    seen.clear()
+    vbf = x[:, 3:5, 1:3].sum(axis=(1, 2)).compute()
+    np.testing.assert_array_equal(vbf, rec.frames[:, 3:5, 1:3].sum(axis=(1, 2)))
+    assert sorted(length for _, length in seen) == [20, 20, 20]
+    assert sorted(len(offsets) for offsets, _ in seen) == [10, 10, 10]
 
 
 def test_frame_source_reads_only_the_rows_asked_for(make_tvips, monkeypatch):
