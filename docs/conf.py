@@ -2,7 +2,7 @@
 
 project = "rsciio_tvips"
 author = "rsciio_tvips developers"
-copyright = "2026, rsciio_tvips developers"  # noqa: A001
+copyright = "2026, rsciio_tvips developers"
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.intersphinx",

@@ -111,7 +111,8 @@ def read_pieces(chain, offsets, length: int, dest: np.ndarray, rows) -> None:
     chain : Chain
         The recording's parts.
     offsets : array_like of int
-        Stream offsets of the pieces, increasing, pieces not overlapping.
+        Stream offsets of the pieces. Any order works; runs of increasing,
+        non-overlapping pieces are read together.
     length : int
         Bytes in each piece.
     dest : numpy.ndarray
@@ -203,7 +204,7 @@ def read_headers(chain, header, frames) -> np.ndarray:
     header : MainHeader
         The recording's main header.
     frames : array_like of int
-        Frame numbers, increasing and unique.
+        Frame numbers, in any order.
 
     Returns
     -------

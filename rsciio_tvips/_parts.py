@@ -36,12 +36,16 @@ class Part:
         Bytes of frame data in the part, as sized when the recording was opened.
     stream_start : int
         Offset of the part's first frame-data byte in the chain's stream.
+    mtime_ns : int
+        Modification time when the recording was opened; part of the dask
+        token, so that a file rewritten with the same size gets new keys.
     """
 
     path: str
     file_offset: int
     length: int
     stream_start: int
+    mtime_ns: int = 0
 
     @property
     def name(self) -> str:
@@ -148,7 +152,8 @@ def find_parts(filename: str | os.PathLike) -> Chain:
     parts = []
     start = 0
     for number in range(FIRST_PART_NUMBER, last + 1):
-        size = os.stat(found[number]).st_size
+        stat = os.stat(found[number])
+        size = stat.st_size
         offset = MAIN_HEADER_SIZE if number == FIRST_PART_NUMBER else 0
         if size < offset:
             msg = (
@@ -156,6 +161,8 @@ def find_parts(filename: str | os.PathLike) -> Chain:
                 f"offset 0: expected at least {offset} bytes, found {size}"
             )
             raise TvipsFormatError(msg)
-        parts.append(Part(str(found[number]), offset, size - offset, start))
+        parts.append(
+            Part(str(found[number]), offset, size - offset, start, stat.st_mtime_ns)
+        )
         start += size - offset
     return Chain(tuple(parts))

@@ -249,7 +249,8 @@ class TvipsRecording:
         Parameters
         ----------
         frames : array_like of int
-            Frame numbers, increasing.
+            Frame numbers in any order (increasing is fastest); negative
+            numbers count from the end.
 
         Returns
         -------

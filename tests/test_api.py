@@ -275,3 +275,28 @@ def test_rechunking_false_with_start_frame(make_tvips):
     )
     assert d["data"].chunks[0] == (2, 4, 1)
     np.testing.assert_array_equal(d["data"].compute(), rec.frames[2:9])
+
+
+def test_specifications_yaml():
+    import importlib.resources
+
+    import yaml
+
+    text = importlib.resources.files("rsciio_tvips").joinpath("specifications.yaml")
+    spec = yaml.safe_load(text.read_text())
+    assert list(spec) == [
+        "name",
+        "name_aliases",
+        "description",
+        "full_support",
+        "file_extensions",
+        "default_extension",
+        "writes",
+        "non_uniform_axis",
+    ]
+    assert (spec["name"], spec["file_extensions"], spec["default_extension"]) == (
+        "TVIPS",
+        ["tvips", "TVIPS"],
+        0,
+    )
+    assert spec["writes"] is False

@@ -1,5 +1,6 @@
 """Reading frames and frame headers: exact values, lazily and eagerly."""
 
+import os
 import pickle
 import re
 import tracemalloc
@@ -68,6 +69,19 @@ def test_frame_headers_exact(make_tvips, layout, split):
         np.testing.assert_array_equal(headers["stagea"], np.full(7, 12.5, "f4"))
     if fhb >= 76:
         np.testing.assert_array_equal(headers["Scan_x"], np.arange(7) % 7)
+
+
+def test_headers_in_any_order(make_tvips):
+    rec = make_tvips(n_frames=7, split=[30, 200])
+    h = TvipsRecording(rec.path).read_headers([6, 0, 3, 3, -1])
+    np.testing.assert_array_equal(h["num"], [7, 1, 4, 4, 7])
+
+
+def test_rewritten_file_gets_new_dask_keys(make_tvips):
+    rec = make_tvips(n_frames=4)
+    before = TvipsRecording(rec.path).to_dask().name
+    os.utime(rec.path, ns=(0, 10**9))
+    assert TvipsRecording(rec.path).to_dask().name != before
 
 
 def test_short_header_never_reads_pixels_as_fields(make_tvips):
