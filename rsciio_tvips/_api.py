@@ -1,7 +1,7 @@
 """RosettaSciIO's entry points: ``file_reader`` (and, later, ``file_writer``).
 
 ``file_reader`` only checks its arguments and wires the layers together:
-:class:`TvipsRecording` opens the files, :mod:`._scan` places the frames,
+:class:`TvipsRecording` opens the files, :mod:`._plan` places the frames,
 :mod:`._metadata` describes them.
 """
 
@@ -10,10 +10,14 @@ from __future__ import annotations
 import itertools
 import os
 
+import numpy as np
+
 from . import _metadata
+from ._detect import frame_diagnostics
 from ._docstrings import FILENAME_DOC, LAZY_DOC, RETURNS_DOC
-from ._reader import TvipsRecording, auto_chunks
-from ._scan import sequential_layout
+from ._lazy import auto_chunks
+from ._plan import plan_scan
+from ._reader import TvipsRecording
 
 
 def file_reader(
@@ -22,8 +26,16 @@ def file_reader(
     scan_shape=None,
     scan_start_frame: int = 0,
     winding_scan_axis=None,
-    hysteresis: int = 0,
+    hysteresis=0,
     rechunking="auto",
+    *,
+    scan_method=None,
+    scan_index: int = 0,
+    hysteresis_wrap: bool = False,
+    repeated_points: str = "first",
+    missing_points: str = "blank",
+    incomplete_scan: str = "pad",
+    diagnostics=None,
 ) -> list[dict]:
     """Read a TVIPS recording (``.tvips``): a stack of frames or a scan.
 
@@ -31,26 +43,62 @@ def file_reader(
     ----------
     %s
     %s
-    scan_shape : tuple of int, optional
-        Shape of the scan, slowest axis first: ``(ny, nx)``, ``(n,)`` for a
-        line scan, or more leading axes. By default (None) the frames are a
-        stack with one navigation axis, time.
+    scan_shape : tuple of int or "auto", optional
+        By default (None) the frames are a stack with one navigation axis,
+        time. A tuple is the shape of a scan, slowest axis first: ``(ny,
+        nx)``, ``(n,)`` for a line scan, or more leading axes; frames are
+        placed in order from ``scan_start_frame`` (unless ``scan_method``
+        says otherwise). ``"auto"`` finds the scan and its shape in the frame
+        headers: from the beam positions ``Scan_x``/``Scan_y`` (EM-Scan) when
+        they show a scan, else from the rotator index ``rotidx`` (EM-Konos;
+        its scan must be square, or give the shape with
+        ``scan_method="rotator"``).
     scan_start_frame : int, default 0
-        Frame at the first scan point. The frames before it are skipped; a
-        negative value puts that many blank points before the first frame.
-        The number of frames skipped before and after the scan is recorded in
-        ``original_metadata.Recording``.
+        Frame at the first scan point of a sequential scan. The frames before
+        it are skipped; a negative value puts that many blank points first.
+        With the header-based methods, frames before it are not searched.
     winding_scan_axis : {None, "x", "y"}
-        Snake scans: not implemented yet (only None is accepted).
-    hysteresis : int, default 0
-        Snake scans: not implemented yet (only 0 is accepted).
+        Snake scans: rows 0, 2, 4, ... run backwards along x (``"x"``), or
+        columns 0, 2, 4, ... along y (``"y"``), as in RosettaSciIO and the
+        TVIPS recorder script.
+    hysteresis : int or "auto", default 0
+        Snake scans: shift of the reversed rows, in scan points (2 to 5 are
+        typical). Points the shift vacates are blank and counted; frames
+        shifted past the edge are not shown (see ``hysteresis_wrap``).
+        ``"auto"`` estimates it from the data (reads every frame once) and
+        records the value in ``original_metadata.Scan.hysteresis``.
     rechunking : {"auto", True, False} or chunks, default "auto"
         Chunks of the lazy array. ``"auto"`` and True: about 100 MiB of whole
         frames, the last navigation axes kept whole first, signal axes never
-        split. False: one chunk per file of the recording for a stack (a frame
-        that straddles two files goes with the first). Anything else is
-        passed to :func:`dask.array.from_array` as ``chunks`` (a tuple, a dict
-        by axis, a size such as ``"200MiB"``). Ignored when ``lazy`` is False.
+        split. False: for a stack, one chunk per file (a frame that straddles
+        two files goes with the first); for a scan, chunks as large as the
+        largest file. Anything else is passed to dask as ``chunks`` (a
+        tuple, a dict by axis, a size such as ``"200MiB"``). Ignored when
+        ``lazy`` is False.
+    scan_method : {None, "sequential", "rotator", "positions"}
+        How frames are placed; None: ``"sequential"`` for a tuple
+        ``scan_shape``, detection for ``"auto"``. ``"rotator"`` with a tuple
+        places frames by ``rotidx`` on a scan of that shape (non-square
+        EM-Konos scans).
+    scan_index : int, default 0
+        Which scan, when the headers show several (0: the first, -1: the
+        last); the number found is in ``original_metadata.Scan.scans_found``.
+    hysteresis_wrap : bool, default False
+        Roll the frames shifted past the edge round to the other edge, as
+        RosettaSciIO does, to reproduce its results.
+    repeated_points : {"first", "last"}, default "first"
+        Header-based placement: which of several frames with the same point
+        index the point shows. The others are counted as ``repeated_frames``.
+    missing_points : {"blank", "previous"}, default "blank"
+        Header-based placement: what a point no frame has shows: a blank
+        frame, or the frame of the nearest earlier point. Counted either way.
+    incomplete_scan : {"pad", "error"}, default "pad"
+        When the recording ends before the scan does: pad the missing points
+        with blank frames and warn, or raise :class:`TvipsFormatError`.
+    diagnostics : bool, optional
+        Check the frame counter and the frame times (reads every frame
+        header, no pixels) into ``original_metadata.Diagnostics``. By default
+        done when the headers are read anyway (header-based placement).
 
     Returns
     -------
@@ -60,13 +108,12 @@ def file_reader(
     ------
     TvipsFormatError
         If the files do not form a valid recording (the message names the
-        file, the offset, what was expected and what was found).
+        file, the offset, what was expected and what was found), or the scan
+        is incomplete and ``incomplete_scan="error"``.
     FileNotFoundError
         If ``filename`` does not exist.
     ValueError
-        If ``scan_shape`` is not a tuple of positive integers.
-    NotImplementedError
-        For ``scan_shape="auto"``, ``winding_scan_axis`` and ``hysteresis``.
+        For options that do not fit the recording or each other.
 
     Warns
     -----
@@ -77,15 +124,9 @@ def file_reader(
 
     Notes
     -----
-    Differences from ``rsciio.tvips``, all deliberate:
-
-    1. Any part may be opened, version 1 files are read, and a recording
-       whose last file was cut short opens with its whole frames.
-    2. ``lazy=True`` reads nothing at open time; the dask graph holds only
-       paths and offsets, so it runs on distributed schedulers.
-    3. Signal axes have offset 0 (the read-out offsets are not a
-       calibration); the time axis starts at 0 s.
-    4. Date and time are UTC, as the label says.
+    Where frames are placed, what was skipped, padded, repeated or dropped,
+    is in ``original_metadata.Scan``. Differences from ``rsciio.tvips`` are
+    listed in the documentation ("Differences from rsciio.tvips").
 
     Examples
     --------
@@ -94,40 +135,51 @@ def file_reader(
     >>> d[0]["data"].shape  # doctest: +SKIP
     (64, 64, 256, 256)
     """
-    if scan_shape is not None and isinstance(scan_shape, str):
-        raise NotImplementedError(
-            f"scan_shape={scan_shape!r} is not implemented yet: give the scan "
-            "shape as a tuple of integers"
-        )
-    if winding_scan_axis is not None or hysteresis:
-        raise NotImplementedError(
-            "snake scans (winding_scan_axis, hysteresis) are not implemented yet"
-        )
     rec = TvipsRecording(filename)
     first = rec.read_headers([0])[0]
+    headers = None
     if scan_shape is None:
-        layout = rec.layout()
+        for name, value in (("winding_scan_axis", winding_scan_axis),
+                            ("hysteresis", hysteresis)):  # fmt: skip
+            if value:
+                msg = f"{name} applies to scans only: give scan_shape too"
+                raise ValueError(msg)
+        table = np.arange(rec.n_frames, dtype=np.int64)
         last = rec.read_headers([rec.n_frames - 1])[0]
         nav_axes = [_metadata.time_axis(rec.n_frames, first, last)]
-        info = {}
+        scan = None
     else:
-        layout, info = sequential_layout(rec.n_frames, scan_shape, scan_start_frame)
-        nav_axes = _metadata.scan_axes(layout.nav_shape)
+        table, scan, headers = plan_scan(
+            rec, scan_shape, scan_start_frame, winding_scan_axis, hysteresis,
+            scan_method=scan_method, scan_index=scan_index,
+            hysteresis_wrap=hysteresis_wrap, repeated_points=repeated_points,
+            missing_points=missing_points, incomplete_scan=incomplete_scan,
+        )  # fmt: skip
+        nav_axes = _metadata.scan_axes(table.shape)
+    checks = None
+    if diagnostics or (diagnostics is None and headers is not None):
+        checks = frame_diagnostics(rec.frame_headers)
     mode = first["mode"].item() if "mode" in first.dtype.names else None
     axes = nav_axes + _metadata.signal_axes(rec.header, mode)
     for index, axis in enumerate(axes):
         axis["index_in_array"] = index
     if lazy:
-        data = rec.to_dask(layout, chunks=_chunks(rec, layout, rechunking))
+        data = rec.to_dask(table, chunks=_chunks(rec, table, scan, rechunking))
     else:
-        data = rec.asarray(layout)
+        data = rec.asarray(table)
     return [
         {
             "data": data,
             "axes": axes,
             "metadata": _metadata.metadata(rec.chain.first.path, rec.header, first),
             "original_metadata": _metadata.original_metadata(
-                rec.chain, rec.header, first, rec.n_frames, rec.ignored_bytes, info
+                rec.chain,
+                rec.header,
+                first,
+                rec.n_frames,
+                rec.ignored_bytes,
+                scan,
+                checks,
             ),
             "mapping": {},
         }
@@ -137,24 +189,22 @@ def file_reader(
 file_reader.__doc__ %= (FILENAME_DOC, LAZY_DOC, RETURNS_DOC)
 
 
-def _chunks(rec: TvipsRecording, layout, rechunking):
+def _chunks(rec: TvipsRecording, table, scan, rechunking):
     """Translate ``rechunking`` into ``chunks`` for :meth:`TvipsRecording.to_dask`."""
     if rechunking is True or (isinstance(rechunking, str) and rechunking == "auto"):
         return None
     if rechunking is not False:
         return rechunking
-    frame = tuple((n,) for n in rec.frame_shape)
-    if len(layout.nav_shape) > 1:
+    if scan is not None:
         budget = max(p.length for p in rec.chain.parts)
-        nav = auto_chunks(layout.nav_shape, rec.header.frame_nbytes, budget)
+        nav = auto_chunks(table.shape, rec.header.frame_nbytes, budget)
         return nav + rec.frame_shape
     # One chunk per file: the frames whose record starts in that file.
     record = rec.header.record_size
-    size = layout.nav_shape[0]
-    edges = {0, size}
+    edges = {0, table.size}
     for part in rec.chain.parts:
-        edge = -(-part.stream_start // record) - layout.start
-        if 0 < edge < size:
+        edge = -(-part.stream_start // record)
+        if 0 < edge < table.size:
             edges.add(edge)
-    edges = sorted(edges)
-    return (tuple(b - a for a, b in itertools.pairwise(edges)), *frame)
+    sizes = tuple(b - a for a, b in itertools.pairwise(sorted(edges)))
+    return (sizes, *((n,) for n in rec.frame_shape))

@@ -183,8 +183,10 @@ def metadata(path: str, header, first_header) -> dict:
     return meta
 
 
-def original_metadata(chain, header, first_header, n_frames, ignored, extra) -> dict:
-    """Return ``original_metadata``: the headers as read and the chain.
+def original_metadata(
+    chain, header, first_header, n_frames, ignored, scan=None, checks=None
+) -> dict:
+    """Return ``original_metadata``: the headers as read, the chain, the scan.
 
     Parameters
     ----------
@@ -198,14 +200,16 @@ def original_metadata(chain, header, first_header, n_frames, ignored, extra) -> 
         Whole frames in the recording.
     ignored : int
         Bytes of an incomplete last record.
-    extra : dict
-        More entries for the ``Recording`` node (scan placement).
+    scan : dict, optional
+        How frames were placed on the scan (``Scan`` node).
+    checks : dict, optional
+        Frame counter and time checks (``Diagnostics`` node).
 
     Returns
     -------
     dict
     """
-    return {
+    om = {
         "tvips_header": dict(header.fields),
         "frame_header": header_dict(first_header),
         "Recording": {
@@ -215,6 +219,10 @@ def original_metadata(chain, header, first_header, n_frames, ignored, extra) -> 
             "frame_header_bytes": header.frame_header_bytes,
             "record_size": header.record_size,
             "ignored_bytes": int(ignored),
-            **extra,
         },
     }
+    if scan is not None:
+        om["Scan"] = dict(scan)
+    if checks is not None:
+        om["Diagnostics"] = dict(checks)
+    return om

@@ -1,128 +1,34 @@
-"""Place frames on navigation axes: which frame each scan point shows.
+"""Place frames on a scan: frame tables.
 
-A *layout* maps every point of the navigation axes to a frame number, or to
--1 for a point no frame was recorded for (it reads as a blank frame). It
-computes the frames of any block of points on demand, so a dask task reads
-exactly the frames of its chunk and the layout itself stays a few numbers.
+A *frame table* is an integer array of the scan's shape whose entries are
+the frame each scan point shows, or -1 for a point no frame was recorded for
+(it reads as a blank frame). Every way of placing frames builds one:
+
+- :func:`sequential_table`: frames in order from a start frame (fly-back
+  raster, ``scan_shape`` given as a tuple);
+- :func:`point_table`: frames placed by a per-frame scan-point index (from
+  EM-Konos' rotator index or EM-Scan's beam positions, see :mod:`._detect`);
+- :func:`wind`: snake scans, every other row reversed, then the hysteresis
+  shift of those rows.
+
+Each returns, with the table, a dict of what it did (counts of skipped,
+blank, repeated and dropped frames) for the metadata.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import warnings
-from dataclasses import dataclass
 
 import numpy as np
 
-from .exceptions import TvipsFormatWarning
-
-_logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class LinearLayout:
-    """Scan points taken from consecutive frames, in C order.
-
-    Attributes
-    ----------
-    nav_shape : tuple of int
-        Shape of the navigation axes.
-    start : int
-        Frame at navigation index ``(0, ..., 0)``; may be negative.
-    n_frames : int
-        Frames in the recording; points outside ``0 .. n_frames - 1`` are
-        blank.
-    """
-
-    nav_shape: tuple
-    start: int
-    n_frames: int
-
-    def frames(self, key: tuple) -> np.ndarray:
-        """Return the frame of every point of a block of the navigation axes.
-
-        Parameters
-        ----------
-        key : sequence of numpy.ndarray
-            The indices (1-D integer arrays) wanted along each navigation
-            axis; the block is their outer product.
-
-        Returns
-        -------
-        numpy.ndarray of int64
-            Frame numbers, -1 for a blank point, of the block's shape.
-        """
-        index = np.asarray(self.start, dtype=np.int64)
-        sizes = [0] * len(self.nav_shape)
-        stride = 1
-        for axis in range(len(self.nav_shape) - 1, -1, -1):
-            ax = np.asarray(key[axis], dtype=np.int64)
-            sizes[axis] = ax.size
-            shape = [1] * len(self.nav_shape)
-            shape[axis] = ax.size
-            index = index + (ax * stride).reshape(shape)
-            stride *= self.nav_shape[axis]
-        index = np.broadcast_to(index, sizes)
-        return np.where((index >= 0) & (index < self.n_frames), index, -1)
+#: How the frame for a point is chosen when several frames have its index.
+REPEAT_RULES = ("first", "last")
+#: What a point with no frame shows.
+MISSING_RULES = ("blank", "previous")
 
 
-def sequential_layout(n_frames: int, scan_shape, scan_start_frame: int = 0):
-    """Place the frames of a scan in order from ``scan_start_frame``.
-
-    Parameters
-    ----------
-    n_frames : int
-        Frames in the recording.
-    scan_shape : tuple of int
-        Shape of the navigation axes, slowest first (``(ny, nx)``, ``(n,)``,
-        or more leading axes).
-    scan_start_frame : int
-        Frame at the first scan point. Frames before it are skipped; a
-        negative value puts that many blank points before the first frame.
-
-    Returns
-    -------
-    layout : LinearLayout
-    info : dict
-        ``scan_start_frame``, ``frames_before_scan`` and ``frames_after_scan``
-        (frames of the recording outside the scan) and ``blank_points`` (scan
-        points with no frame), for the metadata.
-
-    Raises
-    ------
-    ValueError
-        If ``scan_shape`` is not a tuple of positive integers.
-
-    Warns
-    -----
-    TvipsFormatWarning
-        If the recording ends before the scan does; the missing points are
-        blank.
-    """
-    shape = _check_shape(scan_shape)
-    start = int(scan_start_frame)
-    points = math.prod(shape)
-    first, stop = max(start, 0), min(start + points, n_frames)
-    info = {
-        "scan_start_frame": start,
-        "frames_before_scan": min(first, n_frames),
-        "frames_after_scan": max(0, n_frames - max(stop, first)),
-        "blank_points": points - max(0, stop - first),
-    }
-    if start + points > n_frames:
-        missing = start + points - max(n_frames, start)
-        msg = (
-            f"scan of shape {shape} from frame {start} needs frames up to "
-            f"{start + points - 1} but the recording has {n_frames}: the last "
-            f"{min(missing, points)} scan points are blank"
-        )
-        warnings.warn(msg, TvipsFormatWarning, stacklevel=3)
-    _logger.info("scan placement: %s", info)
-    return LinearLayout(shape, start, n_frames), info
-
-
-def _check_shape(scan_shape) -> tuple:
+def check_shape(scan_shape) -> tuple:
+    """Return ``scan_shape`` as a tuple of ints, or raise ValueError."""
     try:
         shape = tuple(int(n) for n in scan_shape)
         ok = len(shape) > 0 and all(
@@ -134,3 +40,168 @@ def _check_shape(scan_shape) -> tuple:
         msg = f"scan_shape must be a tuple of positive integers, got {scan_shape!r}"
         raise ValueError(msg)
     return shape
+
+
+def sequential_table(n_frames: int, shape: tuple, start: int = 0):
+    """Place frames in C order from ``start``.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames in the recording.
+    shape : tuple of int
+        Scan shape.
+    start : int
+        Frame at the first scan point; a negative value puts that many blank
+        points first.
+
+    Returns
+    -------
+    table : numpy.ndarray of int64
+    info : dict
+    """
+    points = math.prod(shape)
+    index = np.arange(start, start + points, dtype=np.int64)
+    table = np.where((index >= 0) & (index < n_frames), index, -1).reshape(shape)
+    first, stop = max(start, 0), min(start + points, n_frames)
+    info = {
+        "method": "sequential",
+        "start_frame": int(start),
+        "frames_before_scan": min(first, n_frames),
+        "frames_after_scan": max(0, n_frames - max(stop, first)),
+        "padded_points": int((index < 0).sum()),
+        "missing_points": int((index >= n_frames).sum()),
+    }
+    return table, info
+
+
+def point_table(
+    points: np.ndarray,
+    first: int,
+    stop: int,
+    shape: tuple,
+    repeat: str = "first",
+    missing: str = "blank",
+):
+    """Place frames ``first .. stop - 1`` by their scan-point index.
+
+    Parameters
+    ----------
+    points : numpy.ndarray of int
+        Scan-point index (C order, 0-based) of every frame of the recording,
+        non-decreasing from ``first`` to ``stop``.
+    first, stop : int
+        The frames of the scan.
+    shape : tuple of int
+        Scan shape; frames whose index is past its end are not placed.
+    repeat : {"first", "last"}
+        Which of several frames with the same index a point shows.
+    missing : {"blank", "previous"}
+        What a point with no frame shows: a blank frame, or the frame of the
+        nearest earlier point that has one.
+
+    Returns
+    -------
+    table : numpy.ndarray of int64
+    info : dict
+        ``repeated_frames`` (frames not shown because another frame has
+        their index), ``missing_points`` (points no frame has), ``filled_points``
+        (missing points showing a neighbour), ``frames_past_end``.
+    """
+    if repeat not in REPEAT_RULES:
+        raise ValueError(f"repeat rule must be one of {REPEAT_RULES}, got {repeat!r}")
+    if missing not in MISSING_RULES:
+        msg = f"missing-point rule must be one of {MISSING_RULES}, got {missing!r}"
+        raise ValueError(msg)
+    n_points = math.prod(shape)
+    seg = np.asarray(points[first:stop], dtype=np.int64)
+    inside = seg < n_points
+    frames = np.arange(first, stop, dtype=np.int64)[inside]
+    seg = seg[inside]
+    flat = np.full(n_points, -1, dtype=np.int64)
+    if repeat == "first":
+        values, where = np.unique(seg, return_index=True)
+    else:
+        values, where = np.unique(seg[::-1], return_index=True)
+        where = seg.size - 1 - where
+    flat[values] = frames[where]
+    n_missing = n_points - values.size
+    filled = 0
+    if missing == "previous" and n_missing:
+        # each point shows the frame of the nearest earlier point that has one
+        known = np.where(flat >= 0, np.arange(n_points), -1)
+        source = np.maximum.accumulate(known)
+        fill = (flat < 0) & (source >= 0)
+        flat[fill] = flat[source[fill]]
+        filled = int(fill.sum())
+    info = {
+        "repeated_frames": int(seg.size - values.size),
+        "missing_points": int(n_missing),
+        "filled_points": filled,
+        "frames_past_end": int((~inside).sum()),
+    }
+    return flat.reshape(shape), info
+
+
+def wind(table: np.ndarray, axis: str, hysteresis: int = 0, wrap: bool = False):
+    """Undo a snake scan: reverse every other row, then shift those rows.
+
+    Rows 0, 2, 4, ... (the rows the TVIPS recorder script and RosettaSciIO
+    reverse) run backwards along x (``axis="x"``), or columns 0, 2, 4, ...
+    along y (``axis="y"``). They are then shifted by ``hysteresis`` points
+    towards higher x (or y). Points the shift vacates are blank and frames
+    shifted past the edge are not shown, unless ``wrap`` is True, which rolls
+    them round to the other edge as RosettaSciIO does.
+
+    Parameters
+    ----------
+    table : numpy.ndarray of int
+        Frame table with at least two axes.
+    axis : {"x", "y"}
+        Fast axis of the snake.
+    hysteresis : int
+        Shift of the reversed rows, in scan points.
+    wrap : bool
+        Roll frames round instead of dropping them.
+
+    Returns
+    -------
+    table : numpy.ndarray of int64
+    info : dict
+        ``hysteresis_blank_points`` and ``hysteresis_dropped_frames``.
+    """
+    if axis not in ("x", "y"):
+        raise ValueError(f'winding_scan_axis must be "x", "y" or None, got {axis!r}')
+    if table.ndim < 2:
+        msg = f"winding needs a scan of at least two axes, got shape {table.shape}"
+        raise ValueError(msg)
+    out = np.array(table, dtype=np.int64)
+    if axis == "y":
+        out = np.swapaxes(out, -1, -2)
+    nx = out.shape[-1]
+    if abs(hysteresis) >= nx:
+        msg = f"hysteresis {hysteresis} must be smaller than the scan's {nx} points"
+        raise ValueError(msg)
+    rows = out[..., ::2, :][..., ::-1]
+    blank = dropped = 0
+    if wrap:
+        shifted = np.roll(rows, hysteresis, axis=-1)
+    else:
+        shifted = np.full_like(rows, -1)
+        h = hysteresis
+        if h > 0:
+            shifted[..., h:] = rows[..., :-h]
+            lost = rows[..., -h:]
+        elif h < 0:
+            shifted[..., :h] = rows[..., -h:]
+            lost = rows[..., :-h]
+        else:
+            shifted = rows
+            lost = rows[..., :0]
+        dropped = int((lost >= 0).sum())
+        blank = int(rows[..., 0:1].size * abs(h))
+    out[..., ::2, :] = shifted
+    if axis == "y":
+        out = np.swapaxes(out, -1, -2)
+    info = {"hysteresis_blank_points": blank, "hysteresis_dropped_frames": dropped}
+    return np.ascontiguousarray(out), info

@@ -1,6 +1,5 @@
 """file_reader: the RosettaSciIO dictionary, axes, metadata and scan placement."""
 
-import re
 import time
 
 import dask.array as da
@@ -8,7 +7,7 @@ import numpy as np
 import pytest
 
 import rsciio_tvips
-from rsciio_tvips import TvipsFormatWarning, file_reader
+from rsciio_tvips import file_reader
 
 
 def test_public_names():
@@ -169,81 +168,6 @@ def test_frames_with_one_time_get_a_frame_axis(make_tvips):
     assert file_reader(rec.path)[0]["axes"][0]["name"] == "frame"
 
 
-@pytest.mark.parametrize("lazy", [False, True])
-@pytest.mark.parametrize(
-    ("scan_shape", "start", "names"),
-    [
-        ((2, 3), 0, ["y", "x"]),
-        ((2, 3), 2, ["y", "x"]),
-        ((5,), 1, ["x"]),
-        ((2, 2, 2), 0, [None, "y", "x"]),
-    ],
-)
-def test_scan_shape(make_tvips, lazy, scan_shape, start, names):
-    rec = make_tvips(n_frames=9, records_per_part=4)
-    (d,) = file_reader(
-        rec.path, lazy=lazy, scan_shape=scan_shape, scan_start_frame=start
-    )
-    n = int(np.prod(scan_shape))
-    np.testing.assert_array_equal(
-        np.asarray(d["data"]), rec.frames[start : start + n].reshape(*scan_shape, 3, 4)
-    )
-    nav = d["axes"][: len(scan_shape)]
-    assert [a.get("name") for a in nav] == names
-    assert [a["size"] for a in nav] == list(scan_shape)
-    assert all(a["navigate"] for a in nav)
-    assert [a["index_in_array"] for a in d["axes"]] == list(range(len(scan_shape) + 2))
-    rec_meta = d["original_metadata"]["Recording"]
-    assert (
-        rec_meta["scan_start_frame"],
-        rec_meta["frames_before_scan"],
-        rec_meta["frames_after_scan"],
-        rec_meta["blank_points"],
-    ) == (start, start, 9 - start - n, 0)
-
-
-@pytest.mark.parametrize("lazy", [False, True])
-def test_negative_start_pads(make_tvips, lazy):
-    rec = make_tvips(n_frames=4)
-    (d,) = file_reader(rec.path, lazy=lazy, scan_shape=(2, 3), scan_start_frame=-2)
-    expected = np.concatenate([np.zeros((2, 3, 4), np.uint16), rec.frames])
-    np.testing.assert_array_equal(np.asarray(d["data"]), expected.reshape(2, 3, 3, 4))
-    assert d["original_metadata"]["Recording"]["blank_points"] == 2
-
-
-def test_incomplete_scan_is_padded_with_a_warning(make_tvips):
-    rec = make_tvips(n_frames=5)
-    msg = (
-        "scan of shape (2, 3) from frame 1 needs frames up to 6 but the "
-        "recording has 5: the last 2 scan points are blank"
-    )
-    with pytest.warns(TvipsFormatWarning, match=f"^{re.escape(msg)}$"):
-        (d,) = file_reader(rec.path, scan_shape=(2, 3), scan_start_frame=1)
-    expected = np.zeros((6, 3, 4), np.uint16)
-    expected[:4] = rec.frames[1:]
-    np.testing.assert_array_equal(d["data"], expected.reshape(2, 3, 3, 4))
-    assert d["original_metadata"]["Recording"]["blank_points"] == 2
-
-
-@pytest.mark.parametrize("bad", [(0, 3), (2, -1), (2.5, 2), "x", (), 5, ("a",)])
-def test_bad_scan_shape(make_tvips, bad):
-    rec = make_tvips()
-    with pytest.raises((ValueError, NotImplementedError)) as info:
-        file_reader(rec.path, scan_shape=bad)
-    if isinstance(bad, str):
-        assert info.type is NotImplementedError
-    else:
-        assert str(info.value) == (
-            f"scan_shape must be a tuple of positive integers, got {bad!r}"
-        )
-
-
-@pytest.mark.parametrize("kw", [{"winding_scan_axis": "x"}, {"hysteresis": 2}])
-def test_snake_scans_not_yet(make_tvips, kw):
-    with pytest.raises(NotImplementedError, match="snake scans"):
-        file_reader(make_tvips().path, scan_shape=(1, 5), **kw)
-
-
 @pytest.mark.parametrize(
     ("rechunking", "scan_shape", "chunks"),
     [
@@ -268,12 +192,13 @@ def test_rechunking(make_tvips, rechunking, scan_shape, chunks):
     )
 
 
-def test_rechunking_false_with_start_frame(make_tvips):
-    rec = make_tvips(n_frames=10, records_per_part=4)
+def test_rechunking_false_for_a_scan(make_tvips):
+    # one record of 84 bytes per file: chunks of 84 // 24 = 3 frames
+    rec = make_tvips(n_frames=10, records_per_part=1)
     (d,) = file_reader(
         rec.path, lazy=True, rechunking=False, scan_shape=(7,), scan_start_frame=2
     )
-    assert d["data"].chunks[0] == (2, 4, 1)
+    assert d["data"].chunks[0] == (3, 3, 1)
     np.testing.assert_array_equal(d["data"].compute(), rec.frames[2:9])
 
 

@@ -16,8 +16,7 @@ from rsciio_tvips import (
     _io,
     _reader,
 )
-from rsciio_tvips._reader import FrameSource, auto_chunks
-from rsciio_tvips._scan import LinearLayout
+from rsciio_tvips._lazy import BlockSource, auto_chunks
 
 LAYOUTS = {
     "v1": {"version": 1},
@@ -167,7 +166,7 @@ def test_index_out_of_range(make_tvips):
 def test_frame_source_indexing(make_tvips, key):
     rec = make_tvips(n_frames=6, shape=(5, 7), split=[100])
     r = TvipsRecording(rec.path)
-    source = FrameSource(r.chain, r.header, r.layout())
+    source = BlockSource(r.chain, r.header, np.arange(r.n_frames))
     np.testing.assert_array_equal(source[key], rec.frames[key])
 
 
@@ -175,7 +174,9 @@ def test_frame_source_lists_index_each_axis_on_its_own(make_tvips):
     # outer indexing, as dask expects of a source (numpy would pair the lists)
     rec = make_tvips(n_frames=6, shape=(5, 7))
     r = TvipsRecording(rec.path)
-    got = FrameSource(r.chain, r.header, r.layout())[np.array([2, -1]), 1:3, [6, 0]]
+    got = BlockSource(r.chain, r.header, np.arange(r.n_frames))[
+        np.array([2, -1]), 1:3, [6, 0]
+    ]
     np.testing.assert_array_equal(got, rec.frames[np.ix_([2, -1], [1, 2], [6, 0])])
 
 
@@ -194,7 +195,7 @@ def test_frame_source_lists_index_each_axis_on_its_own(make_tvips):
 def test_frame_source_bad_index(make_tvips, key, message):
     r = TvipsRecording(make_tvips(n_frames=6, shape=(5, 7)).path)
     with pytest.raises(IndexError, match=re.escape(message)):
-        FrameSource(r.chain, r.header, r.layout())[key]
+        BlockSource(r.chain, r.header, np.arange(r.n_frames))[key]
 
 
 def spy_reads(monkeypatch):
@@ -236,7 +237,7 @@ def test_frame_source_reads_only_the_rows_asked_for(make_tvips, monkeypatch):
         return real(chain, offsets, length, dest, rows)
 
     monkeypatch.setattr(_io, "read_pieces", spy)
-    source = FrameSource(r.chain, r.header, r.layout())
+    source = BlockSource(r.chain, r.header, np.arange(r.n_frames))
     np.testing.assert_array_equal(source[1:3, 2:5], rec.frames[1:3, 2:5])
     record = 60 + 80
     assert seen == [([record + 60 + 20, 2 * record + 60 + 20], 30)]
@@ -259,15 +260,25 @@ def test_blank_and_repeated_frames(make_tvips):
     np.testing.assert_array_equal(out, expected)
 
 
+def test_frame_table_is_checked(make_tvips):
+    r = TvipsRecording(make_tvips(n_frames=5).path)
+    msg = "frame table entry 5 is out of range for a recording of 5 frames"
+    with pytest.raises(IndexError, match=msg):
+        r.to_dask(np.array([[0, 5]]))
+    with pytest.raises(IndexError, match="frame table entry -2 is out of range"):
+        r.asarray([-2])
+
+
 def test_scan_layout_pads_both_ends(make_tvips):
     rec = make_tvips(n_frames=5)
     r = TvipsRecording(rec.path)
-    layout = LinearLayout((2, 4), -2, 5)
-    data = r.asarray(layout)
+    table = np.arange(-2, 6).reshape(2, 4)
+    table[(table < 0) | (table >= 5)] = -1
+    data = r.asarray(table)
     expected = np.zeros((8, 3, 4), np.uint16)
     expected[2:7] = rec.frames
     np.testing.assert_array_equal(data, expected.reshape(2, 4, 3, 4))
-    np.testing.assert_array_equal(r.to_dask(layout, chunks=(1, 3, 3, 4)), data)
+    np.testing.assert_array_equal(r.to_dask(table, chunks=(1, 3, 3, 4)), data)
 
 
 def test_threaded_eager_read(make_tvips, monkeypatch):
@@ -325,20 +336,22 @@ def test_default_chunks_hold_whole_frames(make_tvips):
 
 
 def test_lazy_array_is_small_and_reads_nothing(make_tvips, monkeypatch):
-    sizes = []
-    for n in (10, 2000):
-        rec = make_tvips(name=f"r{n}", n_frames=n, shape=(8, 8), records_per_part=300)
+    sizes = {}
+    for shape in ((8, 8), (64, 64)):
+        rec = make_tvips(
+            name=f"r{shape[0]}", n_frames=2000, shape=shape, records_per_part=300
+        )
         monkeypatch.setattr(_io, "read_pieces", None)  # any read would fail
-        x = TvipsRecording(rec.path).to_dask(chunks=(5, 8, 8))
+        x = TvipsRecording(rec.path).to_dask(chunks=(5, *shape))
         monkeypatch.undo()
-        sizes.append(len(pickle.dumps(x)))
-        # materialised, each task holds the small source and a block index
-        graph = pickle.dumps(dict(x.__dask_graph__()))
-        assert b"memmap" not in graph
-        assert len(graph) < 200 * x.npartitions + 4000
-    # the graph grows with the task count, not with the data
-    assert sizes[0] < 4000
-    assert sizes[1] < sizes[0] + 20 * 400
+        assert x.npartitions == 400
+        graph = dict(x.__dask_graph__())
+        task = pickle.dumps(next(iter(graph.values())))
+        assert b"memmap" not in task and len(task) < 2000
+        sizes[shape] = len(pickle.dumps(graph))
+    # the graph grows with the task count, not with the size of the frames
+    assert abs(sizes[(8, 8)] - sizes[(64, 64)]) < 0.01 * sizes[(8, 8)]
+    assert sizes[(64, 64)] < 300 * 400
 
 
 def test_dask_tokens_are_deterministic(make_tvips):

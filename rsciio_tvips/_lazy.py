@@ -1,0 +1,184 @@
+"""The lazy array: a dask graph of small, picklable frame readers.
+
+A *frame table* says which frame every navigation point shows (-1: none, a
+blank frame). :func:`frame_table_to_dask` cuts it into chunks and gives each
+chunk its own :class:`BlockSource`: the parts' paths and sizes, the main
+header and the chunk's part of the table, nothing else (no memmap, no data,
+no open file). Each task is dask's own ``getter(source, slices)``, the pattern
+dask's graph optimisation knows, so a slice of the array (``x[5]``,
+``x[..., 100:140, :]``) is fused into the read itself: one frame reads one
+frame, a virtual detector reads only its rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from ._io import read_frames_into
+
+#: Default size of a dask chunk, in bytes.
+CHUNK_BYTES = 100 * 2**20
+
+
+class BlockSource:
+    """A picklable, read-only array-like over some frames of a recording.
+
+    Its shape is the shape of its frame table followed by ``(dimy, dimx)``.
+    Indexing takes integers, slices and 1-D integer lists on every axis
+    (outer indexing, as dask expects of a source); it reads the frames
+    selected and, of each, only the band of rows selected.
+
+    Parameters
+    ----------
+    chain : Chain
+        The recording's parts.
+    header : MainHeader
+        The recording's main header.
+    frames : numpy.ndarray of int
+        The frame of each navigation point of the block, -1 for blank.
+    """
+
+    def __init__(self, chain, header, frames):
+        self.chain = chain
+        self.header = header
+        # int32 halves the graph for every recording of < 2**31 frames
+        small = frames.size == 0 or int(frames.max()) < 2**31
+        self.frames = np.ascontiguousarray(frames, np.int32 if small else np.int64)
+        self.shape = self.frames.shape + tuple(header.shape)
+        self.dtype = header.pixel_dtype
+        self.ndim = len(self.shape)
+
+    def __getitem__(self, key) -> np.ndarray:
+        key = _expand(key, self.ndim)
+        index = [_indices(k, n) for k, n in zip(key, self.shape, strict=True)]
+        squeeze = tuple(i for i, k in enumerate(key) if _is_scalar(k))
+        nav = self.ndim - 2
+        frames = self.frames[np.ix_(*index[:nav])] if nav else self.frames
+        rows, cols = index[nav], index[nav + 1]
+        r0, r1 = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
+        # Read the band of rows that covers the selection, and only that.
+        out = np.empty((frames.size, r1 - r0, self.shape[-1]), self.dtype)
+        if out.size:
+            read_frames_into(self.chain, self.header, frames, out, row_start=r0)
+        if not np.array_equal(rows, np.arange(r0, r1)):
+            out = out[:, rows - r0]
+        if not np.array_equal(cols, np.arange(self.shape[-1])):
+            out = out[:, :, cols]
+        out = out.reshape(frames.shape + out.shape[1:])
+        return out.squeeze(axis=squeeze) if squeeze else out
+
+
+def _expand(key, ndim: int) -> tuple:
+    """Return ``key`` as one entry per axis, ``...`` expanded."""
+    if not isinstance(key, tuple):
+        key = (key,)
+    if any(k is Ellipsis for k in key):
+        i = next(i for i, k in enumerate(key) if k is Ellipsis)
+        key = key[:i] + (slice(None),) * (ndim - len(key) + 1) + key[i + 1 :]
+    if len(key) > ndim:
+        raise IndexError(f"too many indices: {len(key)} for {ndim} dimensions")
+    return key + (slice(None),) * (ndim - len(key))
+
+
+def _is_scalar(key) -> bool:
+    return not isinstance(key, slice) and np.ndim(key) == 0
+
+
+def _indices(key, size: int) -> np.ndarray:
+    """Return the indices one axis's key selects, as a 1-D int64 array."""
+    if isinstance(key, slice):
+        return np.arange(*key.indices(size), dtype=np.int64)
+    index = np.asarray(key)
+    integral = index.size == 0 or np.issubdtype(index.dtype, np.integer)
+    if index.ndim > 1 or not integral:
+        msg = f"unsupported index {key!r}: use integers, slices or 1-D lists"
+        raise IndexError(msg)
+    index = index.astype(np.int64).reshape(-1)
+    bad = (index < -size) | (index >= size)
+    if bad.any():
+        msg = f"index {int(index[bad][0])} is out of bounds for an axis of size {size}"
+        raise IndexError(msg)
+    return index % size
+
+
+def auto_chunks(nav_shape: tuple, frame_nbytes: int, target: int = CHUNK_BYTES):
+    """Return chunks of about ``target`` bytes: whole frames, C-order blocks.
+
+    The last navigation axes are kept whole as long as a chunk stays under
+    ``target``; signal axes are never split.
+
+    Parameters
+    ----------
+    nav_shape : tuple of int
+        Shape of the navigation axes.
+    frame_nbytes : int
+        Bytes of one frame.
+    target : int, optional
+        Wanted chunk size in bytes.
+
+    Returns
+    -------
+    tuple of int
+        Chunk shape along the navigation axes.
+    """
+    budget = max(1, target // frame_nbytes)
+    chunks = []
+    for size in reversed(nav_shape):
+        take = max(1, min(size, budget))
+        chunks.append(take)
+        budget = max(1, budget // size) if take == size else 1
+    return tuple(reversed(chunks))
+
+
+def frame_table_to_dask(chain, header, table: np.ndarray, chunks=None):
+    """Return the dask array of the frames a frame table places.
+
+    Parameters
+    ----------
+    chain : Chain
+        The recording's parts.
+    header : MainHeader
+        The recording's main header.
+    table : numpy.ndarray of int
+        Frame of each navigation point (-1: blank), of the navigation shape.
+    chunks : optional
+        Anything :func:`dask.array.core.normalize_chunks` takes; by default
+        about 100 MiB of whole frames.
+
+    Returns
+    -------
+    dask.array.Array
+    """
+    import dask.array as da
+
+    # The task spec is what dask's slice fusion inspects; the source must be
+    # a DataNode in it (a bare object in a legacy tuple breaks the fusion).
+    from dask._task_spec import DataNode, Task
+    from dask.array.core import getter, normalize_chunks
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
+
+    shape = table.shape + tuple(header.shape)
+    if chunks is None:
+        chunks = auto_chunks(table.shape, header.frame_nbytes) + tuple(header.shape)
+    chunks = normalize_chunks(chunks, shape, dtype=header.pixel_dtype)
+    name = "tvips-" + tokenize(chain, header.raw, table, chunks)
+    nav = table.ndim
+    edges = [np.cumsum((0, *c)).tolist() for c in chunks]
+    dsk = {}
+    for block in itertools.product(*(range(len(c)) for c in chunks[:nav])):
+        where = tuple(slice(edges[a][i], edges[a][i + 1]) for a, i in enumerate(block))
+        source = DataNode(None, BlockSource(chain, header, table[where]))
+        whole = tuple(slice(0, s.stop - s.start) for s in where)
+        for sig in itertools.product(*(range(len(c)) for c in chunks[nav:])):
+            inside = tuple(
+                slice(edges[nav + a][i], edges[nav + a][i + 1])
+                for a, i in enumerate(sig)
+            )
+            key = (name, *block, *sig)
+            dsk[key] = Task(key, getter, source, whole + inside, False, None)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
+    meta = np.empty((0,) * len(shape), header.pixel_dtype)
+    return da.Array(graph, name, chunks, meta=meta)

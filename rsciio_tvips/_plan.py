@@ -1,0 +1,205 @@
+"""Decide where every frame of a scan goes, from the reader's options.
+
+:func:`plan_scan` turns ``scan_shape``, ``scan_start_frame``,
+``winding_scan_axis``, ``hysteresis`` and the options that go beyond
+RosettaSciIO's into a frame table (see :mod:`._scan`) and a record of what
+was done, for the metadata and the log.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+
+from ._detect import (
+    find_scans,
+    position_points,
+    rotator_points,
+    square_shape,
+)
+from ._hysteresis import estimate_shift, frame_moments
+from ._scan import check_shape, point_table, sequential_table, wind
+from .exceptions import TvipsFormatError, TvipsFormatWarning
+
+_logger = logging.getLogger(__name__)
+
+#: ``scan_method`` values.
+SCAN_METHODS = ("sequential", "rotator", "positions")
+#: Largest shift ``hysteresis="auto"`` tries, in scan points.
+MAX_AUTO_HYSTERESIS = 10
+
+
+def plan_scan(
+    rec,
+    scan_shape,
+    scan_start_frame: int = 0,
+    winding_scan_axis=None,
+    hysteresis=0,
+    *,
+    scan_method=None,
+    scan_index: int = 0,
+    hysteresis_wrap: bool = False,
+    repeated_points: str = "first",
+    missing_points: str = "blank",
+    incomplete_scan: str = "pad",
+):
+    """Return the frame table of a scan and a record of how it was made.
+
+    Parameters are those of :func:`rsciio_tvips.file_reader`.
+
+    Returns
+    -------
+    table : numpy.ndarray of int64
+        Frame of every scan point, -1 for blank.
+    info : dict
+        What was done, for ``original_metadata.Scan``.
+    headers : numpy.ndarray or None
+        The frame headers, when they were read to place the frames.
+    """
+    shape = None if _is_auto(scan_shape) else check_shape(scan_shape)
+    if incomplete_scan not in ("pad", "error"):
+        msg = f'incomplete_scan must be "pad" or "error", got {incomplete_scan!r}'
+        raise ValueError(msg)
+    start = int(scan_start_frame)
+    method = scan_method or ("sequential" if shape else "auto")
+    if method not in (*SCAN_METHODS, "auto"):
+        msg = f"scan_method must be one of {SCAN_METHODS} or None, got {method!r}"
+        raise ValueError(msg)
+    if method == "sequential" and shape is None:
+        raise ValueError('scan_method="sequential" needs scan_shape as a tuple')
+    if hysteresis and winding_scan_axis is None:
+        msg = "hysteresis applies to snake scans only: give winding_scan_axis too"
+        raise ValueError(msg)
+    headers = None
+    if method == "sequential":
+        table, info = sequential_table(rec.n_frames, shape, start)
+        info["incomplete_points"] = info["missing_points"]
+    else:
+        headers = rec.frame_headers
+        table, info = _place_by_headers(
+            rec, headers, method, shape, max(start, 0), scan_index,
+            repeated_points, missing_points,
+        )  # fmt: skip
+    _check_complete(rec, table, info, incomplete_scan)
+    info["winding_scan_axis"] = winding_scan_axis or ""
+    info["hysteresis"] = 0
+    info["hysteresis_wrap"] = bool(hysteresis_wrap)
+    if winding_scan_axis is not None:
+        if info["method"] == "positions":
+            raise ValueError(
+                "winding_scan_axis does not apply to frames placed by their beam "
+                "positions (scan_method='positions'): they are already in place"
+            )
+        if isinstance(hysteresis, str):
+            if hysteresis != "auto":
+                msg = f'hysteresis must be an integer or "auto", got {hysteresis!r}'
+                raise ValueError(msg)
+            hysteresis = _auto_hysteresis(rec, table, winding_scan_axis)
+            info["hysteresis_estimated"] = True
+        table, wound = wind(table, winding_scan_axis, int(hysteresis), hysteresis_wrap)
+        info.update(wound)
+        info["hysteresis"] = int(hysteresis)
+    info["shape"] = list(table.shape)
+    info["blank_points"] = int((table < 0).sum())
+    _logger.info("%s: scan placement %s", rec.chain.first.name, info)
+    return table, info, headers
+
+
+def _is_auto(scan_shape) -> bool:
+    return isinstance(scan_shape, str) and scan_shape == "auto"
+
+
+def _pick(scans, scan_index, source):
+    if not scans:
+        raise ValueError(f"no scan found in the {source}: give scan_shape as a tuple")
+    if not -len(scans) <= scan_index < len(scans):
+        msg = (
+            f"scan_index {scan_index} is out of range: the {source} hold "
+            f"{len(scans)} scan(s)"
+        )
+        raise ValueError(msg)
+    return scans[scan_index]
+
+
+def _place_by_headers(
+    rec, headers, method, shape, start, scan_index, repeated, missing
+):
+    names = headers.dtype.names
+    has_positions = "Scan_y" in names
+    if method in ("auto", "positions") and has_positions:
+        nx = shape[-1] if shape else None
+        points, scans = position_points(headers["Scan_x"], headers["Scan_y"], start, nx)
+        if scans or method == "positions":
+            first, stop, nx, ny = _pick(scans, scan_index, "beam positions")
+            if shape is None:
+                shape = (ny, nx)
+            elif len(shape) > 2:
+                msg = f"beam positions place frames on 2 axes, not {len(shape)}"
+                raise ValueError(msg)
+            return _finish(rec, points, scans, scan_index, first, stop, shape,
+                           "positions", repeated, missing)  # fmt: skip
+    if method == "positions":
+        msg = (
+            f"{rec.chain.first.name}: scan_method='positions' needs frame headers "
+            f"of at least 76 bytes with Scan_x/Scan_y, found "
+            f"{rec.header.frame_header_bytes}-byte headers"
+        )
+        raise ValueError(msg)
+    if "rotidx" not in names:
+        msg = (
+            f"{rec.chain.first.name}: its {rec.header.frame_header_bytes}-byte "
+            "frame headers have no rotator index or beam positions to find the "
+            "scan from: give scan_shape as a tuple"
+        )
+        raise ValueError(msg)
+    points = rotator_points(headers["rotidx"])
+    scans = find_scans(points, start)
+    first, stop = _pick(scans, scan_index, "rotator indices")
+    if shape is None:
+        shape = square_shape(int(points[first:stop].max()) + 1, "the rotator indices")
+    return _finish(rec, points, scans, scan_index, first, stop, shape, "rotator",
+                   repeated, missing)  # fmt: skip
+
+
+def _finish(rec, points, scans, scan_index, first, stop, shape, method, rep, miss):
+    table, placed = point_table(points, first, stop, shape, rep, miss)
+    recorded = points[first:stop]
+    last = int(recorded[recorded < table.size].max(initial=-1))
+    info = {
+        "method": method,
+        "scans_found": len(scans),
+        "scan_index": int(scan_index) % len(scans),
+        "start_frame": int(first),
+        "stop_frame": int(stop),
+        "frames_before_scan": int(first),
+        "frames_after_scan": int(rec.n_frames - stop),
+        "repeated_points_rule": rep,
+        "missing_points_rule": miss,
+        **placed,
+        "incomplete_points": int(table.size - 1 - last),
+    }
+    return table, info
+
+
+def _check_complete(rec, table, info, incomplete_scan):
+    missing = info["incomplete_points"]
+    if not missing:
+        return
+    msg = (
+        f"{rec.chain.first.name}: the scan of shape {table.shape} ends before "
+        f"its last {missing} point(s): the recording has {rec.n_frames} frames"
+    )
+    if incomplete_scan == "error":
+        raise TvipsFormatError(msg)
+    warnings.warn(msg + "; they are blank", TvipsFormatWarning, stacklevel=4)
+
+
+def _auto_hysteresis(rec, table, axis) -> int:
+    unshifted, _ = wind(table, axis, 0)
+    maps = frame_moments(rec.chain, rec.header, unshifted)
+    if axis == "y":
+        maps = [np.swapaxes(m, -1, -2) for m in maps]
+    limit = min(MAX_AUTO_HYSTERESIS, maps[0].shape[-1] - 1)
+    return estimate_shift(maps, limit)
