@@ -143,6 +143,7 @@ def op_random(impl, first):
         return random_limit(first)
     (d,) = reader(impl)(str(first), lazy=True)
     data = d["data"]
+    np.asarray(data[0])  # the first compute pays dask's warm-up
     t = time.perf_counter()
     frames = [np.asarray(data[int(i)]) for i in random_indices(data.shape[0])]
     elapsed = time.perf_counter() - t
@@ -207,6 +208,62 @@ def op_headers(impl, first):
     return elapsed
 
 
+SCAN = (128, 128)  # the 16384 frames of the 2 GiB recording as a scan
+SNAKE = {"scan_shape": SCAN, "winding_scan_axis": "x", "hysteresis": 3}
+BOX = (slice(108, 148), slice(108, 148))  # a 40 x 40 bright-field aperture
+
+
+def scan_shape_for(first):
+    n = sum(p.stat().st_size - 256 * (i == 0) for i, p in enumerate(parts_of(first)))
+    n //= RECORD
+    side = int(n**0.5)
+    return (side, side)
+
+
+def op_vbf(impl, first):
+    """Virtual bright field (40 x 40 box) over a snake scan with hysteresis."""
+    shape = scan_shape_for(first)
+    if impl.startswith("limit"):
+        paths = parts_of(first)
+        maps = [
+            np.memmap(p, "<u2", "r", offset=256 * (i == 0)).reshape(-1, RECORD // 2)
+            for i, p in enumerate(paths)
+        ]
+
+        def vbf(m):
+            frames = m[:, FHB // 2 :].reshape(-1, *FRAME)
+            if impl == "limit":  # full frames
+                return frames.sum(axis=(1, 2), dtype=np.uint64)
+            return frames[:, BOX[0], BOX[1]].sum(axis=(1, 2), dtype=np.uint64)
+
+        with ThreadPoolExecutor(2) as pool:
+            return int(np.concatenate(list(pool.map(vbf, maps))).sum())
+    kw = dict(SNAKE, scan_shape=shape)
+    (d,) = reader(impl)(str(first), lazy=True, **kw)
+    return int(d["data"][:, :, BOX[0], BOX[1]].sum(axis=(2, 3)).compute().sum())
+
+
+def op_random_scan(impl, first):
+    """100 random points of the snake scan, each asked for on its own."""
+    if impl.startswith("limit"):
+        return random_limit(first)
+    shape = scan_shape_for(first)
+    (d,) = reader(impl)(str(first), lazy=True, **dict(SNAKE, scan_shape=shape))
+    data = d["data"]
+    rng = np.random.default_rng(1)
+    points = zip(
+        rng.integers(0, shape[0], N_RANDOM),
+        rng.integers(0, shape[1], N_RANDOM),
+        strict=True,
+    )
+    np.asarray(data[0, 0])  # the first compute pays dask's warm-up
+    t = time.perf_counter()
+    frames = [np.asarray(data[int(y), int(x)]) for y, x in points]
+    elapsed = time.perf_counter() - t
+    assert len(frames) == N_RANDOM
+    return elapsed
+
+
 def random_limit(first):
     paths = parts_of(first)
     counts = [
@@ -234,6 +291,8 @@ OPS = {
     f"{N_RANDOM} random frames, 1 compute": op_random_batch,
     f"{N_RANDOM} random frames, read_frames": op_random_direct,
     "header-only pass, all frames": op_headers,
+    "lazy VBF, snake scan (limit: full)": op_vbf,
+    f"{N_RANDOM} random scan points, 1 by 1": op_random_scan,
 }
 #: Operations whose function returns the time of the part that is measured.
 SELF_TIMED = ("random", "header-only")
@@ -314,6 +373,7 @@ def main():
     print("|" + "---|" * (len(impls) + 3))
     for op in OPS:
         cells = {impl: measure(op, impl, first, args.repeat) for impl in impls}
+
         row = f"| {op:36s} | "
         row += " | ".join(
             f"{t:8.3f} s {rss / 1e9:6.2f} GB" if t == t else f"{'n/a':>20s}"
@@ -324,6 +384,10 @@ def main():
         theirs = cells[args.compare][0] if args.compare else float("nan")
         other = f"{theirs / ours:10.1f}x" if theirs == theirs else f"{'n/a':>11s}"
         print(row + f" | {ratio} | {other} |", flush=True)
+        if op.startswith("lazy VBF"):
+            box = measure(op, "limit-box", first, args.repeat)
+            note = f"numpy touching only the 40x40 box: {box[0]:.3f} s"
+            print(f"| {note:36s} | ours / that: {ours / box[0]:.1f}x |", flush=True)
 
 
 if __name__ == "__main__":
