@@ -92,12 +92,12 @@ def plan_scan(
                 "winding_scan_axis does not apply to frames placed by their beam "
                 "positions (scan_method='positions'): they are already in place"
             )
-        if isinstance(hysteresis, str):
-            if hysteresis != "auto":
-                msg = f'hysteresis must be an integer or "auto", got {hysteresis!r}'
-                raise ValueError(msg)
+        if isinstance(hysteresis, str) and hysteresis == "auto":
             hysteresis = _auto_hysteresis(rec, table, winding_scan_axis)
             info["hysteresis_estimated"] = True
+        elif isinstance(hysteresis, str) or int(hysteresis) != hysteresis:
+            msg = f'hysteresis must be an integer or "auto", got {hysteresis!r}'
+            raise ValueError(msg)
         table, wound = wind(table, winding_scan_axis, int(hysteresis), hysteresis_wrap)
         info.update(wound)
         info["hysteresis"] = int(hysteresis)

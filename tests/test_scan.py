@@ -210,6 +210,10 @@ def test_winding_matches_the_tvips_convention(make_tvips):
             "hysteresis 4 must be smaller than the scan's 4 points",
         ),
         (
+            {"scan_shape": (3, 4), "winding_scan_axis": "x", "hysteresis": 1.5},
+            'hysteresis must be an integer or "auto", got 1.5',
+        ),
+        (
             {"scan_shape": (3, 4), "winding_scan_axis": "x", "hysteresis": "big"},
             "hysteresis must be an integer or \"auto\", got 'big'",
         ),
@@ -577,3 +581,76 @@ def test_auto_hysteresis_on_featureless_data(make_tvips):
         file_reader(
             rec.path, scan_shape=(3, 4), winding_scan_axis="x", hysteresis="auto"
         )
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        (
+            {"repeated_points": "middle"},
+            "repeat rule must be one of ('first', 'last'), got 'middle'",
+        ),
+        (
+            {"missing_points": "zero"},
+            "missing-point rule must be one of ('blank', 'previous'), got 'zero'",
+        ),
+    ],
+)
+def test_bad_placement_rules(make_tvips, kw, message):
+    rec = rotator_recording(make_tvips, [1] * 4)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        file_reader(rec.path, scan_shape="auto", **kw)
+
+
+def test_auto_hysteresis_with_blank_points(make_tvips):
+    # two blank points in front (negative start) do not disturb the estimate
+    ny, nx, h = 6, 9, 2
+    path = [
+        (r, nx - 1 - k + h if r % 2 == 0 else k) for r in range(ny) for k in range(nx)
+    ]
+    rec = make_tvips(frames=disk_frames(path)[2:])
+    d = read_both(
+        rec.path,
+        scan_shape=(ny, nx),
+        scan_start_frame=-2,
+        winding_scan_axis="x",
+        hysteresis="auto",
+    )
+    assert d["original_metadata"]["Scan"]["hysteresis"] == h
+
+
+def test_scan_point_reads_only_its_frame(make_tvips, monkeypatch):
+    from rsciio_tvips import _io
+
+    rec = make_tvips(frames=frames_of(snake_values(4, 5, 2)), records_per_part=6)
+    (d,) = file_reader(
+        rec.path, lazy=True, scan_shape=(4, 5), winding_scan_axis="x", hysteresis=2
+    )
+    seen = []
+    real = _io.read_pieces
+
+    def spy(chain, offsets, length, dest, rows):
+        seen.append(list(offsets))
+        return real(chain, offsets, length, dest, rows)
+
+    monkeypatch.setattr(_io, "read_pieces", spy)
+    # row 0 runs backwards and overshoots by 2: step k records x = 6 - k, so
+    # point (0, 3) is frame 3
+    np.testing.assert_array_equal(d["data"][0, 3].compute(), truth(4, 5)[0, 3])
+    assert seen == [[3 * (60 + 24) + 60]]
+
+
+def test_eager_scan_is_one_copy(make_tvips):
+    import tracemalloc
+
+    ny, nx = 8, 10
+    frames = np.zeros((ny * nx, 128, 128), np.uint16)
+    rec = make_tvips(frames=frames, records_per_part=13)
+    tracemalloc.start()
+    (d,) = file_reader(
+        rec.path, scan_shape=(ny, nx), winding_scan_axis="x", hysteresis=3
+    )
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert d["data"].shape == (ny, nx, 128, 128)
+    assert peak < 1.1 * d["data"].nbytes
