@@ -229,14 +229,7 @@ def test_dask_slices_read_only_what_they_need(make_tvips, monkeypatch):
 def test_frame_source_reads_only_the_rows_asked_for(make_tvips, monkeypatch):
     rec = make_tvips(n_frames=4, shape=(8, 5))
     r = TvipsRecording(rec.path)
-    seen = []
-    real = _io.read_pieces
-
-    def spy(chain, offsets, length, dest, rows):
-        seen.append((list(offsets), length))
-        return real(chain, offsets, length, dest, rows)
-
-    monkeypatch.setattr(_io, "read_pieces", spy)
+    seen = spy_reads(monkeypatch)
     source = BlockSource(r.chain, r.header, np.arange(r.n_frames))
     np.testing.assert_array_equal(source[1:3, 2:5], rec.frames[1:3, 2:5])
     record = 60 + 80
