@@ -36,6 +36,7 @@ def file_reader(
     missing_points: str = "blank",
     incomplete_scan: str = "pad",
     diagnostics=None,
+    frame_headers=None,
 ) -> list[dict]:
     """Read a TVIPS recording (``.tvips``): a stack of frames or a scan.
 
@@ -99,6 +100,12 @@ def file_reader(
         Check the frame counter and the frame times (reads every frame
         header, no pixels) into ``original_metadata.Diagnostics``. By default
         done when the headers are read anyway (header-based placement).
+    frame_headers : bool, optional
+        Put every frame header, field by field in the order of the
+        navigation points, into ``original_metadata.frame_headers``, so that
+        :func:`file_writer` can write them back exactly. By default done for
+        ``lazy=False`` (a pass over the headers costs a few percent of the
+        read) and not for ``lazy=True`` (opening stays instant).
 
     Returns
     -------
@@ -159,6 +166,9 @@ def file_reader(
     checks = None
     if diagnostics or (diagnostics is None and headers is not None):
         checks = frame_diagnostics(rec.frame_headers)
+    per_point = None
+    if frame_headers or (frame_headers is None and not lazy):
+        per_point = _metadata.frame_header_arrays(rec.frame_headers, table)
     mode = first["mode"].item() if "mode" in first.dtype.names else None
     axes = nav_axes + _metadata.signal_axes(rec.header, mode)
     for index, axis in enumerate(axes):
@@ -180,6 +190,7 @@ def file_reader(
                 rec.ignored_bytes,
                 scan,
                 checks,
+                per_point,
             ),
             "mapping": {},
         }

@@ -83,6 +83,9 @@ MAIN_HEADER_DTYPE = np.dtype(
     ]
 )
 
+#: Where the filler of the main header starts.
+FILLER_OFFSET = MAIN_HEADER_DTYPE.fields["dummy"][1]
+
 # Frame header fields as (offset, RosettaSciIO name, LiberTEM name, type).
 # Every field is 4 bytes. A field is decoded only when it lies wholly inside
 # the frame-header size a file declares; bytes past the last decoded field

@@ -21,7 +21,9 @@ from __future__ import annotations
 import os
 from datetime import datetime, timedelta, timezone
 
-from ._format import EXTRA_FIELD, MODE_DIFFRACTION, MODE_IMAGING
+import numpy as np
+
+from ._format import EXTRA_FIELD, FILLER_OFFSET, MODE_DIFFRACTION, MODE_IMAGING
 
 #: The unit of the signal axes for each ``mode``.
 SIGNAL_UNITS = {MODE_IMAGING: "nm", MODE_DIFFRACTION: "1/nm"}
@@ -119,6 +121,28 @@ def header_dict(frame_header) -> dict:
     return out
 
 
+def frame_header_arrays(headers, table) -> dict:
+    """Return the frame headers of the frames a table places, field by field.
+
+    Parameters
+    ----------
+    headers : numpy.ndarray
+        Every frame header of the recording (structured array).
+    table : numpy.ndarray of int
+        Frame table (-1: blank); its points are taken in C order.
+
+    Returns
+    -------
+    dict
+        One array per field (``extra``: 2-D uint8), one entry per point;
+        blank points have all-zero headers.
+    """
+    flat = table.reshape(-1)
+    picked = headers[np.clip(flat, 0, None)]
+    picked[flat < 0] = np.zeros((), headers.dtype)
+    return {name: np.ascontiguousarray(picked[name]) for name in headers.dtype.names}
+
+
 def utc_datetime(frame_header) -> datetime:
     """Return the UTC date and time of a frame."""
     start = datetime.fromtimestamp(frame_header["timestamp"].item(), tz=timezone.utc)
@@ -184,7 +208,14 @@ def metadata(path: str, header, first_header) -> dict:
 
 
 def original_metadata(
-    chain, header, first_header, n_frames, ignored, scan=None, checks=None
+    chain,
+    header,
+    first_header,
+    n_frames,
+    ignored,
+    scan=None,
+    checks=None,
+    frame_headers=None,
 ) -> dict:
     """Return ``original_metadata``: the headers as read, the chain, the scan.
 
@@ -204,13 +235,16 @@ def original_metadata(
         How frames were placed on the scan (``Scan`` node).
     checks : dict, optional
         Frame counter and time checks (``Diagnostics`` node).
+    frame_headers : dict, optional
+        Every frame header, field by field (``frame_headers`` node).
 
     Returns
     -------
     dict
     """
     om = {
-        "tvips_header": dict(header.fields),
+        # the filler as hex, so that a writer can reproduce the header exactly
+        "tvips_header": {**header.fields, "dummy": header.raw[FILLER_OFFSET:].hex()},
         "frame_header": header_dict(first_header),
         "Recording": {
             "parts": [p.name for p in chain.parts],
@@ -225,4 +259,6 @@ def original_metadata(
         om["Scan"] = dict(scan)
     if checks is not None:
         om["Diagnostics"] = dict(checks)
+    if frame_headers is not None:
+        om["frame_headers"] = frame_headers
     return om

@@ -225,3 +225,35 @@ def test_specifications_yaml():
         0,
     )
     assert spec["writes"] is False
+
+
+def test_frame_headers_in_original_metadata(make_tvips):
+    rec = make_tvips(n_frames=7, frame_header_bytes=70, split=[100])
+    (eager,) = file_reader(rec.path)
+    (lazy,) = file_reader(rec.path, lazy=True)
+    assert "frame_headers" not in lazy["original_metadata"]
+    fh = eager["original_metadata"]["frame_headers"]
+    assert list(fh)[:3] == ["num", "timestamp", "ms"] and list(fh)[-1] == "extra"
+    np.testing.assert_array_equal(fh["num"], np.arange(1, 8))
+    assert fh["extra"].shape == (7, 10)
+    np.testing.assert_array_equal(
+        fh["extra"],
+        [
+            np.frombuffer(rec.stream[i * rec.record_size + 60 :][:10], "u1")
+            for i in range(7)
+        ],
+    )
+    # placed on a scan: the header of the frame each point shows, zeros if blank
+    (d,) = file_reader(
+        rec.path,
+        lazy=True,
+        frame_headers=True,
+        scan_shape=(2, 4),
+        scan_start_frame=-1,
+        winding_scan_axis="x",
+    )
+    np.testing.assert_array_equal(
+        d["original_metadata"]["frame_headers"]["num"], [3, 2, 1, 0, 4, 5, 6, 7]
+    )
+    filler = bytes.fromhex(eager["original_metadata"]["tvips_header"]["dummy"])
+    assert filler == rec.header[52:]

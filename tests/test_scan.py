@@ -34,9 +34,15 @@ def frames_of(values):
 def read_both(path, **kw):
     """Read eagerly and lazily; check they agree; return the eager dict."""
     (eager,) = file_reader(path, **kw)
-    (lazy,) = file_reader(path, lazy=True, **kw)
+    (lazy,) = file_reader(path, lazy=True, frame_headers=True, **kw)
     np.testing.assert_array_equal(lazy["data"].compute(), eager["data"])
+    lazy_headers = lazy["original_metadata"].pop("frame_headers")
+    eager_headers = eager["original_metadata"].pop("frame_headers")
     assert lazy["original_metadata"] == eager["original_metadata"]
+    assert list(lazy_headers) == list(eager_headers)
+    for name, values in eager_headers.items():
+        np.testing.assert_array_equal(lazy_headers[name], values)
+        assert len(values) == eager["data"][..., 0, 0].size
     return eager
 
 
