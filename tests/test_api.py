@@ -235,11 +235,11 @@ def test_frame_headers_in_original_metadata(make_tvips):
     fh = eager["original_metadata"]["frame_headers"]
     assert list(fh)[:3] == ["num", "timestamp", "ms"] and list(fh)[-1] == "extra"
     np.testing.assert_array_equal(fh["num"], np.arange(1, 8))
-    assert fh["extra"].shape == (7, 10)
+    assert fh["extra"].shape == (7, 2)  # bytes 68 and 69: Scan_x does not fit
     np.testing.assert_array_equal(
         fh["extra"],
         [
-            np.frombuffer(rec.stream[i * rec.record_size + 60 :][:10], "u1")
+            np.frombuffer(rec.stream[i * rec.record_size + 68 :][:2], "u1")
             for i in range(7)
         ],
     )
