@@ -1,12 +1,14 @@
 """Read and write TVIPS camera recordings (``.tvips``), RosettaSciIO-style.
 
-``file_reader`` is a RosettaSciIO reader: ``hs.load("x_000.tvips",
-file_format=rsciio_tvips)`` works with it. :class:`TvipsRecording` gives the
-frames and the per-frame headers without HyperSpy.
+``file_reader`` and ``file_writer`` are a RosettaSciIO reader and writer;
+``hs.load("x_000.tvips", file_format=rsciio_tvips)`` works with them.
+:class:`TvipsRecording` gives the frames and the per-frame headers without
+HyperSpy.
 """
 
 from ._api import file_reader
 from ._reader import TvipsRecording
+from ._writer import file_writer
 from .exceptions import TvipsFormatError, TvipsFormatWarning
 
 __version__ = "0.1.0.dev0"
@@ -16,6 +18,7 @@ __all__ = [
     "TvipsFormatWarning",
     "TvipsRecording",
     "file_reader",
+    "file_writer",
 ]
 
 

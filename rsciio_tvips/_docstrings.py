@@ -14,3 +14,8 @@ RETURNS_DOC = """list of dict
         One dictionary with the keys ``data``, ``axes``, ``metadata``,
         ``original_metadata`` and ``mapping``, as every RosettaSciIO reader
         returns."""
+
+WRITE_FILENAME_DOC = """filename : str or os.PathLike
+        Name of the recording: ``x.tvips`` or ``x_000.tvips`` both write the
+        parts ``x_000.tvips``, ``x_001.tvips``, ... beside it, replacing any
+        earlier recording of that name (all of its parts)."""

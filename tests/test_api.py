@@ -224,7 +224,7 @@ def test_specifications_yaml():
         ["tvips", "TVIPS"],
         0,
     )
-    assert spec["writes"] is False
+    assert spec["writes"] is True
 
 
 def test_frame_headers_in_original_metadata(make_tvips):

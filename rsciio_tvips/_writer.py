@@ -1,0 +1,340 @@
+"""Write a signal as a TVIPS recording: ``file_writer``.
+
+Frames are written as records (frame header, pixels) into parts
+``NAME_000.tvips``, ``NAME_001.tvips``, ... of at most ``max_file_size``
+bytes each, never splitting a record. Nothing a user already has is lost on
+failure:
+
+1. every part is first written under a hidden temporary name
+   (``.NAME_000.tvips.partial-XXXX``) beside its final place;
+2. if anything fails (a full disk, no permission, an error in a lazy
+   computation), the temporary files are removed and the error, naming the
+   file, is raised: an earlier recording of the same name is untouched;
+3. only when every part is complete are the parts of an earlier recording
+   beyond the new last part moved aside, the new parts renamed into place
+   (``os.replace``, atomic per file) and the old extra parts deleted, so no
+   stale ``_NNN`` part is left to be chained to the new recording.
+
+A process killed during step 1 leaves the earlier recording intact and only
+hidden ``.partial-`` files, which are not parts; the next write of the same
+name removes them. Lazy (dask) data is computed and written block by block,
+so memory stays bounded whatever the size.
+"""
+
+from __future__ import annotations
+
+import errno as errno_codes
+import math
+import os
+import secrets
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._docstrings import WRITE_FILENAME_DOC
+from ._encode import (
+    frame_headers,
+    frame_step_ms,
+    guess_mode,
+    main_header,
+    start_time_ms,
+)
+from ._format import (
+    MAIN_HEADER_SIZE,
+    PART_RE,
+    PIXEL_DTYPES,
+    SUPPORTED_VERSIONS,
+    V1_FRAME_HEADER_SIZE,
+    part_name,
+)
+
+#: Frame-header size RosettaSciIO's writer uses, before any extra bytes.
+V2_BASE_FRAME_HEADER_SIZE = 60
+#: Bytes of frames converted to records and written at once.
+BLOCK_BYTES = 64 * 2**20
+TEMP_TAG = ".partial-"
+STALE_TAG = ".stale-"
+
+
+def file_writer(
+    filename,
+    signal,
+    max_file_size=None,
+    version: int = 2,
+    frame_header_extra_bytes: int = 0,
+    mode=None,
+    show_progressbar: bool = True,
+    *,
+    dtype=None,
+):
+    """Write a signal as a TVIPS recording.
+
+    Parameters
+    ----------
+    %s
+    signal : dict
+        RosettaSciIO's signal dictionary: ``data`` (numpy or dask array),
+        ``axes`` (with ``navigate``), ``metadata``, and optionally
+        ``original_metadata`` (what :func:`file_reader` found in the files:
+        ``tvips_header`` and ``frame_headers`` are written back as they
+        were) and ``attributes`` (not needed). Exactly two signal axes; the
+        navigation axes, any number of them, are written as frames in C
+        order, and a signal with none is one frame.
+    max_file_size : int, optional
+        Largest size of a part in bytes; records are never split, so a part
+        holds as many whole records as fit. Below the main header plus one
+        record (RosettaSciIO's minimum), it is raised to that, with a
+        warning. None: one part.
+    version : {2, 1}
+        Main header version: 2 writes frame headers of 60 +
+        ``frame_header_extra_bytes`` bytes, 1 the 12-byte frame headers of
+        version 1.
+    frame_header_extra_bytes : int, default 0
+        Version 2: bytes added to the 60-byte frame header (for example 48
+        gives LiberTEM's 108-byte layout).
+    mode : {None, 1, 2}
+        1 imaging, 2 diffraction; None guesses it from the signal axes' units
+        (a length or an inverse length), then ``Signal.signal_type``, then
+        the original header, else 2.
+    show_progressbar : bool, default True
+        Show one progress bar for the whole write (when ``tqdm`` is
+        installed).
+    dtype : numpy dtype, optional
+        Convert the data to this unsigned type first (values must fit; floats
+        are rounded). Without it, signed or float data is refused.
+
+    Raises
+    ------
+    ValueError
+        If the signal does not have two signal axes, its data type is not
+        uint8/16/32/64 (and no ``dtype`` is given), or an option is invalid.
+    OSError
+        If a part cannot be written (the message names it); an earlier
+        recording of the same name is left as it was.
+
+    Warns
+    -----
+    UserWarning
+        If the pixel size is changed by more than 1 %% by rounding to the
+        integer the format stores, if the signal axes have offsets (not
+        stored), or if ``max_file_size`` is below one record.
+    """
+    data = signal["data"]
+    axes = list(signal["axes"])
+    nav_axes = [a for a in axes if a.get("navigate", False)]
+    sig_axes = [a for a in axes if not a.get("navigate", False)]
+    if len(sig_axes) != 2:
+        msg = (
+            "a TVIPS recording holds 2-D frames: the signal has "
+            f"{len(sig_axes)} signal axes"
+        )
+        raise ValueError(msg)
+    data = _convert(data, dtype)
+    if tuple(data.shape[-2:]) != (sig_axes[0]["size"], sig_axes[1]["size"]):
+        msg = (
+            f"data of shape {tuple(data.shape)} does not match signal axes of sizes "
+            f"{sig_axes[0]['size']} x {sig_axes[1]['size']}"
+        )
+        raise ValueError(msg)
+    if version not in SUPPORTED_VERSIONS:
+        raise ValueError(f"version must be 1 or 2, got {version!r}")
+    extra = int(frame_header_extra_bytes)
+    if extra < 0 or extra != frame_header_extra_bytes:
+        msg = (
+            "frame_header_extra_bytes must be a whole number >= 0, got "
+            f"{frame_header_extra_bytes!r}"
+        )
+        raise ValueError(msg)
+    if version == 1 and extra:
+        raise ValueError("version 1 frame headers are 12 bytes: no extra bytes")
+    if mode not in (None, 1, 2):
+        raise ValueError(
+            f"mode must be 1 (imaging), 2 (diffraction) or None, got {mode!r}"
+        )
+    original = signal.get("original_metadata") or {}
+    fhb = V1_FRAME_HEADER_SIZE if version == 1 else V2_BASE_FRAME_HEADER_SIZE + extra
+    mode = mode or guess_mode(signal, sig_axes, original)
+    n = math.prod(data.shape[:-2])
+    frames = data.reshape((n, *data.shape[-2:]))
+    header = main_header(signal, sig_axes, data.dtype, version, fhb, mode, original)
+    headers = frame_headers(
+        signal, n, fhb, mode, start_time_ms(signal), frame_step_ms(nav_axes), original
+    )
+    record = fhb + frames[0].nbytes
+    counts = _part_counts(n, record, max_file_size)
+    directory, stem, ext = _names(filename)
+    _remove_leftovers(directory, stem)
+    token = secrets.token_hex(4)
+    temps = [
+        directory / f".{part_name(stem, k, ext)}{TEMP_TAG}{token}"
+        for k in range(len(counts))
+    ]
+    try:
+        _write_parts(temps, counts, header, headers, frames, show_progressbar)
+    except BaseException:
+        for temp in temps:
+            temp.unlink(missing_ok=True)
+        raise
+    _commit(directory, stem, ext, temps, token)
+
+
+file_writer.__doc__ %= (WRITE_FILENAME_DOC,)
+
+
+def _convert(data, dtype):
+    """Return data of an unsigned pixel type the format holds."""
+    if dtype is None:
+        if np.dtype(data.dtype) not in PIXEL_DTYPES.values():
+            msg = (
+                f"TVIPS stores unsigned pixels (uint8, uint16, uint32, uint64), not "
+                f"{data.dtype}: convert the data first (e.g. s.change_dtype('uint16') "
+                f"after checking its range) or pass dtype='uint16' to convert and "
+                f"check here"
+            )
+            raise ValueError(msg)
+        return data
+    target = np.dtype(dtype)
+    if target not in PIXEL_DTYPES.values():
+        raise ValueError(f"dtype must be uint8, uint16, uint32 or uint64, got {target}")
+    lo, hi = np.iinfo(target).min, np.iinfo(target).max
+    low, high = _range(data)
+    if low < lo or high > hi:
+        msg = f"data values {low} .. {high} do not fit {target} ({lo} .. {hi})"
+        raise ValueError(msg)
+    if np.issubdtype(data.dtype, np.floating):
+        data = data.round()
+    return data.astype(target)
+
+
+def _range(data):
+    low, high = data.min(), data.max()
+    if hasattr(low, "compute"):
+        import dask
+
+        low, high = dask.compute(low, high)
+    return low, high
+
+
+def _part_counts(n: int, record: int, max_file_size) -> list[int]:
+    """Return the number of records in each part."""
+    if max_file_size is None:
+        return [n]
+    smallest = MAIN_HEADER_SIZE + record
+    if max_file_size < smallest:
+        warnings.warn(
+            f"max_file_size {max_file_size} is smaller than the main header and "
+            f"one frame record ({smallest} bytes): it is raised to {smallest}",
+            UserWarning,
+            stacklevel=3,
+        )
+        max_file_size = smallest
+    first = (max_file_size - MAIN_HEADER_SIZE) // record
+    later = max(1, max_file_size // record)
+    counts = [min(n, first)]
+    while sum(counts) < n:
+        counts.append(min(later, n - sum(counts)))
+    return counts
+
+
+def _names(filename):
+    """Return the folder, the stem and the extension of the parts."""
+    path = Path(os.fspath(filename)).absolute()
+    match = PART_RE.match(path.name)
+    if match:
+        return path.parent, match["stem"], match["ext"]
+    ext = path.suffix[1:] if path.suffix.lower() == ".tvips" else "tvips"
+    stem = path.stem if path.suffix.lower() == ".tvips" else path.name
+    return path.parent, stem, ext
+
+
+def _remove_leftovers(directory: Path, stem: str) -> None:
+    """Remove temporary files an interrupted earlier write of ``stem`` left."""
+    prefix = f".{stem}_"
+    for entry in directory.iterdir():
+        name = entry.name
+        if name.startswith(prefix) and (TEMP_TAG in name or STALE_TAG in name):
+            rest = name[1 : name.index(TEMP_TAG if TEMP_TAG in name else STALE_TAG)]
+            match = PART_RE.match(rest)
+            if match and match["stem"] == stem:
+                entry.unlink(missing_ok=True)
+
+
+def _write_parts(temps, counts, header, headers, frames, show_progressbar):
+    """Write every part under its temporary name."""
+    n = frames.shape[0]
+    fhb = headers.dtype.itemsize
+    frame_bytes = math.prod(frames.shape[1:]) * frames.dtype.itemsize
+    per_block = max(1, BLOCK_BYTES // (fhb + frame_bytes))
+    bar = _progress(n, show_progressbar)
+    start = 0
+    try:
+        for k, (temp, count) in enumerate(zip(temps, counts, strict=True)):
+            with _open_for_writing(temp) as f:
+                if k == 0:
+                    _write(f, header, temp)
+                for a in range(start, start + count, per_block):
+                    b = min(start + count, a + per_block)
+                    block = np.ascontiguousarray(frames[a:b])
+                    records = np.empty((b - a, fhb + frame_bytes), np.uint8)
+                    records[:, :fhb] = headers[a:b].view(np.uint8).reshape(b - a, fhb)
+                    pixels = block.astype(block.dtype.newbyteorder("<"), copy=False)
+                    records[:, fhb:] = pixels.reshape(b - a, -1).view(np.uint8)
+                    _write(f, records, temp)
+                    if bar is not None:
+                        bar.update(b - a)
+            start += count
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _progress(total, show):
+    if not show:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, unit="frame", desc="Writing TVIPS")
+
+
+def _final_name(temp: Path) -> str:
+    return temp.name[1 : temp.name.index(TEMP_TAG)]
+
+
+def _open_for_writing(temp: Path):
+    try:
+        return open(temp, "xb")
+    except OSError as exc:
+        raise _named(exc, _final_name(temp), "cannot create") from exc
+
+
+def _write(f, buffer, temp: Path) -> None:
+    try:
+        f.write(memoryview(buffer).cast("B"))
+    except OSError as exc:
+        raise _named(exc, _final_name(temp), "cannot write") from exc
+
+
+def _named(exc: OSError, name: str, what: str) -> OSError:
+    reason = exc.strerror or errno_codes.errorcode.get(exc.errno or 0, str(exc))
+    return type(exc)(exc.errno, f"{name}: {what} the part: {reason}")
+
+
+def _commit(directory: Path, stem: str, ext: str, temps, token: str) -> None:
+    """Put the new parts in place and remove the earlier recording's others."""
+    finals = {part_name(stem, k, ext) for k in range(len(temps))}
+    aside = []
+    for entry in directory.iterdir():
+        match = PART_RE.match(entry.name)
+        if match and match["stem"] == stem and entry.name not in finals:
+            # a part past the new last one, or one with another case of
+            # extension: either would be chained to the new recording
+            moved = directory / f".{entry.name}{STALE_TAG}{token}"
+            os.replace(entry, moved)
+            aside.append(moved)
+    for k, temp in enumerate(temps):
+        os.replace(temp, directory / part_name(stem, k, ext))
+    for moved in aside:
+        moved.unlink(missing_ok=True)

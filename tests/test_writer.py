@@ -1,0 +1,683 @@
+"""file_writer: byte-exact round trips, calibrations, times, splitting, faults."""
+
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import textwrap
+import tracemalloc
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import pytest
+from conftest import main_header
+
+from rsciio_tvips import file_reader, file_writer
+
+DATA = Path(__file__).parent / "data"
+
+
+def parts(folder, stem):
+    return sorted(p.name for p in Path(folder).iterdir() if p.name.startswith(stem))
+
+
+def split_for(max_size, record, n):
+    """Stream offsets of part starts as the writer splits (header in part 0)."""
+    first = (max_size - 256) // record
+    later = max_size // record
+    return list(range(first * record, n * record, later * record))
+
+
+def signal(data, nav=None, sig_units="nm", scale=1.0, metadata=None, **axis):
+    nav = nav if nav is not None else [{"name": f"n{i}"} for i in range(data.ndim - 2)]
+    axes = [
+        {"size": n, "navigate": True, **a}
+        for n, a in zip(data.shape[:-2], nav, strict=True)
+    ]
+    for name, n in zip(("y", "x"), data.shape[-2:], strict=True):
+        axes.append(
+            {
+                "name": name,
+                "size": n,
+                "scale": scale,
+                "offset": 0.0,
+                "units": sig_units,
+                "navigate": False,
+                **axis,
+            }
+        )
+    return {"data": data, "axes": axes, "metadata": metadata or {}}
+
+
+# --- byte-exact round trips -------------------------------------------------
+
+
+@pytest.mark.parametrize("fhb", [60, 108, 180])
+@pytest.mark.parametrize("max_parts", [1, 3])
+def test_round_trip_is_byte_exact(make_tvips, tmp_path, fhb, max_parts):
+    record = fhb + 24
+    max_size = 256 + 9 * record if max_parts == 1 else 256 + 2 * record
+    rec = make_tvips(
+        n_frames=9, frame_header_bytes=fhb, split=split_for(max_size, record, 9)
+    )
+    (d,) = file_reader(rec.paths[-1])
+    out = tmp_path / "out" / "copy.tvips"
+    out.parent.mkdir()
+    file_writer(
+        out,
+        d,
+        max_file_size=max_size,
+        frame_header_extra_bytes=fhb - 60,
+        show_progressbar=False,
+    )
+    written = sorted(out.parent.iterdir())
+    assert [p.name for p in written] == [
+        f"copy_{k:03d}.tvips" for k in range(len(rec.paths))
+    ]
+    for original, copy in zip(rec.paths, written, strict=True):
+        assert copy.read_bytes() == original.read_bytes()
+
+
+def test_version1_round_trip_is_byte_exact(make_tvips, tmp_path):
+    rec = make_tvips(
+        version=1,
+        n_frames=5,
+        dtype="uint8",
+        header=main_header(version=1, bitsperpixel=8, frameheaderbytes=7),
+    )
+    (d,) = file_reader(rec.path)
+    file_writer(tmp_path / "v1.tvips", d, version=1, show_progressbar=False)
+    assert (tmp_path / "v1_000.tvips").read_bytes() == rec.path.read_bytes()
+
+
+def test_lazy_round_trip_is_byte_exact(make_tvips, tmp_path):
+    rec = make_tvips(n_frames=9, frame_header_bytes=108)
+    (d,) = file_reader(rec.path, lazy=True, frame_headers=True, rechunking=(2, 3, 4))
+    file_writer(
+        tmp_path / "lazy.tvips", d, frame_header_extra_bytes=48, show_progressbar=False
+    )
+    assert (tmp_path / "lazy_000.tvips").read_bytes() == rec.path.read_bytes()
+
+
+def test_rsciio_fixtures_round_trip_byte_exact(tmp_path):
+    names = [f"test_tvips_2345_split_{k:03d}.tvips" for k in range(3)]
+    (d,) = file_reader(DATA / names[0])
+    file_writer(
+        tmp_path / "test_tvips_2345_split.tvips",
+        d,
+        max_file_size=356,
+        show_progressbar=False,
+    )
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes()
+
+
+# --- what is written, without original headers ------------------------------
+
+
+def test_written_files_read_by_rsciio_and_us(tmp_path):
+    rsciio_tvips_ref = pytest.importorskip("rsciio.tvips")
+    data = (np.arange(6 * 4 * 5) * 11 % 65000).astype(np.uint16).reshape(6, 4, 5)
+    file_writer(
+        tmp_path / "w.tvips", signal(data), max_file_size=400, show_progressbar=False
+    )
+    assert parts(tmp_path, "w_") == ["w_000.tvips", "w_001.tvips", "w_002.tvips"]
+    (ref,) = rsciio_tvips_ref.file_reader(str(tmp_path / "w_000.tvips"))
+    np.testing.assert_array_equal(ref["data"], data)
+    (ours,) = file_reader(tmp_path / "w_001.tvips")
+    np.testing.assert_array_equal(ours["data"], data)
+
+
+def test_navigation_axes_are_frames_in_c_order(tmp_path):
+    data = np.arange(2 * 3 * 4 * 2 * 2, dtype=np.uint16).reshape(2, 3, 4, 2, 2)
+    file_writer(tmp_path / "n.tvips", signal(data), show_progressbar=False)
+    (d,) = file_reader(tmp_path / "n_000.tvips")
+    np.testing.assert_array_equal(d["data"], data.reshape(24, 2, 2))
+    (d,) = file_reader(tmp_path / "n_000.tvips", scan_shape=(2, 3, 4))
+    np.testing.assert_array_equal(d["data"], data)
+
+
+def test_single_image(tmp_path):
+    image = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    file_writer(tmp_path / "one.tvips", signal(image), show_progressbar=False)
+    (d,) = file_reader(tmp_path / "one_000.tvips")
+    np.testing.assert_array_equal(d["data"], image[None])
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "uint16", "uint32", "uint64"])
+def test_unsigned_types_are_written_as_they_are(tmp_path, dtype):
+    data = (np.arange(24) * 1000003).astype(dtype).reshape(2, 3, 4)
+    file_writer(tmp_path / "t.tvips", signal(data), show_progressbar=False)
+    raw = (tmp_path / "t_000.tvips").read_bytes()
+    assert struct.unpack_from("<I", raw, 16)[0] == np.dtype(dtype).itemsize * 8
+    (d,) = file_reader(tmp_path / "t_000.tvips")
+    assert d["data"].dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(d["data"], data)
+
+
+@pytest.mark.parametrize("dtype", ["int16", "float32", "int8"])
+def test_signed_and_float_data_are_refused(tmp_path, dtype):
+    data = np.full((2, 3, 4), -3, dtype=dtype)
+    msg = (
+        f"TVIPS stores unsigned pixels (uint8, uint16, uint32, uint64), not {dtype}: "
+        "convert the data first (e.g. s.change_dtype('uint16') after checking its "
+        "range) or pass dtype='uint16' to convert and check here"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        file_writer(tmp_path / "s.tvips", signal(data), show_progressbar=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_explicit_conversion(tmp_path):
+    data = np.array([[[0.4, 1.6], [2.5, 65535.0]]], dtype=np.float32)
+    file_writer(
+        tmp_path / "c.tvips", signal(data), dtype="uint16", show_progressbar=False
+    )
+    (d,) = file_reader(tmp_path / "c_000.tvips")
+    np.testing.assert_array_equal(d["data"], [[[0, 2], [2, 65535]]])
+    with pytest.raises(ValueError, match=r"^data values -3 \.\. -3 do not fit uint16"):
+        file_writer(
+            tmp_path / "d.tvips",
+            signal(np.full((1, 2, 2), -3, np.int16)),
+            dtype="uint16",
+        )
+    with pytest.raises(
+        ValueError, match="dtype must be uint8, uint16, uint32 or uint64"
+    ):
+        file_writer(tmp_path / "d.tvips", signal(np.zeros((1, 2, 2))), dtype="int16")
+
+
+# --- calibration and mode ---------------------------------------------------
+
+
+def header_field(path, offset):
+    return struct.unpack_from("<I", Path(path).read_bytes(), offset)[0]
+
+
+def frame_field(path, offset, code="<I"):
+    return struct.unpack_from(code, Path(path).read_bytes(), 256 + offset)[0]
+
+
+@pytest.mark.parametrize(
+    ("units", "scale", "pixelsize", "mode"),
+    [
+        ("nm", 2.0, 2, 1),
+        ("µm", 0.005, 5, 1),
+        ("Å", 30.0, 3, 1),
+        ("1/nm", 3.0, 3, 2),
+        ("1/Å", 0.2, 2, 2),
+        ("nm^-1", 4.0, 4, 2),
+    ],
+)
+def test_pixel_size_and_mode_from_units(tmp_path, units, scale, pixelsize, mode):
+    data = np.zeros((2, 3, 4), np.uint16)
+    file_writer(
+        tmp_path / "p.tvips",
+        signal(data, sig_units=units, scale=scale),
+        show_progressbar=False,
+    )
+    path = tmp_path / "p_000.tvips"
+    assert (header_field(path, 36), frame_field(path, 24)) == (pixelsize, mode)
+
+
+def test_rounding_warning(tmp_path):
+    data = np.zeros((2, 3, 4), np.uint16)
+    msg = (
+        "the pixel size 0.0123 1/nm is stored as the integer 0 1/nm (the TVIPS "
+        "field is an integer)"
+    )
+    with pytest.warns(UserWarning, match=f"^{re.escape(msg)}$"):
+        file_writer(
+            tmp_path / "r.tvips",
+            signal(data, sig_units="1/nm", scale=0.0123),
+            show_progressbar=False,
+        )
+    assert header_field(tmp_path / "r_000.tvips", 36) == 0
+
+
+def test_negative_offsets_warn_and_do_not_crash(tmp_path):
+    data = np.zeros((2, 3, 4), np.uint16)
+    msg = (
+        "the signal axis 'y' has offset -1.5: TVIPS files store no calibration "
+        "offset, so it is not written (a centred diffraction pattern reads back "
+        "with offset 0)"
+    )
+    with pytest.warns(UserWarning, match=f"^{re.escape(msg)}$"):
+        file_writer(
+            tmp_path / "o.tvips",
+            signal(data, sig_units="1/nm", offset=-1.5),
+            show_progressbar=False,
+        )
+    assert header_field(tmp_path / "o_000.tvips", 20) == 0
+
+
+@pytest.mark.parametrize(
+    ("units", "metadata", "mode"),
+    [
+        ("px", {}, 2),
+        ("px", {"Signal": {"signal_type": "electron_diffraction"}}, 2),
+        ("px", {"Signal": {"signal_type": ""}}, 2),
+        (None, {}, 2),
+        ("nm", {}, 1),
+    ],
+)
+def test_pixel_units_are_not_lengths(tmp_path, units, metadata, mode):
+    data = np.zeros((1, 3, 4), np.uint16)
+    file_writer(
+        tmp_path / "m.tvips",
+        signal(data, sig_units=units, scale=5.0, metadata=metadata),
+        show_progressbar=False,
+    )
+    path = tmp_path / "m_000.tvips"
+    assert frame_field(path, 24) == mode
+    assert header_field(path, 36) == (5 if units == "nm" else 0)
+
+
+def test_explicit_mode(tmp_path):
+    data = np.zeros((1, 3, 4), np.uint16)
+    file_writer(
+        tmp_path / "e.tvips",
+        signal(data, sig_units="px"),
+        mode=1,
+        show_progressbar=False,
+    )
+    assert frame_field(tmp_path / "e_000.tvips", 24) == 1
+    with pytest.raises(
+        ValueError, match=r"mode must be 1 \(imaging\), 2 \(diffraction\) or None"
+    ):
+        file_writer(tmp_path / "e.tvips", signal(data), mode=3)
+
+
+# --- times and metadata -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("date", "time", "zone", "unix", "ms"),
+    [
+        ("2021-01-15", "12:00:00", "Europe/Berlin", 1610708400, 0),
+        ("2021-07-15", "12:00:00", "Europe/Berlin", 1626343200, 0),
+        ("2021-01-15", "12:00:00", "CET", 1610708400, 0),
+        ("2021-07-15", "12:00:00", "CEST", 1626343200, 0),
+        ("2021-01-15", "12:00:00.25", "UTC", 1610712000, 250),
+        ("2021-01-15", "12:00:00.9996", "UTC", 1610712001, 0),
+        ("2021-01-15", "17:30:00", "+05:30", 1610712000, 0),
+        ("2021-01-15", "07:00:00", "UTC-5", 1610712000, 0),
+        ("2021-01-15", "04:00:00", "PST", 1610712000, 0),
+    ],
+)
+def test_start_time_to_utc(tmp_path, monkeypatch, date, time, zone, unix, ms):
+    monkeypatch.setenv("TZ", "Asia/Tokyo")  # the host's zone must not matter
+    meta = {"General": {"date": date, "time": time, "time_zone": zone}}
+    data = np.zeros((1, 2, 2), np.uint16)
+    file_writer(
+        tmp_path / "t.tvips", signal(data, metadata=meta), show_progressbar=False
+    )
+    path = tmp_path / "t_000.tvips"
+    assert (frame_field(path, 4), frame_field(path, 8)) == (unix, ms)
+
+
+def test_unknown_time_zone(tmp_path):
+    meta = {
+        "General": {
+            "date": "2021-01-15",
+            "time": "12:00:00",
+            "time_zone": "Mars/Olympus",
+        }
+    }
+    with pytest.raises(
+        ValueError, match="time zone 'Mars/Olympus' is not an IANA name"
+    ):
+        file_writer(
+            tmp_path / "z.tvips", signal(np.zeros((1, 2, 2), np.uint16), metadata=meta)
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_frame_times_from_the_time_axis(tmp_path):
+    meta = {
+        "General": {"date": "2021-01-15", "time": "12:00:00.900", "time_zone": "UTC"}
+    }
+    data = np.zeros((4, 2, 2), np.uint16)
+    nav = [{"name": "time", "scale": 0.25, "offset": 0.0, "units": "s"}]
+    file_writer(
+        tmp_path / "f.tvips",
+        signal(data, nav=nav, metadata=meta),
+        show_progressbar=False,
+    )
+    from rsciio_tvips import TvipsRecording
+
+    h = TvipsRecording(tmp_path / "f_000.tvips").frame_headers
+    t = h["timestamp"].astype(int) * 1000 + h["ms"]
+    np.testing.assert_array_equal(t - 1610712000_000, [900, 1150, 1400, 1650])
+    np.testing.assert_array_equal(h["num"], [1, 2, 3, 4])
+    np.testing.assert_array_equal(h["rotidx"], [1, 2, 3, 4])
+
+
+def test_metadata_round_trip_without_original_headers(tmp_path):
+    meta = {
+        "General": {
+            "date": "2022-03-04",
+            "time": "05:06:07.125000",
+            "time_zone": "UTC",
+        },
+        "Signal": {"signal_type": "electron_diffraction"},
+        "Acquisition_instrument": {
+            "TEM": {
+                "beam_energy": 200.0,
+                "camera_length": 120.0,
+                "beam_current": 2.5,
+                "Stage": {
+                    "tilt_alpha": 12.5,
+                    "tilt_beta": -3.0,
+                    "x": 0.5,
+                    "y": -0.25,
+                    "z": 0.125,
+                },
+            }
+        },
+    }
+    data = np.arange(3 * 4 * 5, dtype=np.uint16).reshape(3, 4, 5)
+    nav = [{"name": "time", "scale": 0.5, "offset": 0.0, "units": "s"}]
+    file_writer(
+        tmp_path / "meta.tvips",
+        signal(data, nav=nav, sig_units="1/nm", scale=2.0, metadata=meta),
+        show_progressbar=False,
+    )
+    (d,) = file_reader(tmp_path / "meta_000.tvips")
+    np.testing.assert_array_equal(d["data"], data)
+    expected = {
+        **meta,
+        "General": {
+            **meta["General"],
+            "title": "meta",
+            "original_filename": "meta_000.tvips",
+        },
+    }
+    assert d["metadata"] == expected
+    assert d["axes"][0]["scale"] == 0.5
+    assert [(a["scale"], a["units"]) for a in d["axes"][1:]] == [(2.0, "1/nm")] * 2
+    # and written again from what was read: the same bytes
+    file_writer(tmp_path / "again.tvips", d, show_progressbar=False)
+    assert (tmp_path / "again_000.tvips").read_bytes() == (
+        tmp_path / "meta_000.tvips"
+    ).read_bytes()
+
+
+def test_hyperspy_dictionary(tmp_path):
+    hs = pytest.importorskip("hyperspy.api")
+    s = hs.signals.Signal2D(np.arange(2 * 3 * 4, dtype=np.uint16).reshape(2, 3, 4))
+    s.axes_manager[0].units = "s"
+    s.axes_manager[0].scale = 0.1
+    file_writer(tmp_path / "hs.tvips", s._to_dictionary(), show_progressbar=False)
+    (d,) = file_reader(tmp_path / "hs_000.tvips")
+    np.testing.assert_array_equal(d["data"], s.data)
+    assert d["axes"][0]["scale"] == pytest.approx(0.1)
+
+
+# --- splitting ------------------------------------------------------------
+
+
+def test_split_never_splits_a_frame(tmp_path):
+    data = np.arange(10 * 3 * 4, dtype=np.uint16).reshape(10, 3, 4)
+    file_writer(
+        tmp_path / "s.tvips",
+        signal(data),
+        max_file_size=256 + 3 * 84 + 10,
+        show_progressbar=False,
+    )
+    sizes = [(tmp_path / n).stat().st_size for n in parts(tmp_path, "s_")]
+    assert sizes == [256 + 3 * 84, 6 * 84, 84]
+    np.testing.assert_array_equal(
+        file_reader(tmp_path / "s_000.tvips")[0]["data"], data
+    )
+
+
+def test_minimum_part_size(tmp_path):
+    data = np.zeros((3, 3, 4), np.uint16)
+    msg = (
+        "max_file_size 100 is smaller than the main header and one frame record "
+        "(340 bytes): it is raised to 340"
+    )
+    with pytest.warns(UserWarning, match=f"^{re.escape(msg)}$"):
+        file_writer(
+            tmp_path / "m.tvips",
+            signal(data),
+            max_file_size=100,
+            show_progressbar=False,
+        )
+    sizes = [(tmp_path / n).stat().st_size for n in parts(tmp_path, "m_")]
+    # later parts hold 340 // 84 = 4 records of no header
+    assert sizes == [340, 2 * 84]
+
+
+def test_rewriting_removes_stale_parts(tmp_path):
+    big = np.arange(6 * 3 * 4, dtype=np.uint16).reshape(6, 3, 4)
+    file_writer(
+        tmp_path / "x.tvips",
+        signal(big),
+        max_file_size=256 + 84,
+        show_progressbar=False,
+    )
+    assert len(parts(tmp_path, "x_")) == 3  # 1 + 4 + 1 records
+    small = big[:2] + 1
+    file_writer(tmp_path / "x_000.tvips", signal(small), show_progressbar=False)
+    assert parts(tmp_path, "x_") == ["x_000.tvips"]
+    np.testing.assert_array_equal(
+        file_reader(tmp_path / "x_000.tvips")[0]["data"], small
+    )
+
+
+def test_parts_with_another_case_are_replaced(tmp_path):
+    data = np.zeros((2, 3, 4), np.uint16)
+    file_writer(
+        tmp_path / "c.TVIPS",
+        signal(data),
+        max_file_size=256 + 84,
+        show_progressbar=False,
+    )
+    assert parts(tmp_path, "c_") == ["c_000.TVIPS", "c_001.TVIPS"]
+    file_writer(tmp_path / "c.tvips", signal(data + 1), show_progressbar=False)
+    assert parts(tmp_path, "c_") == ["c_000.tvips"]
+
+
+# --- bad options --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"version": 3}, "version must be 1 or 2, got 3"),
+        (
+            {"frame_header_extra_bytes": -1},
+            "frame_header_extra_bytes must be a whole number >= 0, got -1",
+        ),
+        (
+            {"frame_header_extra_bytes": 2.5},
+            "frame_header_extra_bytes must be a whole number >= 0, got 2.5",
+        ),
+        (
+            {"version": 1, "frame_header_extra_bytes": 4},
+            "version 1 frame headers are 12 bytes: no extra bytes",
+        ),
+    ],
+)
+def test_bad_writer_options(tmp_path, kw, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        file_writer(tmp_path / "b.tvips", signal(np.zeros((1, 2, 2), np.uint16)), **kw)
+
+
+def test_signal_must_be_two_dimensional(tmp_path):
+    s = signal(np.zeros((2, 3, 4), np.uint16))
+    s["axes"][1]["navigate"] = True
+    with pytest.raises(
+        ValueError, match="holds 2-D frames: the signal has 1 signal axes"
+    ):
+        file_writer(tmp_path / "b.tvips", s)
+    s = signal(np.zeros((2, 3, 4), np.uint16))
+    s["axes"][2]["size"] = 5
+    with pytest.raises(ValueError, match=r"data of shape \(2, 3, 4\) does not match"):
+        file_writer(tmp_path / "b.tvips", s)
+
+
+# --- lazy data and progress -----------------------------------------------------
+
+
+def test_lazy_write_in_bounded_memory(tmp_path, monkeypatch):
+    from rsciio_tvips import _writer
+
+    monkeypatch.setattr(_writer, "BLOCK_BYTES", 2**20)
+    lazy = (
+        da.random.default_rng(0)
+        .integers(0, 60000, (200, 128, 128), chunks=(8, 128, 128))
+        .astype(np.uint16)
+    )
+    tracemalloc.start()
+    file_writer(tmp_path / "big.tvips", signal(lazy), show_progressbar=False)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 8 * 2**20  # the data are 6.25 MiB... x 1: far below for big data
+    np.testing.assert_array_equal(
+        file_reader(tmp_path / "big_000.tvips")[0]["data"], lazy.compute()
+    )
+
+
+def test_progress_bar(tmp_path, capsys):
+    pytest.importorskip("tqdm")
+    data = np.zeros((5, 3, 4), np.uint16)
+    file_writer(tmp_path / "p.tvips", signal(data), show_progressbar=True)
+    assert "5/5" in capsys.readouterr().err
+    file_writer(tmp_path / "q.tvips", signal(data), show_progressbar=False)
+    assert capsys.readouterr().err == ""
+
+
+# --- faults: the earlier recording survives -------------------------------------
+
+
+def earlier_recording(folder):
+    old = np.arange(4 * 3 * 4, dtype=np.uint16).reshape(4, 3, 4)
+    file_writer(
+        folder / "keep.tvips",
+        signal(old),
+        max_file_size=256 + 2 * 84,
+        show_progressbar=False,
+    )
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_error_during_write_keeps_the_earlier_recording(tmp_path):
+    before = earlier_recording(tmp_path)
+
+    def fail(block):
+        if block[0, 0, 0] >= 40:
+            raise RuntimeError("the computation failed")
+        return block
+
+    lazy = da.arange(60 * 3 * 4, chunks=12, dtype=np.uint16).reshape(60, 3, 4)
+    lazy = lazy.rechunk((10, 3, 4)).map_blocks(fail)
+    with pytest.raises(RuntimeError, match="the computation failed"):
+        file_writer(
+            tmp_path / "keep.tvips",
+            signal(lazy),
+            show_progressbar=False,
+            max_file_size=256 + 10 * 84,
+        )
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_permission_error_names_the_file(tmp_path, monkeypatch):
+    before = earlier_recording(tmp_path)
+    real_open = open
+
+    def deny(path, mode="r", *args, **kw):
+        if "x" in mode and "keep_001" in str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, mode, *args, **kw)
+
+    monkeypatch.setattr("builtins.open", deny)
+    with pytest.raises(
+        PermissionError,
+        match=r"^\[Errno 13\] keep_001.tvips: cannot create the part: "
+        r"Permission denied$",
+    ):
+        file_writer(
+            tmp_path / "keep.tvips",
+            signal(np.ones((6, 3, 4), np.uint16)),
+            max_file_size=256 + 2 * 84,
+            show_progressbar=False,
+        )
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+CHILD = textwrap.dedent("""
+    import resource, signal, sys, time
+    import dask.array as da
+    import numpy as np
+    from rsciio_tvips import file_writer
+
+    folder, how = sys.argv[1], sys.argv[2]
+    if how == "full":
+        # a disk that fills up: files may not grow past 20 kB
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+    def slow(block):
+        if how == "kill":
+            print("writing", flush=True)
+            time.sleep(0.2)
+        return block
+    data = da.ones((400, 16, 16), chunks=(20, 16, 16), dtype=np.uint16).map_blocks(slow)
+    s = {"data": data, "axes": [{"size": 400, "navigate": True},
+         {"size": 16, "navigate": False}, {"size": 16, "navigate": False}],
+         "metadata": {}}
+    from rsciio_tvips import _writer
+    _writer.BLOCK_BYTES = 20 * 600
+    file_writer(folder + "/keep.tvips", s, max_file_size=256 + 100 * 572,
+                show_progressbar=False)
+""")
+
+
+def test_full_disk_keeps_the_earlier_recording(tmp_path):
+    before = earlier_recording(tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-c", CHILD, str(tmp_path), "full"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 1
+    assert re.search(
+        r"OSError: \[Errno 27\] keep_000.tvips: cannot write the part: "
+        r"File too large",
+        run.stderr,
+    ), run.stderr
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_killed_writer_keeps_the_earlier_recording(tmp_path):
+    before = earlier_recording(tmp_path)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path), "kill"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    for _ in range(3):  # a few blocks are written
+        assert child.stdout.readline() == "writing\n"
+    child.kill()
+    child.wait()
+    child.stdout.close()
+    now = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    leftovers = [n for n in now if n not in before]
+    assert leftovers and all(
+        n.startswith(".keep_") and ".partial-" in n for n in leftovers
+    )
+    assert {n: b for n, b in now.items() if n in before} == before
+    # the next write of the name removes the leftovers
+    file_writer(
+        tmp_path / "keep.tvips",
+        signal(np.ones((1, 2, 2), np.uint16)),
+        show_progressbar=False,
+    )
+    assert sorted(os.listdir(tmp_path)) == ["keep_000.tvips"]
+    shutil.rmtree(tmp_path)
