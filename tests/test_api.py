@@ -16,6 +16,7 @@ def test_public_names():
         "TvipsFormatWarning",
         "TvipsRecording",
         "file_reader",
+        "file_writer",
     ]
 
 
