@@ -11,7 +11,6 @@ the bytes we do not decode are written back unchanged.
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import pint
@@ -27,6 +26,7 @@ from ._format import (
 )
 from ._metadata import NM_PER_MM
 from ._times import unix_ms
+from .exceptions import warn
 
 #: Filler of the main headers this package writes from scratch.
 FILLER = b"TVIPS "
@@ -96,13 +96,12 @@ def pixel_size(sig_axes, mode, previous: int) -> int:
     axis = sig_axes[-1]
     for ax in sig_axes:
         if ax.get("offset", 0):
-            warnings.warn(
+            warn(
                 f"the signal axis {ax.get('name', '')!r} has offset "
                 f"{ax['offset']}: TVIPS files store no calibration offset, so it "
                 "is not written (a centred diffraction pattern reads back with "
                 "offset 0)",
                 UserWarning,
-                stacklevel=4,
             )
             break
     kind = _unit_kind(axis.get("units"))
@@ -113,27 +112,24 @@ def pixel_size(sig_axes, mode, previous: int) -> int:
     try:
         value = quantity.to(target).magnitude
     except pint.errors.DimensionalityError:
-        warnings.warn(
+        warn(
             f"the signal axes are in {axis['units']}, which cannot be stored for "
             f"mode {mode} (it needs {target}): pixelsize 0 is written",
             UserWarning,
-            stacklevel=4,
         )
         return 0
     if not math.isfinite(value) or value < 0:
-        warnings.warn(
+        warn(
             f"the pixel size {value} {target} cannot be stored: pixelsize 0 is written",
             UserWarning,
-            stacklevel=4,
         )
         return 0
     stored = min(round(value), 2**32 - 1)
     if abs(stored - value) > ROUNDING_TOLERANCE * abs(value):
-        warnings.warn(
+        warn(
             f"the pixel size {value:g} {target} is stored as the integer "
             f"{stored} {target} (the TVIPS field is an integer)",
             UserWarning,
-            stacklevel=4,
         )
     return int(stored)
 

@@ -77,15 +77,14 @@ def _shift_rows(rows: np.ndarray, h: int) -> np.ndarray:
     return out
 
 
-def shift_scores(maps, max_shift: int) -> dict[int, float]:
-    """Return, for every shift, how badly shifted even rows match odd rows.
+def shift_scores(m: np.ndarray, max_shift: int) -> dict[int, float]:
+    """Return, for every shift, how badly shifted even rows match their neighbours.
 
     Parameters
     ----------
-    maps : list of numpy.ndarray
-        Maps of shape ``(..., ny, nx)`` after the rows were reversed (the
-        reversed rows are 0, 2, 4, ...). Each is standardised; constant maps
-        are left out.
+    m : numpy.ndarray
+        A map of shape ``(..., ny, nx)`` after the rows were reversed (the
+        reversed rows are 0, 2, 4, ...); NaN where unknown.
     max_shift : int
         Shifts from ``-max_shift`` to ``max_shift`` are scored.
 
@@ -94,45 +93,69 @@ def shift_scores(maps, max_shift: int) -> dict[int, float]:
     dict
         Mean squared difference for each shift (NaN where nothing overlaps).
     """
-    usable = []
-    for m in maps:
-        m = np.asarray(m, dtype=np.float64)
-        sd = np.nanstd(m) if np.isfinite(m).any() else 0.0
-        if sd > 0:
-            usable.append((m - np.nanmean(m)) / sd)
+    neighbours = _neighbour_mean(m)
     scores = {}
     for h in range(-max_shift, max_shift + 1):
-        errors = []
-        for m in usable:
-            even = _shift_rows(m[..., 0::2, :], h)
-            odd = m[..., 1::2, :]
-            # each reversed row against the rows above and below it
-            below = even[..., : odd.shape[-2], :] - odd
-            above = (
-                even[..., 1 : odd.shape[-2] + 1, :] - odd[..., : even.shape[-2] - 1, :]
-            )
-            diff = np.concatenate([below.reshape(-1), above.reshape(-1)])
-            diff = diff[np.isfinite(diff)]
-            if diff.size:
-                errors.append(float(np.mean(diff**2)))
-        scores[h] = float(np.mean(errors)) if errors else float("nan")
+        diff = (_shift_rows(m[..., 0::2, :], h) - neighbours).reshape(-1)
+        diff = diff[np.isfinite(diff)]
+        scores[h] = float(np.mean(diff**2)) if diff.size else float("nan")
     return scores
 
 
+def _neighbour_mean(m: np.ndarray) -> np.ndarray:
+    """Return, for each row 0, 2, 4 ..., the mean of the rows above and below.
+
+    Comparing a reversed row with the mean of both neighbours cancels the
+    change of the signal from row to row, which would otherwise pull the
+    best shift off the true one.
+    """
+    odd = m[..., 1::2, :]
+    n_even = m[..., 0::2, :].shape[-2]
+    total = np.zeros(m[..., 0::2, :].shape)
+    count = np.zeros(total.shape)
+    for offset in (-1, 0):  # the odd row above (2k - 1) and below (2k + 1)
+        lo = max(0, -offset)
+        hi = min(n_even, odd.shape[-2] - offset)
+        part = odd[..., lo + offset : hi + offset, :]
+        good = np.isfinite(part)
+        total[..., lo:hi, :] += np.where(good, part, 0.0)
+        count[..., lo:hi, :] += good
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / count, np.nan)
+
+
 def estimate_shift(maps, max_shift: int) -> int:
-    """Return the shift with the lowest score (the smallest one on a tie).
+    """Return the shift that best aligns the reversed rows (smallest on a tie).
+
+    Each map is scored on its own; the map whose best shift stands out most
+    from the others (the largest ratio of the median score to the lowest)
+    decides. A map that does not follow the scan position (the total
+    intensity when only the disk moves) has a flat, noisy score and so
+    does not outvote one that does.
 
     Raises
     ------
     ValueError
         If no shift could be scored (blank or featureless data).
     """
-    scores = shift_scores(maps, max_shift)
-    finite = {h: s for h, s in scores.items() if np.isfinite(s)}
-    if not finite:
+    best_contrast, best_shift = 0.0, None
+    for m in maps:
+        m = np.asarray(m, dtype=np.float64)
+        if not np.isfinite(m).any() or not np.nanstd(m) > 0:
+            continue
+        scores = {h: v for h, v in shift_scores(m, max_shift).items() if np.isfinite(v)}
+        if len(scores) < 2:
+            continue
+        low = min(scores.values())
+        contrast = (float(np.median(list(scores.values()))) - low) / (
+            low + 1e-12 * np.nanvar(m)
+        )
+        if contrast > best_contrast:
+            best_contrast = contrast
+            best_shift = min((h for h, v in scores.items() if v == low), key=abs)
+    if best_shift is None:
         raise ValueError(
             "hysteresis='auto' found nothing to compare: the scan's frames are "
             "blank or all alike; give hysteresis as a number"
         )
-    best = min(finite.values())
-    return min((h for h, s in finite.items() if s == best), key=abs)
+    return best_shift

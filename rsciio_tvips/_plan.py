@@ -9,7 +9,7 @@ was done, for the metadata and the log.
 from __future__ import annotations
 
 import logging
-import warnings
+import math
 
 import numpy as np
 
@@ -21,12 +21,16 @@ from ._detect import (
 )
 from ._hysteresis import estimate_shift, frame_moments
 from ._scan import check_shape, point_table, sequential_table, wind
-from .exceptions import TvipsFormatError, TvipsFormatWarning
+from .exceptions import TvipsFormatError, warn
 
 _logger = logging.getLogger(__name__)
 
 #: ``scan_method`` values.
 SCAN_METHODS = ("sequential", "rotator", "positions")
+#: A scan may have at most this many times more points than frames (plus
+#: MAX_BLANK_POINTS): beyond, the shape is taken for a mistake, not padded.
+MAX_BLANK_FACTOR = 16
+MAX_BLANK_POINTS = 65536
 #: Largest shift ``hysteresis="auto"`` tries, in scan points.
 MAX_AUTO_HYSTERESIS = 10
 
@@ -62,7 +66,9 @@ def plan_scan(
     if incomplete_scan not in ("pad", "error"):
         msg = f'incomplete_scan must be "pad" or "error", got {incomplete_scan!r}'
         raise ValueError(msg)
-    start = int(scan_start_frame)
+    start = _integer(scan_start_frame, "scan_start_frame")
+    scan_index = _integer(scan_index, "scan_index")
+    hysteresis = 0 if hysteresis is None else hysteresis
     method = scan_method or ("sequential" if shape else "auto")
     if method not in (*SCAN_METHODS, "auto"):
         msg = f"scan_method must be one of {SCAN_METHODS} or None, got {method!r}"
@@ -72,11 +78,24 @@ def plan_scan(
     if hysteresis and winding_scan_axis is None:
         msg = "hysteresis applies to snake scans only: give winding_scan_axis too"
         raise ValueError(msg)
+    if start >= rec.n_frames:
+        msg = (
+            f"scan_start_frame {start} is past the last frame of the recording "
+            f"({rec.n_frames - 1})"
+        )
+        raise ValueError(msg)
     headers = None
     if method == "sequential":
+        _check_size(math.prod(shape), rec.n_frames - max(start, 0), shape)
         table, info = sequential_table(rec.n_frames, shape, start)
         info["incomplete_points"] = info["missing_points"]
     else:
+        if start < 0:
+            msg = (
+                "a negative scan_start_frame pads sequential scans only; frames "
+                f"placed by {method} information cannot be padded"
+            )
+            raise ValueError(msg)
         headers = rec.frame_headers
         table, info = _place_by_headers(
             rec, headers, method, shape, max(start, 0), scan_index,
@@ -111,9 +130,33 @@ def _is_auto(scan_shape) -> bool:
     return isinstance(scan_shape, str) and scan_shape == "auto"
 
 
-def _pick(scans, scan_index, source):
+def _integer(value, name: str) -> int:
+    """Return ``value`` as an int, or raise ValueError naming the option."""
+    try:
+        number = int(value)
+        ok = number == value
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    return number
+
+
+def _check_size(n_points: int, frames: int, shape) -> None:
+    """Refuse scans so much larger than the recording that they are mistakes."""
+    limit = MAX_BLANK_FACTOR * max(frames, 1) + MAX_BLANK_POINTS
+    if n_points > limit:
+        msg = (
+            f"a scan of shape {tuple(shape)} has {n_points} points, far more than "
+            f"the {frames} frames it can be made of: check scan_shape"
+        )
+        raise ValueError(msg)
+
+
+def _pick(scans, scan_index, source, shape):
     if not scans:
-        raise ValueError(f"no scan found in the {source}: give scan_shape as a tuple")
+        hint = "" if shape else ": give scan_shape as a tuple"
+        raise ValueError(f"no scan found in the {source}{hint}")
     if not -len(scans) <= scan_index < len(scans):
         msg = (
             f"scan_index {scan_index} is out of range: the {source} hold "
@@ -132,7 +175,7 @@ def _place_by_headers(
         nx = shape[-1] if shape else None
         points, scans = position_points(headers["Scan_x"], headers["Scan_y"], start, nx)
         if scans or method == "positions":
-            first, stop, nx, ny = _pick(scans, scan_index, "beam positions")
+            first, stop, nx, ny = _pick(scans, scan_index, "beam positions", shape)
             if shape is None:
                 shape = (ny, nx)
             elif len(shape) > 2:
@@ -156,7 +199,7 @@ def _place_by_headers(
         raise ValueError(msg)
     points = rotator_points(headers["rotidx"])
     scans = find_scans(points, start)
-    first, stop = _pick(scans, scan_index, "rotator indices")
+    first, stop = _pick(scans, scan_index, "rotator indices", shape)
     if shape is None:
         shape = square_shape(int(points[first:stop].max()) + 1, "the rotator indices")
     return _finish(rec, points, scans, scan_index, first, stop, shape, "rotator",
@@ -164,9 +207,13 @@ def _place_by_headers(
 
 
 def _finish(rec, points, scans, scan_index, first, stop, shape, method, rep, miss):
+    _check_size(math.prod(shape), stop - first, shape)
     table, placed = point_table(points, first, stop, shape, rep, miss)
     recorded = points[first:stop]
     last = int(recorded[recorded < table.size].max(initial=-1))
+    # points after the last recorded one mean an interrupted acquisition only
+    # if the scan runs to the end of the recording; else they were skipped
+    unrecorded = table.size - 1 - last if stop == rec.n_frames else 0
     info = {
         "method": method,
         "scans_found": len(scans),
@@ -178,7 +225,7 @@ def _finish(rec, points, scans, scan_index, first, stop, shape, method, rep, mis
         "repeated_points_rule": rep,
         "missing_points_rule": miss,
         **placed,
-        "incomplete_points": int(table.size - 1 - last),
+        "incomplete_points": int(unrecorded),
     }
     return table, info
 
@@ -193,7 +240,7 @@ def _check_complete(rec, table, info, incomplete_scan):
     )
     if incomplete_scan == "error":
         raise TvipsFormatError(msg)
-    warnings.warn(msg + "; they are blank", TvipsFormatWarning, stacklevel=4)
+    warn(msg + "; they are blank")
 
 
 def _auto_hysteresis(rec, table, axis) -> int:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 
@@ -27,7 +26,7 @@ from ._header import parse_main_header
 from ._io import read_frames_into, read_headers
 from ._lazy import frame_table_to_dask
 from ._parts import find_parts
-from .exceptions import TvipsFormatError, TvipsFormatWarning
+from .exceptions import TvipsFormatError, warn
 
 #: Below this many bytes an eager read is done by one thread.
 THREADED_MIN_BYTES = 64 * 2**20
@@ -94,7 +93,7 @@ class TvipsRecording:
                 f"{leftover} bytes are ignored and {self.n_frames} whole frames "
                 "are read (interrupted acquisition?)"
             )
-            warnings.warn(msg, TvipsFormatWarning, stacklevel=2)
+            warn(msg)
 
     def __repr__(self) -> str:
         return (

@@ -128,10 +128,14 @@ def point_table(
     n_missing = n_points - values.size
     filled = 0
     if missing == "previous" and n_missing:
-        # each point shows the frame of the nearest earlier point that has one
+        # each point shows the frame of the nearest earlier point that has
+        # one; points after the last recorded one stay blank (not recorded
+        # at all: an interrupted scan)
         known = np.where(flat >= 0, np.arange(n_points), -1)
         source = np.maximum.accumulate(known)
-        fill = (flat < 0) & (source >= 0)
+        fill = (
+            (flat < 0) & (source >= 0) & (np.arange(n_points) < values.max(initial=0))
+        )
         flat[fill] = flat[source[fill]]
         filled = int(fill.sum())
     info = {

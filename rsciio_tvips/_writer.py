@@ -27,7 +27,6 @@ import errno as errno_codes
 import math
 import os
 import secrets
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +47,7 @@ from ._format import (
     V1_FRAME_HEADER_SIZE,
     part_name,
 )
+from .exceptions import warn
 
 #: Frame-header size RosettaSciIO's writer uses, before any extra bytes.
 V2_BASE_FRAME_HEADER_SIZE = 60
@@ -222,11 +222,10 @@ def _part_counts(n: int, record: int, max_file_size) -> list[int]:
         return [n]
     smallest = MAIN_HEADER_SIZE + record
     if max_file_size < smallest:
-        warnings.warn(
+        warn(
             f"max_file_size {max_file_size} is smaller than the main header and "
             f"one frame record ({smallest} bytes): it is raised to {smallest}",
             UserWarning,
-            stacklevel=3,
         )
         max_file_size = smallest
     first = (max_file_size - MAIN_HEADER_SIZE) // record

@@ -549,35 +549,55 @@ def test_diagnostics(make_tvips):
 # --- hysteresis="auto" ------------------------------------------------------
 
 
-def disk_frames(points_yx, size=24):
+def disk_frames(points_yx, size=24, steps=(0.9, 1.3)):
     """4D-STEM frames: a bright disk whose centre moves with the scan point."""
     yy, xx = np.mgrid[:size, :size]
     out = np.empty((len(points_yx), size, size), np.uint16)
     for i, (y, x) in enumerate(points_yx):
-        cy, cx = 8 + 0.9 * y, 6 + 1.3 * x
+        cy, cx = 5 + steps[0] * y, 5 + steps[1] * x
         out[i] = np.where((yy - cy) ** 2 + (xx - cx) ** 2 < 9, 1000, 20)
     return out
 
 
-@pytest.mark.parametrize("h", [0, 1, 2, 3, 4, 5])
-def test_auto_hysteresis_recovers_the_shift(make_tvips, h):
-    ny, nx = 8, 10
-    path = []
-    for row in range(ny):
-        for k in range(nx):
-            # reversed rows overshoot by h: points past the edge still show
-            # the sample there (the disk keeps moving)
-            x = nx - 1 - k + h if row % 2 == 0 else k
-            path.append((row, x))
-    rec = make_tvips(frames=disk_frames(path))
+def snake_points(ny, nx, h, axis):
+    """The true point of every frame of a snake scan with hysteresis ``h``.
+
+    The acquisition model of :func:`snake_values`, but points past the edge
+    are kept (the beam overshoots onto the sample beyond the scan, where the
+    disk keeps moving).
+    """
+    if axis == "x":
+        return [
+            (r, nx - 1 - k + h if r % 2 == 0 else k)
+            for r in range(ny)
+            for k in range(nx)
+        ]
+    return [
+        (ny - 1 - y + h if c % 2 == 0 else y, c) for y in range(ny) for c in range(nx)
+    ]
+
+
+@pytest.mark.parametrize("h", [0, 1, 2, 3, 4, 5, -2])
+@pytest.mark.parametrize(
+    ("axis", "steps"),
+    [("x", (0.9, 1.3)), ("x", (1.3, 0.9)), ("y", (0.9, 1.3)), ("y", (0.4, 0.3))],
+)
+def test_auto_hysteresis_recovers_the_shift(make_tvips, h, axis, steps):
+    ny, nx = (8, 16) if axis == "x" else (16, 8)
+    rec = make_tvips(frames=disk_frames(snake_points(ny, nx, h, axis), 40, steps))
     d = read_both(
-        rec.path, scan_shape=(ny, nx), winding_scan_axis="x", hysteresis="auto"
+        rec.path, scan_shape=(ny, nx), winding_scan_axis=axis, hysteresis="auto"
     )
     scan = d["original_metadata"]["Scan"]
     assert (scan["hysteresis"], scan["hysteresis_estimated"]) == (h, True)
-    expected = disk_frames([(y, x) for y in range(ny) for x in range(nx)])
-    expected = expected.reshape(ny, nx, 24, 24)
-    expected[0::2, :h] = 0
+    expected = disk_frames([(y, x) for y in range(ny) for x in range(nx)], 40, steps)
+    expected = expected.reshape(ny, nx, 40, 40)
+    if axis == "x":
+        expected[0::2, : max(h, 0)] = 0
+        expected[0::2, nx + min(h, 0) :] = 0
+    else:
+        expected[: max(h, 0), 0::2] = 0
+        expected[ny + min(h, 0) :, 0::2] = 0
     np.testing.assert_array_equal(d["data"], expected)
 
 
