@@ -71,10 +71,11 @@ def file_reader(
     rechunking : {"auto", True, False} or chunks, default "auto"
         Chunks of the lazy array. ``"auto"`` and True: about 100 MiB of whole
         frames, the last navigation axes kept whole first, signal axes never
-        split. False: for a stack, one chunk per file (a frame that straddles
-        two files goes with the first); for a scan, chunks as large as the
-        largest file. Anything else is passed to dask as ``chunks`` (a
-        tuple, a dict by axis, a size such as ``"200MiB"``). Ignored when
+        split. A size such as ``"200MiB"``: the same with chunks of about
+        that size. False: for a stack, one chunk per file (a frame that
+        straddles two files goes with the first); for a scan, chunks as large
+        as the largest file. A tuple or a dict by axis is passed to dask as
+        ``chunks`` as it is (it may split the signal axes). Ignored when
         ``lazy`` is False.
     scan_method : {None, "sequential", "rotator", "positions"}
         How frames are placed; None: ``"sequential"`` for a tuple
@@ -204,7 +205,19 @@ def _chunks(rec: TvipsRecording, table, scan, rechunking):
     """Translate ``rechunking`` into ``chunks`` for :meth:`TvipsRecording.to_dask`."""
     if rechunking is True or (isinstance(rechunking, str) and rechunking == "auto"):
         return None
+    if isinstance(rechunking, str):
+        # a chunk size: navigation chunks of that size, signal axes whole
+        from dask.utils import parse_bytes
+
+        nav = auto_chunks(table.shape, rec.header.frame_nbytes, parse_bytes(rechunking))
+        return nav + rec.frame_shape
     if rechunking is not False:
+        if not isinstance(rechunking, (tuple, list, dict)):
+            msg = (
+                "rechunking must be 'auto', True, False, a size such as '200MiB', "
+                f"or chunks as a tuple or dict, got {rechunking!r}"
+            )
+            raise ValueError(msg)
         return rechunking
     if scan is not None:
         budget = max(p.length for p in rec.chain.parts)

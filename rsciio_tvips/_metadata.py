@@ -23,7 +23,13 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from ._format import EXTRA_FIELD, FILLER_OFFSET, MODE_DIFFRACTION, MODE_IMAGING
+from ._format import (
+    EXTRA_FIELD,
+    FILLER_OFFSET,
+    MODE_DIFFRACTION,
+    MODE_IMAGING,
+    PART_RE,
+)
 
 #: The unit of the signal axes for each ``mode``.
 SIGNAL_UNITS = {MODE_IMAGING: "nm", MODE_DIFFRACTION: "1/nm"}
@@ -166,10 +172,11 @@ def metadata(path: str, header, first_header) -> dict:
     dict
     """
     name = os.path.basename(path)
+    stem = os.path.splitext(name)[0]
     when = utc_datetime(first_header)
     meta = {
         "General": {
-            "title": name.rsplit("_", 1)[0] if "_" in name else name,
+            "title": match["stem"] if (match := PART_RE.match(name)) else stem,
             "original_filename": name,
             "date": when.date().isoformat(),
             "time": when.time().isoformat(),

@@ -94,6 +94,59 @@ class TvipsRecording:
                 "are read (interrupted acquisition?)"
             )
             warn(msg)
+        self._check_parts()
+
+    def _check_parts(self) -> None:
+        """Warn about a part that looks cut short in the middle of the chain.
+
+        A part that lost bytes (an interrupted copy) shifts every later
+        frame. Two signs of it, both cheap:
+
+        1. the frame counter, where it counts up from frame to frame, jumps
+           at the start of the next part;
+        2. where there is no such counter: acquisition software caps every
+           part at one size, so every part but the last holds within one
+           record (and the main header) as many bytes of frames as the
+           largest.
+        """
+        parts = self.chain.parts
+        record = self.header.record_size
+        if len(parts) < 2:
+            return
+        largest = max(p.length for p in parts[:-1])
+        counting = "num" in self.header.frame_header_dtype.names and self.n_frames > 1
+        if counting:
+            num = self.read_headers([0, 1])["num"].astype(np.int64)
+            counting = num[1] == num[0] + 1
+        for part, following in itertools.pairwise(parts):
+            frame = -(-following.stream_start // record)
+            jump = None
+            if counting and 0 < frame < self.n_frames:
+                num = self.read_headers([frame - 1, frame])["num"].astype(np.int64)
+                if num[1] != num[0] + 1:
+                    jump = num
+            # the sizes speak only where no counter does: some writers split
+            # parts at odd sizes, and a counter that runs on proves nothing
+            # was lost
+            short = (
+                not counting
+                and part is not parts[-1]
+                and part.length < largest - record - MAIN_HEADER_SIZE
+            )
+            if not (short or jump is not None):
+                continue
+            msg = f"{part.name}: "
+            if short:
+                msg += (
+                    f"the part holds {part.length} bytes of frames, far fewer than "
+                    f"the others ({largest}); "
+                )
+            if jump is not None:
+                msg += (
+                    f"the frame counter jumps from {jump[0]} to {jump[1]} at the "
+                    f"start of {following.name}; "
+                )
+            warn(msg + "if the part lost bytes, every frame after it is shifted")
 
     def __repr__(self) -> str:
         return (

@@ -67,6 +67,7 @@ def sequential_table(n_frames: int, shape: tuple, start: int = 0):
     info = {
         "method": "sequential",
         "start_frame": int(start),
+        "stop_frame": int(start + points),
         "frames_before_scan": min(first, n_frames),
         "frames_after_scan": max(0, n_frames - max(stop, first)),
         "padded_points": int((index < 0).sum()),

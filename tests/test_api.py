@@ -1,5 +1,6 @@
 """file_reader: the RosettaSciIO dictionary, axes, metadata and scan placement."""
 
+import re
 import time
 
 import dask.array as da
@@ -178,6 +179,9 @@ def test_frames_with_one_time_get_a_frame_axis(make_tvips):
         (False, None, ((4, 4, 2), (3,), (4,))),
         ({0: 3}, None, ((3, 3, 3, 1), (3,), (4,))),
         ((5, 3, 2), None, ((5, 5), (3,), (2, 2))),
+        # a size: navigation chunks of about that size, frames whole
+        ("100B", None, ((4, 4, 2), (3,), (4,))),
+        ("72B", (2, 5), ((1, 1), (3, 2), (3,), (4,))),
         (False, (2, 5), ((2,), (5,), (3,), (4,))),
         ("auto", (2, 5), ((2,), (5,), (3,), (4,))),
     ],
@@ -191,6 +195,17 @@ def test_rechunking(make_tvips, rechunking, scan_shape, chunks):
     np.testing.assert_array_equal(
         d["data"].compute().reshape(rec.frames.shape), rec.frames
     )
+
+
+@pytest.mark.parametrize("bad", [1, 2.5, object])
+def test_bad_rechunking(make_tvips, bad):
+    rec = make_tvips(n_frames=4)
+    msg = (
+        "rechunking must be 'auto', True, False, a size such as '200MiB', or "
+        f"chunks as a tuple or dict, got {bad!r}"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        file_reader(rec.path, lazy=True, rechunking=bad)
 
 
 def test_rechunking_false_for_a_scan(make_tvips):

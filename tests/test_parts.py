@@ -6,7 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsciio_tvips import TvipsFormatError, TvipsRecording, file_reader
+from rsciio_tvips import (
+    TvipsFormatError,
+    TvipsFormatWarning,
+    TvipsRecording,
+    file_reader,
+)
 from rsciio_tvips._parts import find_parts
 
 
@@ -129,3 +134,35 @@ def test_relative_path(make_tvips, monkeypatch):
     monkeypatch.chdir(rec.path.parent)
     chain = find_parts(Path("rec_001.tvips"))
     assert chain.first.path == str(rec.path)
+
+
+def test_middle_part_cut_short_is_reported(make_tvips):
+    rec = make_tvips(n_frames=9, records_per_part=3)
+    rec.paths[1].write_bytes(rec.paths[1].read_bytes()[:-10])
+    # frame 6 now starts 10 bytes into rec_002: its "counter" is pixel data
+    msg = (
+        "rec_001.tvips: the frame counter jumps from 6 to 0 at the start of "
+        "rec_002.tvips; if the part lost bytes, every frame after it is shifted"
+    )
+    with pytest.warns(TvipsFormatWarning) as record:
+        TvipsRecording(rec.path)
+    messages = [str(w.message) for w in record]
+    assert messages[0].startswith("rec_002.tvips: frame record 8 at offset 178 is")
+    assert messages[1:] == [msg]
+
+
+def test_short_middle_part_without_counter(make_tvips):
+    rec = make_tvips(n_frames=30, records_per_part=10, header_values=lambda i: {})
+    rec.paths[1].write_bytes(rec.paths[1].read_bytes()[:-500])
+    msg = (
+        "rec_001.tvips: the part holds 340 bytes of frames, far fewer than the "
+        "others (840); if the part lost bytes, every frame after it is shifted"
+    )
+    with pytest.warns(TvipsFormatWarning) as record:
+        TvipsRecording(rec.path)
+    assert [str(w.message) for w in record][1:] == [msg]
+
+
+def test_odd_splits_with_a_running_counter_are_fine(make_tvips):
+    rec = make_tvips(n_frames=9, split=[10, 500, 501])
+    np.testing.assert_array_equal(TvipsRecording(rec.path).asarray(), rec.frames)

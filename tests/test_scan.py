@@ -59,6 +59,7 @@ def test_raster_with_junk_frames(make_tvips, before, after):
     assert scan == {
         "method": "sequential",
         "start_frame": before,
+        "stop_frame": before + 12,
         "frames_before_scan": before,
         "frames_after_scan": after,
         "padded_points": 0,
@@ -680,3 +681,174 @@ def test_eager_scan_is_one_copy(make_tvips):
     tracemalloc.stop()
     assert d["data"].shape == (ny, nx, 128, 128)
     assert peak < 1.1 * d["data"].nbytes
+
+
+# --- robustness (found in review) -----------------------------------------------
+
+
+def positions_from(points_yx, values=None):
+    xs = [float(x) for _, x in points_yx]
+    ys = [float(y) for y, _ in points_yx]
+    values = (
+        values
+        if values is not None
+        else [y * 4 + x + 1 if 0 <= x < 4 else JUNK for y, x in points_yx]
+    )
+    return values, xs, ys
+
+
+def positions_rec(make_tvips, values, xs, ys, name="rec"):
+    return make_tvips(
+        name=name,
+        frames=frames_of(values),
+        frame_header_bytes=108,
+        header_values=lambda i: {"num": i + 1, "Scan_x": xs[i], "Scan_y": ys[i]},
+    )
+
+
+def test_positions_row_length_survives_a_dropped_row_end(make_tvips):
+    path = [(y, x) for y in range(3) for x in range(4) if (y, x) != (0, 3)]
+    rec = positions_rec(make_tvips, *positions_from(path))
+    d = read_both(rec.path, scan_shape="auto")
+    expected = truth(3, 4)
+    expected[0, 3] = 0
+    np.testing.assert_array_equal(d["data"], expected)
+    assert d["original_metadata"]["Scan"]["shape"] == [3, 4]
+
+
+@pytest.mark.parametrize("dropped", [(0, 0), (0, 1)])
+def test_positions_without_the_first_frames(make_tvips, dropped):
+    path = [(7, 2), (7, 2)] + [
+        (y, x) for y in range(3) for x in range(4) if (y, x) != dropped
+    ]
+    rec = positions_rec(
+        make_tvips,
+        *positions_from(path, [JUNK, JUNK] + [y * 4 + x + 1 for y, x in path[2:]]),
+    )
+    d = read_both(rec.path, scan_shape="auto")
+    expected = truth(3, 4)
+    expected[dropped] = 0
+    np.testing.assert_array_equal(d["data"], expected)
+
+
+def test_positions_glitch_after_the_scan(make_tvips):
+    path = [(y, x) for y in range(3) for x in range(4)] + [(3, 900000), (0, 0)]
+    values = [y * 4 + x + 1 for y, x in path[:12]] + [JUNK, JUNK]
+    rec = positions_rec(make_tvips, *positions_from(path, values))
+    d = read_both(rec.path, scan_shape="auto")
+    np.testing.assert_array_equal(d["data"], truth(3, 4))
+    assert d["original_metadata"]["Scan"]["frames_after_scan"] == 2
+
+
+@pytest.mark.parametrize("glitch", [65535**2, 4_000_000_000])
+def test_rotator_glitch_ends_the_scan(make_tvips, glitch):
+    rotidx = [0, 0, *range(1, 10), glitch, 0, 0]
+    values = [JUNK, JUNK, *range(1, 10), JUNK, JUNK, JUNK]
+    rec = make_tvips(
+        frames=frames_of(values),
+        header_values=lambda i: {"num": i + 1, "rotidx": rotidx[i]},
+    )
+    d = read_both(rec.path, scan_shape="auto")
+    np.testing.assert_array_equal(d["data"], truth(3, 3))
+    assert d["original_metadata"]["Scan"]["frames_after_scan"] == 3
+
+
+def test_beam_parked_after_the_scan(make_tvips):
+    # rotidx stays at the last point for 4 more frames: not part of the scan
+    rotidx = [0, *range(1, 10), 9, 9, 9, 9]
+    values = [JUNK, *range(1, 10), JUNK, JUNK, JUNK, JUNK]
+    rec = make_tvips(
+        frames=frames_of(values),
+        header_values=lambda i: {"num": i + 1, "rotidx": rotidx[i]},
+    )
+    d = read_both(rec.path, scan_shape="auto", repeated_points="last")
+    np.testing.assert_array_equal(d["data"], truth(3, 3))
+    scan = d["original_metadata"]["Scan"]
+    assert (scan["frames_after_scan"], scan["repeated_frames"]) == (4, 0)
+
+
+def test_previous_does_not_fill_an_interrupted_scan(make_tvips):
+    rec = rotator_recording(make_tvips, [1] * 7, after=0)
+    with pytest.warns(
+        TvipsFormatWarning, match=r"last 2 point\(s\).*; they are blank$"
+    ):
+        d = read_both(
+            rec.path,
+            scan_shape=(3, 3),
+            scan_method="rotator",
+            missing_points="previous",
+        )
+    np.testing.assert_array_equal(d["data"], expected_rotator([1] * 7 + [0, 0], 3, 3))
+    scan = d["original_metadata"]["Scan"]
+    assert (scan["filled_points"], scan["blank_points"]) == (0, 2)
+
+
+def test_a_missing_last_point_is_not_an_incomplete_scan(make_tvips):
+    counts = [1] * 8 + [0]  # the last point skipped, then the index drops back
+    rec = rotator_recording(make_tvips, counts, after=3)
+    d = read_both(
+        rec.path, scan_shape=(3, 3), scan_method="rotator", incomplete_scan="error"
+    )
+    scan = d["original_metadata"]["Scan"]
+    assert (scan["incomplete_points"], scan["missing_points"]) == (0, 1)
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"scan_start_frame": None}, "scan_start_frame must be an integer, got None"),
+        ({"scan_start_frame": 1.7}, "scan_start_frame must be an integer, got 1.7"),
+        ({"scan_index": "a"}, "scan_index must be an integer, got 'a'"),
+        (
+            {"scan_start_frame": 12},
+            "scan_start_frame 12 is past the last frame of the recording (11)",
+        ),
+        (
+            {"scan_shape": (10**6, 10**6)},
+            "a scan of shape (1000000, 1000000) has 1000000000000 points, far more "
+            "than the 12 frames it can be made of: check scan_shape",
+        ),
+        (
+            {"scan_shape": "auto", "scan_start_frame": -1},
+            "a negative scan_start_frame pads sequential scans only; frames placed by "
+            "auto information cannot be padded",
+        ),
+    ],
+)
+def test_bad_scan_numbers(make_tvips, kw, message):
+    rec = make_tvips(frames=frames_of(range(1, 13)))
+    kw = {"scan_shape": (3, 4), **kw}
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+        file_reader(rec.path, lazy=True, **kw)
+
+
+def test_hysteresis_none_is_zero(make_tvips):
+    rec = make_tvips(frames=frames_of(range(1, 13)))
+    d = read_both(rec.path, scan_shape=(3, 4), winding_scan_axis="x", hysteresis=None)
+    assert d["original_metadata"]["Scan"]["hysteresis"] == 0
+
+
+def test_positions_errors(make_tvips):
+    rec = position_recording(make_tvips, 2, 3, before=0)
+    with pytest.raises(
+        ValueError, match=r"^beam positions place frames on 2 axes, not 3$"
+    ):
+        file_reader(rec.path, scan_shape=(1, 2, 3), scan_method="positions")
+    rec = make_tvips(
+        name="none",
+        frame_header_bytes=108,
+        header_values=lambda i: {"Scan_x": 5.0, "Scan_y": 5.0},
+    )
+    with pytest.raises(ValueError, match=r"^no scan found in the beam positions$"):
+        file_reader(rec.path, scan_shape=(2, 2), scan_method="positions")
+
+
+def test_placement_is_logged(make_tvips, caplog):
+    rec = make_tvips(frames=frames_of([JUNK, *range(1, 13)]))
+    with caplog.at_level("INFO", logger="rsciio_tvips"):
+        file_reader(rec.path, scan_shape=(3, 4), scan_start_frame=1)
+    (record,) = caplog.records
+    assert record.getMessage().startswith(
+        "rec_000.tvips: scan placement {'method': 'sequential', 'start_frame': 1, "
+        "'stop_frame': 13, 'frames_before_scan': 1, 'frames_after_scan': 0"
+    )
