@@ -27,6 +27,7 @@ import errno as errno_codes
 import math
 import os
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +54,11 @@ from .exceptions import warn
 V2_BASE_FRAME_HEADER_SIZE = 60
 #: Bytes of frames converted to records and written at once.
 BLOCK_BYTES = 64 * 2**20
+#: Most buffers one ``writev`` call takes (Linux's IOV_MAX is 1024).
+IOV_MAX = 1024
+#: Whether the system has ``os.writev``; a module attribute so that the
+#: portable path can be tested on systems that have it.
+HAVE_WRITEV = hasattr(os, "writev")
 TEMP_TAG = ".partial-"
 STALE_TAG = ".stale-"
 
@@ -260,32 +266,66 @@ def _remove_leftovers(directory: Path, stem: str) -> None:
 
 
 def _write_parts(temps, counts, header, headers, frames, show_progressbar):
-    """Write every part under its temporary name."""
+    """Write every part under its temporary name.
+
+    Frames are taken in blocks of about BLOCK_BYTES (whole dask chunks for
+    lazy data, so that no chunk is computed twice); the next block is
+    computed while the current one is written.
+    """
     n = frames.shape[0]
-    fhb = headers.dtype.itemsize
-    frame_bytes = math.prod(frames.shape[1:]) * frames.dtype.itemsize
-    per_block = max(1, BLOCK_BYTES // (fhb + frame_bytes))
+    record = (
+        headers.dtype.itemsize + math.prod(frames.shape[1:]) * frames.dtype.itemsize
+    )
+    edges = np.cumsum([0, *counts]).tolist()
+    blocks = _blocks(frames, max(1, BLOCK_BYTES // record))
     bar = _progress(n, show_progressbar)
-    start = 0
+    files = []
     try:
-        for k, (temp, count) in enumerate(zip(temps, counts, strict=True)):
-            with _open_for_writing(temp) as f:
-                if k == 0:
-                    _write(f, header, temp)
-                for a in range(start, start + count, per_block):
-                    b = min(start + count, a + per_block)
-                    block = np.ascontiguousarray(frames[a:b])
-                    records = np.empty((b - a, fhb + frame_bytes), np.uint8)
-                    records[:, :fhb] = headers[a:b].view(np.uint8).reshape(b - a, fhb)
-                    pixels = block.astype(block.dtype.newbyteorder("<"), copy=False)
-                    records[:, fhb:] = pixels.reshape(b - a, -1).view(np.uint8)
-                    _write(f, records, temp)
-                    if bar is not None:
-                        bar.update(b - a)
-            start += count
+        for k, temp in enumerate(temps):
+            files.append(_open_for_writing(temp))
+            if k == 0:
+                _write(files[0], header, temp)
+        with ThreadPoolExecutor(1) as pool:
+            future = pool.submit(_load, frames, *blocks[0]) if blocks else None
+            for i, (a, b) in enumerate(blocks):
+                pixels = future.result()
+                if i + 1 < len(blocks):
+                    future = pool.submit(_load, frames, *blocks[i + 1])
+                for k, temp in enumerate(temps):
+                    lo, hi = max(a, edges[k]), min(b, edges[k + 1])
+                    if lo < hi:
+                        part = pixels[lo - a : hi - a]
+                        _write_records(files[k], headers[lo:hi], part, temp)
+                if bar is not None:
+                    bar.update(b - a)
     finally:
+        for f in files:
+            f.close()
         if bar is not None:
             bar.close()
+
+
+def _blocks(frames, per_block: int) -> list[tuple[int, int]]:
+    """Return ``(start, stop)`` frame ranges to load at once."""
+    n = frames.shape[0]
+    chunks = getattr(frames, "chunks", None)
+    if not chunks:
+        return [(a, min(n, a + per_block)) for a in range(0, n, per_block)]
+    blocks, start, stop = [], 0, 0
+    for size in chunks[0]:
+        if stop > start and stop + size - start > per_block:
+            blocks.append((start, stop))
+            start = stop
+        stop += size
+    if stop > start:
+        blocks.append((start, stop))
+    return blocks
+
+
+def _load(frames, a: int, b: int) -> np.ndarray:
+    """Return frames ``a .. b - 1`` as a C-contiguous little-endian array."""
+    block = np.ascontiguousarray(frames[a:b])
+    return block.astype(block.dtype.newbyteorder("<"), copy=False)
 
 
 def _progress(total, show):
@@ -304,9 +344,47 @@ def _final_name(temp: Path) -> str:
 
 def _open_for_writing(temp: Path):
     try:
-        return open(temp, "xb")
+        return open(temp, "xb", buffering=0)
     except OSError as exc:
         raise _named(exc, _final_name(temp), "cannot create") from exc
+
+
+def _write_records(f, headers, pixels, temp: Path) -> None:
+    """Write records (header, frame) from where they are, without assembling.
+
+    ``os.writev`` gathers each frame header and frame into the file in one
+    system call per few hundred frames; without it (Windows), the records
+    are assembled in a buffer first.
+    """
+    n = len(headers)
+    heads = headers.view(np.uint8).reshape(n, -1)
+    frames = pixels.reshape(n, -1).view(np.uint8)
+    if not HAVE_WRITEV:
+        _write(f, np.concatenate([heads, frames], axis=1), temp)
+        return
+    h, p = heads.shape[1], frames.shape[1]
+    hv, pv = memoryview(heads.reshape(-1)), memoryview(frames.reshape(-1))
+    bufs = [
+        v for i in range(n) for v in (hv[i * h : (i + 1) * h], pv[i * p : (i + 1) * p])
+    ]
+    try:
+        _writev_all(f.fileno(), bufs)
+    except OSError as exc:
+        raise _named(exc, _final_name(temp), "cannot write") from exc
+
+
+def _writev_all(fd: int, bufs: list) -> None:
+    """Write every buffer, in order, resuming after partial writes."""
+    i = 0
+    while i < len(bufs):
+        written = os.writev(fd, bufs[i : i + IOV_MAX])
+        while written and i < len(bufs):
+            if written >= len(bufs[i]):
+                written -= len(bufs[i])
+                i += 1
+            else:
+                bufs[i] = bufs[i][written:]
+                written = 0
 
 
 def _write(f, buffer, temp: Path) -> None:

@@ -681,3 +681,48 @@ def test_killed_writer_keeps_the_earlier_recording(tmp_path):
     )
     assert sorted(os.listdir(tmp_path)) == ["keep_000.tvips"]
     shutil.rmtree(tmp_path)
+
+
+def test_portable_path_without_writev(make_tvips, tmp_path, monkeypatch):
+    from rsciio_tvips import _writer
+
+    monkeypatch.setattr(_writer, "HAVE_WRITEV", False)
+    rec = make_tvips(n_frames=5, frame_header_bytes=108)
+    (d,) = file_reader(rec.path)
+    file_writer(
+        tmp_path / "p.tvips", d, frame_header_extra_bytes=48, show_progressbar=False
+    )
+    assert (tmp_path / "p_000.tvips").read_bytes() == rec.path.read_bytes()
+
+
+def test_partial_writes_are_resumed(make_tvips, tmp_path, monkeypatch):
+    from rsciio_tvips import _writer
+
+    real = os.writev
+    monkeypatch.setattr(_writer, "IOV_MAX", 3)
+    monkeypatch.setattr(os, "writev", lambda fd, bufs: real(fd, [bytes(bufs[0])[:7]]))
+    rec = make_tvips(n_frames=5)
+    (d,) = file_reader(rec.path)
+    file_writer(tmp_path / "w.tvips", d, show_progressbar=False)
+    assert (tmp_path / "w_000.tvips").read_bytes() == rec.path.read_bytes()
+
+
+def test_lazy_blocks_follow_the_chunks(tmp_path, monkeypatch):
+    from rsciio_tvips import _writer
+
+    monkeypatch.setattr(_writer, "BLOCK_BYTES", 10 * (60 + 24))
+    calls = []
+    lazy = da.arange(30 * 12, chunks=4 * 12, dtype=np.uint16).reshape(30, 3, 4)
+    lazy = lazy.map_blocks(lambda b: calls.append(b.shape[0]) or b, dtype=np.uint16)
+    file_writer(
+        tmp_path / "c.tvips",
+        signal(lazy),
+        max_file_size=256 + 7 * 84,
+        show_progressbar=False,
+    )
+    # every chunk computed once (dask also calls it on an empty array for meta)
+    assert sorted(c for c in calls if c) == sorted(lazy.chunks[0])
+    np.testing.assert_array_equal(
+        file_reader(tmp_path / "c_000.tvips")[0]["data"],
+        np.arange(360, dtype=np.uint16).reshape(30, 3, 4),
+    )
