@@ -129,8 +129,9 @@ def main():
     folder = Path(args.dir)
     folder.mkdir(parents=True, exist_ok=True)
     n = parse_size(args.size) // (FRAME[0] * FRAME[1] * 2)
-    print(f"writing {n} frames of {FRAME[0]}x{FRAME[1]} uint16 "
-          f"({n * RECORD / 2**30:.2f} GiB) in 4 parts, {args.repeat} runs per cell")  # fmt: skip
+    size = n * RECORD / 2**30
+    print(f"writing {n} frames of {FRAME[0]}x{FRAME[1]} uint16 ({size:.2f} GiB) in 4 "
+          f"parts, {args.repeat} runs per cell")  # fmt: skip
     print("| operation   | rsciio_tvips         | rsciio.tvips         | write() limit "
           "| ours/limit | rsciio/ours |")  # fmt: skip
     print("|---|---|---|---|---|---|")
