@@ -7,6 +7,7 @@ HyperSpy.
 """
 
 from ._api import file_reader
+from ._hyperspy import is_registered, register, unregister
 from ._reader import TvipsRecording
 from ._writer import file_writer
 from .exceptions import TvipsFormatError, TvipsFormatWarning
@@ -19,6 +20,9 @@ __all__ = [
     "TvipsRecording",
     "file_reader",
     "file_writer",
+    "is_registered",
+    "register",
+    "unregister",
 ]
 
 

@@ -19,6 +19,7 @@ where, and why it differs from ``rsciio.tvips``:
 from __future__ import annotations
 
 import os
+import sys
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -33,6 +34,8 @@ from ._format import (
 
 #: The unit of the signal axes for each ``mode``.
 SIGNAL_UNITS = {MODE_IMAGING: "nm", MODE_DIFFRACTION: "1/nm"}
+#: pyxem's signal type of electron diffraction patterns.
+DIFFRACTION_SIGNAL_TYPE = "electron_diffraction"
 NM_PER_MM = 1e6
 
 
@@ -209,9 +212,30 @@ def metadata(path: str, header, first_header) -> dict:
         tem["Stage"] = stage
     if tem:
         meta["Acquisition_instrument"] = {"TEM": tem}
-    if mode == MODE_DIFFRACTION:
-        meta["Signal"]["signal_type"] = "electron_diffraction"
+    if mode == MODE_DIFFRACTION and diffraction_type_known():
+        meta["Signal"]["signal_type"] = DIFFRACTION_SIGNAL_TYPE
     return meta
+
+
+def diffraction_type_known() -> bool:
+    """Return whether a diffraction signal type can be set without a warning.
+
+    pyxem turns ``"electron_diffraction"`` into its diffraction class; plain
+    HyperSpy does not know the type and warns about it on every load. So the
+    type is set when HyperSpy is not in use (nothing warns) or when an
+    installed extension (pyxem) provides it.
+    """
+    if "hyperspy" not in sys.modules:
+        return True
+    try:
+        from hyperspy.extensions import ALL_EXTENSIONS
+    except ImportError:
+        return True
+    for signal in ALL_EXTENSIONS.get("signals", {}).values():
+        names = [signal.get("signal_type"), *signal.get("signal_type_aliases", [])]
+        if DIFFRACTION_SIGNAL_TYPE in names:
+            return True
+    return False
 
 
 def original_metadata(

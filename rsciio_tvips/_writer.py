@@ -68,11 +68,12 @@ def file_writer(
     signal,
     max_file_size=None,
     version: int = 2,
-    frame_header_extra_bytes: int = 0,
+    frame_header_extra_bytes=None,
     mode=None,
     show_progressbar: bool = True,
     *,
     dtype=None,
+    overwrite_recording: bool = False,
 ):
     """Write a signal as a TVIPS recording.
 
@@ -96,9 +97,11 @@ def file_writer(
         Main header version: 2 writes frame headers of 60 +
         ``frame_header_extra_bytes`` bytes, 1 the 12-byte frame headers of
         version 1.
-    frame_header_extra_bytes : int, default 0
+    frame_header_extra_bytes : int, optional
         Version 2: bytes added to the 60-byte frame header (for example 48
-        gives LiberTEM's 108-byte layout).
+        gives LiberTEM's 108-byte layout). By default 0, or as many as the
+        frame headers the signal carries from the files it was read from
+        have beyond 60, so that no header byte is dropped on a re-save.
     mode : {None, 1, 2}
         1 imaging, 2 diffraction; None guesses it from the signal axes' units
         (a length or an inverse length), then ``Signal.signal_type``, then
@@ -109,12 +112,21 @@ def file_writer(
     dtype : numpy dtype, optional
         Convert the data to this unsigned type first (values must fit; floats
         are rounded). Without it, signed or float data is refused.
+    overwrite_recording : bool, default False
+        Replace an existing recording of the same name (all its parts). By
+        default a recording is never replaced: HyperSpy's ``overwrite``
+        looks for a file named literally ``x.tvips``, not for the parts
+        ``x_000.tvips`` ..., so this is the safeguard
+        (``s.save("x.tvips", overwrite_recording=True)``).
 
     Raises
     ------
     ValueError
         If the signal does not have two signal axes, its data type is not
         uint8/16/32/64 (and no ``dtype`` is given), or an option is invalid.
+    FileExistsError
+        If a recording of that name exists and ``overwrite_recording`` is
+        False.
     OSError
         If a part cannot be written (the message names it); an earlier
         recording of the same name is left as it was.
@@ -145,6 +157,21 @@ def file_writer(
         raise ValueError(msg)
     if version not in SUPPORTED_VERSIONS:
         raise ValueError(f"version must be 1 or 2, got {version!r}")
+    original = signal.get("original_metadata") or {}
+    source = original.get("tvips_header") or {}
+    if frame_header_extra_bytes is None:
+        frame_header_extra_bytes = 0
+        carried = int(source.get("frameheaderbytes", 0) or 0)
+        if version == 2 and source.get("version") == 2 and carried:
+            frame_header_extra_bytes = max(0, carried - V2_BASE_FRAME_HEADER_SIZE)
+    if source and not original.get("frame_headers"):
+        warn(
+            "the signal comes from a TVIPS recording but carries no frame headers "
+            "(it was read with lazy=True and without frame_headers=True): "
+            "per-frame values the metadata does not hold (counters, rotator "
+            "index, beam positions, frame times) are not kept",
+            UserWarning,
+        )
     extra = int(frame_header_extra_bytes)
     if extra < 0 or extra != frame_header_extra_bytes:
         msg = (
@@ -158,7 +185,6 @@ def file_writer(
         raise ValueError(
             f"mode must be 1 (imaging), 2 (diffraction) or None, got {mode!r}"
         )
-    original = signal.get("original_metadata") or {}
     fhb = V1_FRAME_HEADER_SIZE if version == 1 else V2_BASE_FRAME_HEADER_SIZE + extra
     mode = mode or guess_mode(signal, sig_axes, original)
     n = math.prod(data.shape[:-2])
@@ -170,6 +196,14 @@ def file_writer(
     record = fhb + frames[0].nbytes
     counts = _part_counts(n, record, max_file_size)
     directory, stem, ext = _names(filename)
+    existing = _existing_parts(directory, stem)
+    if existing and not overwrite_recording:
+        msg = (
+            f"{existing[0]}: a recording named {stem!r} exists "
+            f"({', '.join(existing)}); pass overwrite_recording=True to replace it "
+            "(with HyperSpy: s.save(..., overwrite_recording=True))"
+        )
+        raise FileExistsError(msg)
     _remove_leftovers(directory, stem)
     token = secrets.token_hex(4)
     temps = [
@@ -251,6 +285,18 @@ def _names(filename):
     ext = path.suffix[1:] if path.suffix.lower() == ".tvips" else "tvips"
     stem = path.stem if path.suffix.lower() == ".tvips" else path.name
     return path.parent, stem, ext
+
+
+def _existing_parts(directory: Path, stem: str) -> list[str]:
+    """Return the names of the parts of a recording ``stem`` in ``directory``."""
+    if not directory.is_dir():
+        return []
+    names = []
+    for entry in directory.iterdir():
+        match = PART_RE.match(entry.name)
+        if match and match["stem"] == stem:
+            names.append(entry.name)
+    return sorted(names)
 
 
 def _remove_leftovers(directory: Path, stem: str) -> None:

@@ -18,6 +18,9 @@ def test_public_names():
         "TvipsRecording",
         "file_reader",
         "file_writer",
+        "is_registered",
+        "register",
+        "unregister",
     ]
 
 

@@ -463,7 +463,12 @@ def test_rewriting_removes_stale_parts(tmp_path):
     )
     assert len(parts(tmp_path, "x_")) == 3  # 1 + 4 + 1 records
     small = big[:2] + 1
-    file_writer(tmp_path / "x_000.tvips", signal(small), show_progressbar=False)
+    file_writer(
+        tmp_path / "x_000.tvips",
+        signal(small),
+        show_progressbar=False,
+        overwrite_recording=True,
+    )
     assert parts(tmp_path, "x_") == ["x_000.tvips"]
     np.testing.assert_array_equal(
         file_reader(tmp_path / "x_000.tvips")[0]["data"], small
@@ -479,7 +484,12 @@ def test_parts_with_another_case_are_replaced(tmp_path):
         show_progressbar=False,
     )
     assert parts(tmp_path, "c_") == ["c_000.TVIPS", "c_001.TVIPS"]
-    file_writer(tmp_path / "c.tvips", signal(data + 1), show_progressbar=False)
+    file_writer(
+        tmp_path / "c.tvips",
+        signal(data + 1),
+        show_progressbar=False,
+        overwrite_recording=True,
+    )
     assert parts(tmp_path, "c_") == ["c_000.tvips"]
 
 
@@ -583,6 +593,7 @@ def test_error_during_write_keeps_the_earlier_recording(tmp_path):
             signal(lazy),
             show_progressbar=False,
             max_file_size=256 + 10 * 84,
+            overwrite_recording=True,
         )
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
@@ -607,6 +618,7 @@ def test_permission_error_names_the_file(tmp_path, monkeypatch):
             signal(np.ones((6, 3, 4), np.uint16)),
             max_file_size=256 + 2 * 84,
             show_progressbar=False,
+            overwrite_recording=True,
         )
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
@@ -635,7 +647,7 @@ CHILD = textwrap.dedent("""
     from rsciio_tvips import _writer
     _writer.BLOCK_BYTES = 20 * 600
     file_writer(folder + "/keep.tvips", s, max_file_size=256 + 100 * 572,
-                show_progressbar=False)
+                show_progressbar=False, overwrite_recording=True)
 """)
 
 
@@ -678,6 +690,7 @@ def test_killed_writer_keeps_the_earlier_recording(tmp_path):
         tmp_path / "keep.tvips",
         signal(np.ones((1, 2, 2), np.uint16)),
         show_progressbar=False,
+        overwrite_recording=True,
     )
     assert sorted(os.listdir(tmp_path)) == ["keep_000.tvips"]
     shutil.rmtree(tmp_path)
@@ -726,3 +739,16 @@ def test_lazy_blocks_follow_the_chunks(tmp_path, monkeypatch):
         file_reader(tmp_path / "c_000.tvips")[0]["data"],
         np.arange(360, dtype=np.uint16).reshape(30, 3, 4),
     )
+
+
+def test_an_existing_recording_is_not_replaced_by_default(tmp_path):
+    before = earlier_recording(tmp_path)
+    msg = (
+        "keep_000.tvips: a recording named 'keep' exists (keep_000.tvips, "
+        "keep_001.tvips); pass overwrite_recording=True to replace it (with "
+        "HyperSpy: s.save(..., overwrite_recording=True))"
+    )
+    for name in ("keep.tvips", "keep_000.tvips", "keep_001.TVIPS"):
+        with pytest.raises(FileExistsError, match=f"^{re.escape(msg)}$"):
+            file_writer(tmp_path / name, signal(np.ones((1, 2, 2), np.uint16)))
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
