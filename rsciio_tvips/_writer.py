@@ -23,11 +23,9 @@ so memory stays bounded whatever the size.
 
 from __future__ import annotations
 
-import errno as errno_codes
 import math
 import os
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -48,19 +46,13 @@ from ._format import (
     V1_FRAME_HEADER_SIZE,
     part_name,
 )
+from ._store import commit, existing_parts, remove_leftovers, temp_name, write_parts
 from .exceptions import warn
 
 #: Frame-header size RosettaSciIO's writer uses, before any extra bytes.
 V2_BASE_FRAME_HEADER_SIZE = 60
-#: Bytes of frames converted to records and written at once.
-BLOCK_BYTES = 64 * 2**20
-#: Most buffers one ``writev`` call takes (Linux's IOV_MAX is 1024).
-IOV_MAX = 1024
-#: Whether the system has ``os.writev``; a module attribute so that the
-#: portable path can be tested on systems that have it.
-HAVE_WRITEV = hasattr(os, "writev")
-TEMP_TAG = ".partial-"
-STALE_TAG = ".stale-"
+#: Part numbers have three digits.
+MAX_PARTS = 1000
 
 
 def file_writer(
@@ -188,35 +180,55 @@ def file_writer(
     fhb = V1_FRAME_HEADER_SIZE if version == 1 else V2_BASE_FRAME_HEADER_SIZE + extra
     mode = mode or guess_mode(signal, sig_axes, original)
     n = math.prod(data.shape[:-2])
-    frames = data.reshape((n, *data.shape[-2:]))
-    header = main_header(signal, sig_axes, data.dtype, version, fhb, mode, original)
+    if n == 0:
+        raise ValueError("the signal has no frame to write")
+    if hasattr(data, "dask"):
+        # whole frames per chunk; the navigation chunks are kept
+        frames = data.rechunk({data.ndim - 2: -1, data.ndim - 1: -1})
+        if frames.ndim == 2:
+            frames = frames[None]
+    else:
+        frames = data.reshape((n, *data.shape[-2:]))
+    little = np.dtype(data.dtype).newbyteorder("<")
+    header = main_header(signal, sig_axes, little, version, fhb, mode, original)
     headers = frame_headers(
         signal, n, fhb, mode, start_time_ms(signal), frame_step_ms(nav_axes), original
     )
-    record = fhb + frames[0].nbytes
+    record = fhb + math.prod(data.shape[-2:]) * data.dtype.itemsize
     counts = _part_counts(n, record, max_file_size)
-    directory, stem, ext = _names(filename)
-    existing = _existing_parts(directory, stem)
-    if existing and not overwrite_recording:
+    if len(counts) > MAX_PARTS:
         msg = (
-            f"{existing[0]}: a recording named {stem!r} exists "
-            f"({', '.join(existing)}); pass overwrite_recording=True to replace it "
-            "(with HyperSpy: s.save(..., overwrite_recording=True))"
+            f"max_file_size {max_file_size} would split the recording into "
+            f"{len(counts)} parts; part numbers have three digits, so at most "
+            f"{MAX_PARTS}: give a larger max_file_size"
+        )
+        raise ValueError(msg)
+    directory, stem, ext = _names(filename)
+    existing = existing_parts(directory, stem)
+    if existing and not overwrite_recording:
+        shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+        msg = (
+            f"{existing[0]}: a recording named {stem!r} exists ({shown}); pass "
+            "overwrite_recording=True to replace it (with HyperSpy: "
+            "s.save(..., overwrite_recording=True))"
         )
         raise FileExistsError(msg)
-    _remove_leftovers(directory, stem)
+    remove_leftovers(directory, stem)
     token = secrets.token_hex(4)
     temps = [
-        directory / f".{part_name(stem, k, ext)}{TEMP_TAG}{token}"
-        for k in range(len(counts))
+        temp_name(directory, part_name(stem, k, ext), token) for k in range(len(counts))
     ]
+    bar = _progress(n, show_progressbar)
     try:
-        _write_parts(temps, counts, header, headers, frames, show_progressbar)
+        write_parts(temps, counts, header, headers, frames, bar)
     except BaseException:
         for temp in temps:
             temp.unlink(missing_ok=True)
         raise
-    _commit(directory, stem, ext, temps, token)
+    finally:
+        if bar is not None:
+            bar.close()
+    commit(directory, stem, ext, temps, token)
 
 
 file_writer.__doc__ %= (WRITE_FILENAME_DOC,)
@@ -225,7 +237,7 @@ file_writer.__doc__ %= (WRITE_FILENAME_DOC,)
 def _convert(data, dtype):
     """Return data of an unsigned pixel type the format holds."""
     if dtype is None:
-        if np.dtype(data.dtype) not in PIXEL_DTYPES.values():
+        if np.dtype(data.dtype).newbyteorder("<") not in PIXEL_DTYPES.values():
             msg = (
                 f"TVIPS stores unsigned pixels (uint8, uint16, uint32, uint64), not "
                 f"{data.dtype}: convert the data first (e.g. s.change_dtype('uint16') "
@@ -239,6 +251,8 @@ def _convert(data, dtype):
         raise ValueError(f"dtype must be uint8, uint16, uint32 or uint64, got {target}")
     lo, hi = np.iinfo(target).min, np.iinfo(target).max
     low, high = _range(data)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"data values {low} .. {high} are not all finite numbers")
     if low < lo or high > hi:
         msg = f"data values {low} .. {high} do not fit {target} ({lo} .. {hi})"
         raise ValueError(msg)
@@ -260,6 +274,18 @@ def _part_counts(n: int, record: int, max_file_size) -> list[int]:
     """Return the number of records in each part."""
     if max_file_size is None:
         return [n]
+    try:
+        size = int(max_file_size)
+        ok = size == max_file_size and size > 0
+    except (TypeError, ValueError, OverflowError):
+        ok = False
+    if not ok:
+        msg = (
+            "max_file_size must be a positive whole number of bytes, got "
+            f"{max_file_size!r}"
+        )
+        raise ValueError(msg)
+    max_file_size = size
     smallest = MAIN_HEADER_SIZE + record
     if max_file_size < smallest:
         warn(
@@ -287,94 +313,8 @@ def _names(filename):
     return path.parent, stem, ext
 
 
-def _existing_parts(directory: Path, stem: str) -> list[str]:
-    """Return the names of the parts of a recording ``stem`` in ``directory``."""
-    if not directory.is_dir():
-        return []
-    names = []
-    for entry in directory.iterdir():
-        match = PART_RE.match(entry.name)
-        if match and match["stem"] == stem:
-            names.append(entry.name)
-    return sorted(names)
-
-
-def _remove_leftovers(directory: Path, stem: str) -> None:
-    """Remove temporary files an interrupted earlier write of ``stem`` left."""
-    prefix = f".{stem}_"
-    for entry in directory.iterdir():
-        name = entry.name
-        if name.startswith(prefix) and (TEMP_TAG in name or STALE_TAG in name):
-            rest = name[1 : name.index(TEMP_TAG if TEMP_TAG in name else STALE_TAG)]
-            match = PART_RE.match(rest)
-            if match and match["stem"] == stem:
-                entry.unlink(missing_ok=True)
-
-
-def _write_parts(temps, counts, header, headers, frames, show_progressbar):
-    """Write every part under its temporary name.
-
-    Frames are taken in blocks of about BLOCK_BYTES (whole dask chunks for
-    lazy data, so that no chunk is computed twice); the next block is
-    computed while the current one is written.
-    """
-    n = frames.shape[0]
-    record = (
-        headers.dtype.itemsize + math.prod(frames.shape[1:]) * frames.dtype.itemsize
-    )
-    edges = np.cumsum([0, *counts]).tolist()
-    blocks = _blocks(frames, max(1, BLOCK_BYTES // record))
-    bar = _progress(n, show_progressbar)
-    files = []
-    try:
-        for k, temp in enumerate(temps):
-            files.append(_open_for_writing(temp))
-            if k == 0:
-                _write(files[0], header, temp)
-        with ThreadPoolExecutor(1) as pool:
-            future = pool.submit(_load, frames, *blocks[0]) if blocks else None
-            for i, (a, b) in enumerate(blocks):
-                pixels = future.result()
-                if i + 1 < len(blocks):
-                    future = pool.submit(_load, frames, *blocks[i + 1])
-                for k, temp in enumerate(temps):
-                    lo, hi = max(a, edges[k]), min(b, edges[k + 1])
-                    if lo < hi:
-                        part = pixels[lo - a : hi - a]
-                        _write_records(files[k], headers[lo:hi], part, temp)
-                if bar is not None:
-                    bar.update(b - a)
-    finally:
-        for f in files:
-            f.close()
-        if bar is not None:
-            bar.close()
-
-
-def _blocks(frames, per_block: int) -> list[tuple[int, int]]:
-    """Return ``(start, stop)`` frame ranges to load at once."""
-    n = frames.shape[0]
-    chunks = getattr(frames, "chunks", None)
-    if not chunks:
-        return [(a, min(n, a + per_block)) for a in range(0, n, per_block)]
-    blocks, start, stop = [], 0, 0
-    for size in chunks[0]:
-        if stop > start and stop + size - start > per_block:
-            blocks.append((start, stop))
-            start = stop
-        stop += size
-    if stop > start:
-        blocks.append((start, stop))
-    return blocks
-
-
-def _load(frames, a: int, b: int) -> np.ndarray:
-    """Return frames ``a .. b - 1`` as a C-contiguous little-endian array."""
-    block = np.ascontiguousarray(frames[a:b])
-    return block.astype(block.dtype.newbyteorder("<"), copy=False)
-
-
 def _progress(total, show):
+    """Return a progress bar over ``total`` frames, or None."""
     if not show:
         return None
     try:
@@ -382,82 +322,3 @@ def _progress(total, show):
     except ImportError:
         return None
     return tqdm(total=total, unit="frame", desc="Writing TVIPS")
-
-
-def _final_name(temp: Path) -> str:
-    return temp.name[1 : temp.name.index(TEMP_TAG)]
-
-
-def _open_for_writing(temp: Path):
-    try:
-        return open(temp, "xb", buffering=0)
-    except OSError as exc:
-        raise _named(exc, _final_name(temp), "cannot create") from exc
-
-
-def _write_records(f, headers, pixels, temp: Path) -> None:
-    """Write records (header, frame) from where they are, without assembling.
-
-    ``os.writev`` gathers each frame header and frame into the file in one
-    system call per few hundred frames; without it (Windows), the records
-    are assembled in a buffer first.
-    """
-    n = len(headers)
-    heads = headers.view(np.uint8).reshape(n, -1)
-    frames = pixels.reshape(n, -1).view(np.uint8)
-    if not HAVE_WRITEV:
-        _write(f, np.concatenate([heads, frames], axis=1), temp)
-        return
-    h, p = heads.shape[1], frames.shape[1]
-    hv, pv = memoryview(heads.reshape(-1)), memoryview(frames.reshape(-1))
-    bufs = [
-        v for i in range(n) for v in (hv[i * h : (i + 1) * h], pv[i * p : (i + 1) * p])
-    ]
-    try:
-        _writev_all(f.fileno(), bufs)
-    except OSError as exc:
-        raise _named(exc, _final_name(temp), "cannot write") from exc
-
-
-def _writev_all(fd: int, bufs: list) -> None:
-    """Write every buffer, in order, resuming after partial writes."""
-    i = 0
-    while i < len(bufs):
-        written = os.writev(fd, bufs[i : i + IOV_MAX])
-        while written and i < len(bufs):
-            if written >= len(bufs[i]):
-                written -= len(bufs[i])
-                i += 1
-            else:
-                bufs[i] = bufs[i][written:]
-                written = 0
-
-
-def _write(f, buffer, temp: Path) -> None:
-    try:
-        f.write(memoryview(buffer).cast("B"))
-    except OSError as exc:
-        raise _named(exc, _final_name(temp), "cannot write") from exc
-
-
-def _named(exc: OSError, name: str, what: str) -> OSError:
-    reason = exc.strerror or errno_codes.errorcode.get(exc.errno or 0, str(exc))
-    return type(exc)(exc.errno, f"{name}: {what} the part: {reason}")
-
-
-def _commit(directory: Path, stem: str, ext: str, temps, token: str) -> None:
-    """Put the new parts in place and remove the earlier recording's others."""
-    finals = {part_name(stem, k, ext) for k in range(len(temps))}
-    aside = []
-    for entry in directory.iterdir():
-        match = PART_RE.match(entry.name)
-        if match and match["stem"] == stem and entry.name not in finals:
-            # a part past the new last one, or one with another case of
-            # extension: either would be chained to the new recording
-            moved = directory / f".{entry.name}{STALE_TAG}{token}"
-            os.replace(entry, moved)
-            aside.append(moved)
-    for k, temp in enumerate(temps):
-        os.replace(temp, directory / part_name(stem, k, ext))
-    for moved in aside:
-        moved.unlink(missing_ok=True)

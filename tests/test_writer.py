@@ -536,9 +536,9 @@ def test_signal_must_be_two_dimensional(tmp_path):
 
 
 def test_lazy_write_in_bounded_memory(tmp_path, monkeypatch):
-    from rsciio_tvips import _writer
+    from rsciio_tvips import _store
 
-    monkeypatch.setattr(_writer, "BLOCK_BYTES", 2**20)
+    monkeypatch.setattr(_store, "BLOCK_BYTES", 2**20)
     lazy = (
         da.random.default_rng(0)
         .integers(0, 60000, (200, 128, 128), chunks=(8, 128, 128))
@@ -600,14 +600,14 @@ def test_error_during_write_keeps_the_earlier_recording(tmp_path):
 
 def test_permission_error_names_the_file(tmp_path, monkeypatch):
     before = earlier_recording(tmp_path)
-    real_open = open
+    real_open = os.open
 
-    def deny(path, mode="r", *args, **kw):
-        if "x" in mode and "keep_001" in str(path):
+    def deny(path, flags, *args, **kw):
+        if flags & os.O_CREAT and "keep_001" in str(path):
             raise PermissionError(13, "Permission denied")
-        return real_open(path, mode, *args, **kw)
+        return real_open(path, flags, *args, **kw)
 
-    monkeypatch.setattr("builtins.open", deny)
+    monkeypatch.setattr(os, "open", deny)
     with pytest.raises(
         PermissionError,
         match=r"^\[Errno 13\] keep_001.tvips: cannot create the part: "
@@ -644,8 +644,8 @@ CHILD = textwrap.dedent("""
     s = {"data": data, "axes": [{"size": 400, "navigate": True},
          {"size": 16, "navigate": False}, {"size": 16, "navigate": False}],
          "metadata": {}}
-    from rsciio_tvips import _writer
-    _writer.BLOCK_BYTES = 20 * 600
+    from rsciio_tvips import _store
+    _store.BLOCK_BYTES = 20 * 600
     file_writer(folder + "/keep.tvips", s, max_file_size=256 + 100 * 572,
                 show_progressbar=False, overwrite_recording=True)
 """)
@@ -697,9 +697,9 @@ def test_killed_writer_keeps_the_earlier_recording(tmp_path):
 
 
 def test_portable_path_without_writev(make_tvips, tmp_path, monkeypatch):
-    from rsciio_tvips import _writer
+    from rsciio_tvips import _store
 
-    monkeypatch.setattr(_writer, "HAVE_WRITEV", False)
+    monkeypatch.setattr(_store, "HAVE_WRITEV", False)
     rec = make_tvips(n_frames=5, frame_header_bytes=108)
     (d,) = file_reader(rec.path)
     file_writer(
@@ -709,11 +709,13 @@ def test_portable_path_without_writev(make_tvips, tmp_path, monkeypatch):
 
 
 def test_partial_writes_are_resumed(make_tvips, tmp_path, monkeypatch):
-    from rsciio_tvips import _writer
+    from rsciio_tvips import _store
 
-    real = os.writev
-    monkeypatch.setattr(_writer, "IOV_MAX", 3)
-    monkeypatch.setattr(os, "writev", lambda fd, bufs: real(fd, [bytes(bufs[0])[:7]]))
+    real = os.pwritev
+    monkeypatch.setattr(_store, "IOV_MAX", 3)
+    monkeypatch.setattr(
+        os, "pwritev", lambda fd, bufs, offset: real(fd, [bytes(bufs[0])[:7]], offset)
+    )
     rec = make_tvips(n_frames=5)
     (d,) = file_reader(rec.path)
     file_writer(tmp_path / "w.tvips", d, show_progressbar=False)
@@ -721,9 +723,9 @@ def test_partial_writes_are_resumed(make_tvips, tmp_path, monkeypatch):
 
 
 def test_lazy_blocks_follow_the_chunks(tmp_path, monkeypatch):
-    from rsciio_tvips import _writer
+    from rsciio_tvips import _store
 
-    monkeypatch.setattr(_writer, "BLOCK_BYTES", 10 * (60 + 24))
+    monkeypatch.setattr(_store, "BLOCK_BYTES", 10 * (60 + 24))
     calls = []
     lazy = da.arange(30 * 12, chunks=4 * 12, dtype=np.uint16).reshape(30, 3, 4)
     lazy = lazy.map_blocks(lambda b: calls.append(b.shape[0]) or b, dtype=np.uint16)
