@@ -11,6 +11,7 @@ the bytes we do not decode are written back unchanged.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pint
@@ -43,15 +44,31 @@ def metadata_box(signal) -> Box:
     return Box(signal.get("metadata") or {}, box_dots=True, default_box=False)
 
 
-def _unit_kind(units) -> int | None:
-    """Return MODE_IMAGING for a length, MODE_DIFFRACTION for 1/length."""
-    if units is None or str(units).strip().lower() in PIXEL_UNITS:
-        return None
+def _is_pixel_unit(units) -> bool:
+    return units is None or str(units).strip().lower() in PIXEL_UNITS
+
+
+def _quantity(units):
+    """Return the pint quantity of a unit name, or None.
+
+    Electron microscopy writes Å as "A" (which pint reads as ampere) and
+    pyxem writes "k_A^-1" for 1/Å; both are read as ångström here.
+    """
+    text = str(units).strip().replace("Å", "angstrom").replace("k_A", "angstrom")
+    text = re.sub(r"(?<![A-Za-z_])A(?![A-Za-z_])", "angstrom", text)
     try:
-        quantity = _UREG(str(units))
+        quantity = _UREG(text)
     except (pint.errors.PintError, AttributeError, TypeError, ValueError):
         return None
-    if not isinstance(quantity, pint.Quantity):
+    return quantity if isinstance(quantity, pint.Quantity) else None
+
+
+def unit_kind(units) -> int | None:
+    """Return MODE_IMAGING for a length, MODE_DIFFRACTION for 1/length."""
+    if _is_pixel_unit(units):
+        return None
+    quantity = _quantity(units)
+    if quantity is None:
         return None
     if quantity.is_compatible_with("m"):
         return MODE_IMAGING
@@ -65,15 +82,19 @@ def guess_mode(signal, sig_axes, original) -> int:
 
     A length unit on the signal axes means imaging (1), an inverse length
     diffraction (2). Otherwise a ``signal_type`` that mentions diffraction
-    means 2, the original first frame header's ``mode`` is kept, and lacking
-    all of these the mode is 2, as RosettaSciIO writes.
+    means 2, a magnification without a camera length means 1, the original
+    first frame header's ``mode`` is kept, and lacking all of these the mode
+    is 2, as RosettaSciIO writes.
     """
-    kind = _unit_kind(sig_axes[-1].get("units"))
+    kind = unit_kind(sig_axes[-1].get("units"))
     if kind is not None:
         return kind
-    signal_type = str(metadata_box(signal).get("Signal.signal_type", "") or "")
+    meta = metadata_box(signal)
+    signal_type = str(meta.get("Signal.signal_type", "") or "")
     if "diffraction" in signal_type.lower():
         return MODE_DIFFRACTION
+    if meta.get(f"{TEM}.magnification") and not meta.get(f"{TEM}.camera_length"):
+        return MODE_IMAGING
     first = (original.get("frame_header") or {}) if original else {}
     if first.get("mode") in (MODE_IMAGING, MODE_DIFFRACTION):
         return int(first["mode"])
@@ -104,11 +125,18 @@ def pixel_size(sig_axes, mode, previous: int) -> int:
                 UserWarning,
             )
             break
-    kind = _unit_kind(axis.get("units"))
+    kind = unit_kind(axis.get("units"))
     if kind is None:
+        if not _is_pixel_unit(axis.get("units")):
+            warn(
+                f"the signal axes' unit {axis.get('units')!r} is neither a length "
+                f"nor an inverse length: pixelsize {int(previous)} is written",
+                UserWarning,
+            )
         return int(previous)
     target = "nm" if mode == MODE_IMAGING else "1/nm"
-    quantity = float(axis.get("scale", 1.0)) * _UREG(str(axis["units"]))
+    scale = axis.get("scale")
+    quantity = float(1.0 if scale is None else scale) * _quantity(axis["units"])
     try:
         value = quantity.to(target).magnitude
     except pint.errors.DimensionalityError:
@@ -184,40 +212,53 @@ def main_header(signal, sig_axes, dtype, version, fhb, mode, original) -> bytes:
     return raw
 
 
-def frame_headers(signal, n, fhb, mode, start_ms, step_ms, original) -> np.ndarray:
+def frame_headers(signal, n, fhb, mode, start_ms, times_ms, original) -> np.ndarray:
     """Return the ``n`` frame headers to write.
 
     The original frame headers are written as they are when the signal
     carries them for exactly these frames (``original_metadata.frame_headers``,
     as the reader puts them) and they fit the frame-header size; bytes of
     fields a smaller header cannot hold are dropped, and a larger header gets
-    zeros. Otherwise the headers are made: counter 1, 2, ...; times from
-    ``start_ms`` every ``step_ms``; ``mode``; stage, tilt and beam current
+    zeros; their ``mode`` is set to ``mode``. Otherwise the headers are made:
+    counter 1, 2, ...; times ``times_ms``; ``mode``; stage, tilt and beam current
     from the metadata; ``rotidx`` 1, 2, ... as RosettaSciIO writes.
     """
     dtype = frame_header_dtype(fhb)
     out = np.zeros(n, dtype)
     carried = (original or {}).get("frame_headers")
+    meta = metadata_box(signal)
     if carried and all(len(np.asarray(v)) == n for v in carried.values()):
         for name in dtype.names:
             if name in carried:
                 value = np.asarray(carried[name])
                 if value.shape[1:] == out[name].shape[1:]:
                     out[name] = value
+        if "mode" in dtype.names:
+            # the mode decided from the units and the argument wins, so the
+            # frame headers agree with the main header's calibration
+            out["mode"] = mode
+        _check_carried(meta, out, start_ms)
         return out
-    meta = metadata_box(signal)
-    t = start_ms + np.round(np.arange(n) * step_ms).astype(np.int64)
+    if carried:
+        lengths = sorted({len(np.asarray(v)) for v in carried.values()})
+        warn(
+            f"the signal carries frame headers for {lengths[0]} frames but has {n}: "
+            "they are not written, and per-frame values the metadata does not "
+            "hold (counters, rotator index, beam positions, times) are made anew",
+            UserWarning,
+        )
+    t = np.asarray(times_ms, dtype=np.int64)
     values = {
         "num": np.arange(1, n + 1),
         "timestamp": t // 1000,
         "ms": t % 1000,
         "mode": mode,
-        "fcurrent": meta.get(f"{TEM}.beam_current", 0) or 0,
-        "stagex": (meta.get(f"{TEM}.Stage.x", 0) or 0) * NM_PER_MM,
-        "stagey": (meta.get(f"{TEM}.Stage.y", 0) or 0) * NM_PER_MM,
-        "stagez": (meta.get(f"{TEM}.Stage.z", 0) or 0) * NM_PER_MM,
-        "stagea": meta.get(f"{TEM}.Stage.tilt_alpha", 0) or 0,
-        "stageb": meta.get(f"{TEM}.Stage.tilt_beta", 0) or 0,
+        "fcurrent": _number(meta, f"{TEM}.beam_current"),
+        "stagex": _number(meta, f"{TEM}.Stage.x") * NM_PER_MM,
+        "stagey": _number(meta, f"{TEM}.Stage.y") * NM_PER_MM,
+        "stagez": _number(meta, f"{TEM}.Stage.z") * NM_PER_MM,
+        "stagea": _number(meta, f"{TEM}.Stage.tilt_alpha"),
+        "stageb": _number(meta, f"{TEM}.Stage.tilt_beta"),
         "rotidx": np.arange(1, n + 1),
     }
     for name, value in values.items():
@@ -239,16 +280,79 @@ def start_time_ms(signal) -> int:
     )
 
 
-def frame_step_ms(nav_axes) -> float:
-    """Return the time between frames in ms from a time navigation axis, or 0."""
-    if len(nav_axes) != 1:
-        return 0.0
+#: A time axis offset beyond this (s) is an absolute unix time, as the
+#: time axis of RosettaSciIO's TVIPS reader has.
+ABSOLUTE_TIME_S = 1e8
+
+
+def frame_times_ms(nav_axes, n: int, start_ms: int) -> np.ndarray:
+    """Return the unix time in ms of every frame.
+
+    With one time navigation axis (a unit convertible to seconds), frame
+    ``i`` is at ``start + offset + i * scale`` (or at the axis's own values
+    when it is not uniform); an offset larger than 1e8 s is taken as an
+    absolute unix time. Otherwise every frame is at ``start``.
+    """
+    times = np.full(n, start_ms, dtype=np.int64)
+    if len(nav_axes) != 1 or _is_pixel_unit(nav_axes[0].get("units")):
+        return times
     axis = nav_axes[0]
-    units = axis.get("units")
-    if units is None or str(units).strip().lower() in PIXEL_UNITS:
+    quantity = _quantity(axis["units"])
+    if quantity is None or not quantity.is_compatible_with("s"):
+        return times
+    to_ms = float(quantity.to("ms").magnitude)
+    if axis.get("axis") is not None:
+        values = np.asarray(axis["axis"], dtype=np.float64)
+    else:
+        offset = float(axis.get("offset") or 0.0)
+        scale = float(1.0 if axis.get("scale") is None else axis["scale"])
+        values = offset + np.arange(n) * scale
+    values = values[:n] * to_ms
+    if values.size and values[0] > ABSOLUTE_TIME_S * 1000:
+        return np.floor(values + 0.5).astype(np.int64)
+    return start_ms + np.floor(values + 0.5).astype(np.int64)
+
+
+def _number(meta, path: str) -> float:
+    """Return a metadata value as a float; 0 if unset, a warning if unreadable."""
+    value = meta.get(path)
+    if value is None:
         return 0.0
     try:
-        step = (float(axis.get("scale", 1.0)) * _UREG(str(units))).to("ms")
-    except (pint.errors.PintError, AttributeError, TypeError, ValueError):
+        return float(value)
+    except (TypeError, ValueError):
+        warn(f"metadata {path} = {value!r} is not a number: 0 is written", UserWarning)
         return 0.0
-    return max(float(step.magnitude), 0.0)
+
+
+def _check_carried(meta, headers, start_ms) -> None:
+    """Warn where the metadata no longer says what the carried headers hold.
+
+    Carried frame headers are the per-frame truth and are written as they
+    are; a value edited in the metadata (a stage position, the start time)
+    would silently not be written, so say so.
+    """
+    first = headers[0]
+    names = headers.dtype.names
+    checks = []
+    if "ms" in names and meta.get("General.date"):
+        held = first["timestamp"].item() * 1000 + first["ms"].item()
+        checks.append(("General.date/time", start_ms, held))
+    stage = (
+        ("stagex", "Stage.x", NM_PER_MM),
+        ("stagey", "Stage.y", NM_PER_MM),
+        ("stagez", "Stage.z", NM_PER_MM),
+        ("stagea", "Stage.tilt_alpha", 1.0),
+        ("stageb", "Stage.tilt_beta", 1.0),
+    )
+    for field, path, factor in stage:
+        path = f"{TEM}.{path}"
+        if field in names and meta.get(path) is not None:
+            checks.append((path, _number(meta, path) * factor, first[field].item()))
+    for path, wanted, held in checks:
+        if not np.isclose(wanted, held, rtol=1e-6, atol=1e-3):
+            warn(
+                f"metadata {path} differs from the frame headers the signal "
+                "carries; the frame headers are written as they are",
+                UserWarning,
+            )

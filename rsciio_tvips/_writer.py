@@ -32,10 +32,12 @@ import numpy as np
 
 from ._docstrings import WRITE_FILENAME_DOC
 from ._encode import (
+    unit_kind,
     frame_headers,
-    frame_step_ms,
+    frame_times_ms,
     guess_mode,
     main_header,
+    metadata_box,
     start_time_ms,
 )
 from ._format import (
@@ -179,6 +181,13 @@ def file_writer(
         )
     fhb = V1_FRAME_HEADER_SIZE if version == 1 else V2_BASE_FRAME_HEADER_SIZE + extra
     mode = mode or guess_mode(signal, sig_axes, original)
+    if version == 1 and _loses_in_version1(signal, sig_axes):
+        warn(
+            "version 1 frame headers have no mode, stage or beam fields: the "
+            "diffraction calibration reads back in real-space units and the "
+            "stage positions are not stored; write version 2 to keep them",
+            UserWarning,
+        )
     n = math.prod(data.shape[:-2])
     if n == 0:
         raise ValueError("the signal has no frame to write")
@@ -191,8 +200,9 @@ def file_writer(
         frames = data.reshape((n, *data.shape[-2:]))
     little = np.dtype(data.dtype).newbyteorder("<")
     header = main_header(signal, sig_axes, little, version, fhb, mode, original)
+    start = start_time_ms(signal)
     headers = frame_headers(
-        signal, n, fhb, mode, start_time_ms(signal), frame_step_ms(nav_axes), original
+        signal, n, fhb, mode, start, frame_times_ms(nav_axes, n, start), original
     )
     record = fhb + math.prod(data.shape[-2:]) * data.dtype.itemsize
     counts = _part_counts(n, record, max_file_size)
@@ -232,6 +242,17 @@ def file_writer(
 
 
 file_writer.__doc__ %= (WRITE_FILENAME_DOC,)
+
+
+def _loses_in_version1(signal, sig_axes) -> bool:
+    """Return whether version 1 would drop a diffraction calibration or stage."""
+    meta = metadata_box(signal)
+    inverse = unit_kind(sig_axes[-1].get("units")) == 2
+    held = any(
+        meta.get(f"Acquisition_instrument.TEM.{path}") is not None
+        for path in ("Stage", "beam_current")
+    )
+    return inverse or held
 
 
 def _convert(data, dtype):

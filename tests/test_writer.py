@@ -754,3 +754,314 @@ def test_an_existing_recording_is_not_replaced_by_default(tmp_path):
         with pytest.raises(FileExistsError, match=f"^{re.escape(msg)}$"):
             file_writer(tmp_path / name, signal(np.ones((1, 2, 2), np.uint16)))
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+# --- found in review ----------------------------------------------------------
+
+
+def test_more_than_1000_parts_is_refused(tmp_path):
+    msg = (
+        "max_file_size 340 would split the recording into 1001 parts; part "
+        "numbers have three digits, so at most 1000: give a larger max_file_size"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        file_writer(
+            tmp_path / "m.tvips",
+            signal(np.zeros((4001, 3, 4), np.uint16)),
+            max_file_size=340,
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_few_files_open_at_once(tmp_path, monkeypatch):
+    import psutil
+
+    from rsciio_tvips import _store
+
+    monkeypatch.setattr(_store, "OPEN_FILES", 2)
+    most = []
+    real = _store._PartFiles.fd
+
+    def counting(self, k):
+        fd = real(self, k)
+        most.append(len(psutil.Process().open_files()))
+        return fd
+
+    monkeypatch.setattr(_store._PartFiles, "fd", counting)
+    data = np.arange(40 * 12, dtype=np.uint16).reshape(40, 3, 4)
+    file_writer(
+        tmp_path / "f.tvips",
+        signal(data),
+        max_file_size=256 + 84,
+        show_progressbar=False,
+    )
+    assert len(parts(tmp_path, "f_")) == 11 and max(most) <= 3
+    np.testing.assert_array_equal(
+        file_reader(tmp_path / "f_000.tvips")[0]["data"], data
+    )
+
+
+def test_square_navigation_chunks_are_computed_once(tmp_path, monkeypatch):
+    from rsciio_tvips import _store
+
+    monkeypatch.setattr(_store, "BLOCK_BYTES", 1)  # one chunk at a time
+    calls = []
+    truth = np.arange(8 * 8 * 3 * 4, dtype=np.uint16).reshape(8, 8, 3, 4)
+    lazy = da.from_array(truth, chunks=(4, 4, 3, 2)).map_blocks(
+        lambda b: calls.append(b.shape) or b, dtype=np.uint16
+    )
+    file_writer(
+        tmp_path / "sq.tvips",
+        signal(lazy),
+        max_file_size=256 + 10 * 84,
+        show_progressbar=False,
+    )
+    assert sorted(c for c in calls if 0 not in c) == [(4, 4, 3, 2)] * 8
+    (d,) = file_reader(tmp_path / "sq_000.tvips", scan_shape=(8, 8))
+    np.testing.assert_array_equal(d["data"], truth)
+
+
+def test_failed_commit_restores_the_earlier_recording(tmp_path, monkeypatch):
+    before = earlier_recording(tmp_path)
+    real = os.replace
+
+    def fail_second_part(src, dst):
+        if str(dst).endswith("keep_001.tvips") and ".partial-" in str(src):
+            raise OSError(5, "Input/output error")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", fail_second_part)
+    with pytest.raises(
+        OSError,
+        match=r"^\[Errno 5\] keep_001.tvips: cannot put in "
+        r"place the part: Input/output error$",
+    ):
+        file_writer(
+            tmp_path / "keep.tvips",
+            signal(np.ones((6, 3, 4), np.uint16)),
+            max_file_size=256 + 2 * 84,
+            show_progressbar=False,
+            overwrite_recording=True,
+        )
+    monkeypatch.undo()
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_carried_headers_take_the_resolved_mode(make_tvips, tmp_path):
+    rec = make_tvips(n_frames=3, mode=2, header=main_header(pixelsize=4))
+    (d,) = file_reader(rec.path)
+    for axis in d["axes"][1:]:
+        axis["units"] = "nm"  # recalibrated as an image
+    file_writer(tmp_path / "m.tvips", d, show_progressbar=False)
+    (again,) = file_reader(tmp_path / "m_000.tvips")
+    assert [(a["scale"], a["units"]) for a in again["axes"][1:]] == [(4.0, "nm")] * 2
+    assert again["original_metadata"]["frame_header"]["mode"] == 1
+
+
+def test_cropped_signal_warns_that_headers_are_made_anew(make_tvips, tmp_path):
+    rec = make_tvips(n_frames=6)
+    (d,) = file_reader(rec.path)
+    d["data"] = d["data"][2:]
+    d["axes"][0]["size"] = 4
+    with pytest.warns(
+        UserWarning, match="carries frame headers for 6 frames but has 4"
+    ):
+        file_writer(tmp_path / "c.tvips", d, show_progressbar=False)
+
+
+def test_edited_metadata_with_carried_headers_warns(make_tvips, tmp_path):
+    rec = make_tvips(n_frames=2)
+    (d,) = file_reader(rec.path)
+    d["metadata"]["Acquisition_instrument"]["TEM"]["Stage"]["tilt_alpha"] = 40.0
+    with pytest.warns(
+        UserWarning,
+        match="metadata Acquisition_instrument.TEM.Stage."
+        "tilt_alpha differs from the frame headers",
+    ):
+        file_writer(tmp_path / "e.tvips", d, show_progressbar=False)
+
+
+@pytest.mark.parametrize(
+    ("axis", "expected"),
+    [
+        ({"offset": 1.0, "scale": 0.5}, [1000, 1500, 2000]),
+        ({"axis": [0.0, 0.1, 0.5]}, [0, 100, 500]),
+        ({"offset": 1_700_000_000.0, "scale": 0.25}, None),
+    ],
+)
+def test_frame_times_from_offset_and_non_uniform_axes(tmp_path, axis, expected):
+    meta = {"General": {"date": "2021-01-15", "time": "12:00:00", "time_zone": "UTC"}}
+    nav = [{"name": "time", "units": "s", **axis}]
+    file_writer(
+        tmp_path / "t.tvips",
+        signal(np.zeros((3, 2, 2), np.uint16), nav=nav, metadata=meta),
+        show_progressbar=False,
+    )
+    from rsciio_tvips import TvipsRecording
+
+    h = TvipsRecording(tmp_path / "t_000.tvips").frame_headers
+    t = h["timestamp"].astype(np.int64) * 1000 + h["ms"]
+    if expected is None:  # an absolute unix time, as rsciio.tvips reads
+        np.testing.assert_array_equal(
+            t, [1_700_000_000_000, 1_700_000_000_250, 1_700_000_000_500]
+        )
+    else:
+        np.testing.assert_array_equal(t - 1610712000_000, expected)
+
+
+def test_big_endian_data(tmp_path):
+    data = np.arange(24, dtype=">u2").reshape(2, 3, 4)
+    file_writer(tmp_path / "b.tvips", signal(data), show_progressbar=False)
+    (d,) = file_reader(tmp_path / "b_000.tvips")
+    np.testing.assert_array_equal(d["data"], data)
+
+
+def test_conversion_refuses_nan(tmp_path):
+    data = np.array([[[0.0, np.nan], [1.0, 2.0]]])
+    with pytest.raises(
+        ValueError, match=r"^data values nan \.\. nan are not all finite"
+    ):
+        file_writer(tmp_path / "n.tvips", signal(data), dtype="uint16")
+
+
+def test_dask_chunks_that_lie_about_their_dtype(tmp_path):
+    lazy = da.zeros((2, 3, 4), chunks=(1, 3, 4), dtype=np.uint16).map_blocks(
+        lambda b: b.astype(np.int64), dtype=np.uint16
+    )
+    file_writer(tmp_path / "l.tvips", signal(lazy), show_progressbar=False)
+    assert (tmp_path / "l_000.tvips").stat().st_size == 256 + 2 * 84
+
+
+@pytest.mark.parametrize("size", [1e9 + 0.5, "big", 0, -5])
+def test_bad_max_file_size(tmp_path, size):
+    msg = f"max_file_size must be a positive whole number of bytes, got {size!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        file_writer(
+            tmp_path / "s.tvips",
+            signal(np.zeros((2, 2, 2), np.uint16)),
+            max_file_size=size,
+        )
+
+
+def test_whole_float_max_file_size(tmp_path):
+    file_writer(
+        tmp_path / "s.tvips",
+        signal(np.zeros((2, 2, 2), np.uint16)),
+        max_file_size=1e9,
+        show_progressbar=False,
+    )
+    assert parts(tmp_path, "s_") == ["s_000.tvips"]
+
+
+@pytest.mark.parametrize(
+    ("units", "scale", "pixelsize"),
+    [("1/A", 0.3, 3), ("A^-1", 0.3, 3), ("k_A^-1", 0.2, 2), ("A", 20.0, 2)],
+)
+def test_angstrom_spellings(tmp_path, units, scale, pixelsize):
+    file_writer(
+        tmp_path / "a.tvips",
+        signal(np.zeros((1, 2, 2), np.uint16), sig_units=units, scale=scale),
+        show_progressbar=False,
+    )
+    assert header_field(tmp_path / "a_000.tvips", 36) == pixelsize
+
+
+def test_unknown_units_warn(tmp_path):
+    msg = (
+        "the signal axes' unit 'mrad' is neither a length nor an inverse length: "
+        "pixelsize 0 is written"
+    )
+    with pytest.warns(UserWarning, match=f"^{re.escape(msg)}$"):
+        file_writer(
+            tmp_path / "u.tvips",
+            signal(np.zeros((1, 2, 2), np.uint16), sig_units="mrad"),
+            show_progressbar=False,
+        )
+
+
+def test_magnification_means_imaging(tmp_path):
+    meta = {"Acquisition_instrument": {"TEM": {"magnification": 50000.0}}}
+    file_writer(
+        tmp_path / "g.tvips",
+        signal(np.zeros((1, 2, 2), np.uint16), sig_units="px", metadata=meta),
+        show_progressbar=False,
+    )
+    path = tmp_path / "g_000.tvips"
+    assert (frame_field(path, 24), header_field(path, 44)) == (1, 50000)
+
+
+def test_version1_warns_what_it_cannot_hold(tmp_path):
+    with pytest.warns(UserWarning, match="version 1 frame headers have no mode"):
+        file_writer(
+            tmp_path / "v.tvips",
+            signal(np.zeros((1, 2, 2), np.uint16), sig_units="1/nm"),
+            version=1,
+            show_progressbar=False,
+        )
+
+
+@pytest.mark.parametrize(
+    ("zone", "unix"),
+    [
+        ("W. Europe Standard Time", 1610708400),
+        ("Coordinated Universal Time", 1610712000),
+        ("Pacific Standard Time", 1610740800),
+    ],
+)
+def test_windows_time_zone_names(tmp_path, zone, unix):
+    meta = {"General": {"date": "2021-01-15", "time": "12:00:00", "time_zone": zone}}
+    file_writer(
+        tmp_path / "w.tvips",
+        signal(np.zeros((1, 2, 2), np.uint16), metadata=meta),
+        show_progressbar=False,
+    )
+    assert frame_field(tmp_path / "w_000.tvips", 4) == unix
+
+
+@pytest.mark.parametrize(
+    ("time", "zone", "message"),
+    [
+        ("12:00:00", "CST", "time zone 'CST' also names China"),
+        (
+            "02:30:00",
+            "Europe/Berlin",
+            "2021-03-28 02:30:00 is ambiguous or does not exist",
+        ),
+    ],
+)
+def test_doubtful_times_warn(tmp_path, time, zone, message):
+    meta = {"General": {"date": "2021-03-28", "time": time, "time_zone": zone}}
+    with pytest.warns(UserWarning, match=re.escape(message)):
+        file_writer(
+            tmp_path / "d.tvips",
+            signal(np.zeros((1, 2, 2), np.uint16), metadata=meta),
+            show_progressbar=False,
+        )
+
+
+def test_half_milliseconds_round_up(tmp_path):
+    meta = {
+        "General": {"date": "2021-01-15", "time": "12:00:00.0005", "time_zone": "UTC"}
+    }
+    file_writer(
+        tmp_path / "h.tvips",
+        signal(np.zeros((1, 2, 2), np.uint16), metadata=meta),
+        show_progressbar=False,
+    )
+    assert frame_field(tmp_path / "h_000.tvips", 8) == 1
+
+
+def test_zero_frames_and_bad_stage(tmp_path):
+    with pytest.raises(ValueError, match=r"^the signal has no frame to write$"):
+        file_writer(tmp_path / "z.tvips", signal(np.zeros((0, 2, 2), np.uint16)))
+    meta = {"Acquisition_instrument": {"TEM": {"Stage": {"x": "left"}}}}
+    with pytest.warns(
+        UserWarning,
+        match="metadata Acquisition_instrument.TEM.Stage.x "
+        "= 'left' is not a number: 0 is written",
+    ):
+        file_writer(
+            tmp_path / "z.tvips",
+            signal(np.zeros((1, 2, 2), np.uint16), metadata=meta),
+            show_progressbar=False,
+        )
