@@ -32,13 +32,13 @@ import numpy as np
 
 from ._docstrings import WRITE_FILENAME_DOC
 from ._encode import (
-    unit_kind,
     frame_headers,
     frame_times_ms,
     guess_mode,
     main_header,
     metadata_box,
     start_time_ms,
+    unit_kind,
 )
 from ._format import (
     MAIN_HEADER_SIZE,
