@@ -205,7 +205,10 @@ def make_tvips(tmp_path):
 
 @pytest.fixture(autouse=True)
 def no_open_tvips_files():
-    """Fail a test that leaves a .tvips file open (a leak of a file handle)."""
+    """Fail a test that leaves a .tvips file open (a leak of a file handle).
+
+    Temporary parts of the writer (``.x_000.tvips.partial-...``) count too.
+    """
     proc = psutil.Process()
     before = {f.path for f in proc.open_files()}
     yield
@@ -215,6 +218,6 @@ def no_open_tvips_files():
     left = [
         f.path
         for f in proc.open_files()
-        if f.path.lower().endswith(".tvips") and f.path not in before
+        if ".tvips" in f.path.lower() and f.path not in before
     ]
     assert not left, f"files left open: {left}"
