@@ -1,0 +1,83 @@
+"""Peak memory of reading, measured as the peak RSS of a fresh process.
+
+A recording of 600 MiB of pixels is written once per test module; each
+measurement runs in its own Python process, whose peak RSS includes the
+interpreter, numpy and dask (measured alone first, as the baseline).
+"""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+FRAMES, SHAPE = 4800, (256, 256)  # 4800 x 128 KiB = 600 MiB of pixels
+
+CHILD = """
+import json, sys
+import numpy as np
+import dask.array
+from rsciio_tvips import file_reader
+path, what = sys.argv[1], sys.argv[2]
+dask.array.zeros(4, chunks=2).sum().compute()  # dask's one-time imports
+if what == "eager":
+    (d,) = file_reader(path, frame_headers=False)
+    result = int(d["data"][-1, 0, 0])
+elif what == "lazy-sum":
+    (d,) = file_reader(path, lazy=True)
+    result = int(d["data"].sum(dtype=np.uint64).compute())
+elif what == "lazy-vbf":
+    (d,) = file_reader(path, lazy=True, scan_shape=(60, 80), winding_scan_axis="x",
+                       hysteresis=2)
+    result = int(d["data"][:, :, 100:140, 100:140].sum().compute())
+else:
+    result = 0
+# VmHWM: the peak of this process since exec (ru_maxrss would include the
+# parent's memory at fork)
+with open("/proc/self/status") as f:
+    hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+print(json.dumps({"rss": hwm, "result": result}))
+"""
+
+
+@pytest.fixture(scope="module")
+def big_recording(tmp_path_factory):
+    from conftest import build
+
+    folder = tmp_path_factory.mktemp("big")
+    frames = np.empty((FRAMES, *SHAPE), np.uint16)
+    frames[:] = np.arange(FRAMES, dtype=np.uint16)[:, None, None] % 1000
+    rec = build(folder, frames=frames, records_per_part=1400)
+    return rec
+
+
+def peak(path, what):
+    out = subprocess.run(
+        [sys.executable, "-c", CHILD, str(path), what],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_memory_bounds(big_recording):
+    nbytes = FRAMES * SHAPE[0] * SHAPE[1] * 2
+    base = peak(big_recording.path, "baseline")["rss"]
+    eager = peak(big_recording.path, "eager")
+    assert eager["result"] == (FRAMES - 1) % 1000
+    # one copy of the data: the array, plus little
+    assert eager["rss"] - base <= 1.1 * nbytes
+    lazy = peak(big_recording.path, "lazy-sum")
+    expected = int((np.arange(FRAMES) % 1000).sum()) * SHAPE[0] * SHAPE[1]
+    assert lazy["result"] == expected
+    # a lazy reduction holds a chunk of about 100 MiB per worker thread (2
+    # here), not the data
+    chunk = 100 * 2**20
+    assert lazy["rss"] - base < 2.5 * chunk
+    # a virtual detector reads only the rows of its aperture
+    vbf = peak(big_recording.path, "lazy-vbf")
+    assert vbf["rss"] - base < 0.5 * chunk
