@@ -1,4 +1,4 @@
-"""RosettaSciIO's entry points: ``file_reader`` (and, later, ``file_writer``).
+"""RosettaSciIO's reader entry point, ``file_reader`` (the writer is in _writer).
 
 ``file_reader`` only checks its arguments and wires the layers together:
 :class:`TvipsRecording` opens the files, :mod:`._plan` places the frames,
@@ -167,17 +167,22 @@ def file_reader(
     checks = None
     if diagnostics or (diagnostics is None and headers is not None):
         checks = frame_diagnostics(rec.frame_headers)
-    per_point = None
-    if frame_headers or (frame_headers is None and not lazy):
-        per_point = _metadata.frame_header_arrays(rec.frame_headers, table)
+    want_headers = frame_headers or (frame_headers is None and not lazy)
     mode = first["mode"].item() if "mode" in first.dtype.names else None
     axes = nav_axes + _metadata.signal_axes(rec.header, mode)
     for index, axis in enumerate(axes):
         axis["index_in_array"] = index
+    per_point = None
     if lazy:
         data = rec.to_dask(table, chunks=_chunks(rec, table, scan, rechunking))
+    elif want_headers and headers is None:
+        # the frame headers come in the same pass as the pixels
+        data, point_headers = rec.asarray(table, headers=True)
+        per_point = _metadata.frame_header_fields(point_headers)
     else:
         data = rec.asarray(table)
+    if want_headers and per_point is None:
+        per_point = _metadata.frame_header_arrays(rec.frame_headers, table)
     return [
         {
             "data": data,

@@ -129,20 +129,37 @@ def read_pieces(chain, offsets, length: int, dest: np.ndarray, rows) -> None:
     if offsets.size == 0 or length == 0:
         return
     flat = memoryview(dest.reshape(-1).view(np.uint8))
+    bufs = [flat[r * length : (r + 1) * length] for r in np.asarray(rows).tolist()]
+    read_into(chain, offsets.tolist(), bufs)
+
+
+def read_into(chain, offsets: list, bufs: list) -> None:
+    """Read the stream at each offset into the buffer that goes with it.
+
+    Parameters
+    ----------
+    chain : Chain
+        The recording's parts.
+    offsets : list of int
+        Stream offset of each buffer.
+    bufs : list of memoryview
+        Writable byte buffers; a buffer that straddles two parts is split.
+    """
     ends = np.array([p.stream_start + p.length for p in chain.parts], np.int64)
-    first = np.searchsorted(ends, offsets, side="right").tolist()
-    last = np.searchsorted(ends, offsets + (length - 1), side="right").tolist()
+    starts = np.asarray(offsets, dtype=np.int64)
+    sizes = np.array([len(b) for b in bufs], dtype=np.int64)
+    first = np.searchsorted(ends, starts, side="right").tolist()
+    last = np.searchsorted(
+        ends, starts + np.maximum(sizes - 1, 0), side="right"
+    ).tolist()
     reader = _BatchReader(chain)
     try:
-        for offset, row, p0, p1 in zip(
-            offsets.tolist(), np.asarray(rows).tolist(), first, last, strict=True
-        ):
-            buf = flat[row * length : (row + 1) * length]
+        for offset, buf, p0, p1 in zip(offsets, bufs, first, last, strict=True):
             for index in range(p0, p1 + 1):
                 # A piece is split where it straddles the end of a part.
                 part = chain.parts[index]
                 lo = max(offset, part.stream_start)
-                hi = min(offset + length, part.stream_start + part.length)
+                hi = min(offset + len(buf), part.stream_start + part.length)
                 if hi > lo:
                     reader.add(
                         index,
@@ -154,7 +171,9 @@ def read_pieces(chain, offsets, length: int, dest: np.ndarray, rows) -> None:
         reader.close()
 
 
-def read_frames_into(chain, header, frames, out: np.ndarray, row_start: int = 0):
+def read_frames_into(
+    chain, header, frames, out: np.ndarray, row_start: int = 0, headers=None
+):
     """Read frames (or a band of rows of each) into a preallocated array.
 
     Parameters
@@ -171,27 +190,54 @@ def read_frames_into(chain, header, frames, out: np.ndarray, row_start: int = 0)
         recording's pixel type.
     row_start : int, optional
         First row to read of each frame; ``out.shape[1]`` rows are read.
+    headers : numpy.ndarray, optional
+        Structured array of ``len(frames)`` frame headers to fill in the same
+        pass (whole frames only): each record is read in one piece, its
+        header into ``headers`` and its pixels into ``out``; blank frames get
+        zero headers.
     """
     frames = np.asarray(frames, dtype=np.int64).reshape(-1)
     blank = frames < 0
     if blank.any():
         out[blank] = 0
+        if headers is not None:
+            headers[blank] = np.zeros((), headers.dtype)
     valid = np.flatnonzero(~blank)
     if valid.size == 0:
         return
     unique, first, inverse = np.unique(
         frames[valid], return_index=True, return_inverse=True
     )
-    row_bytes = header.shape[1] * header.pixel_dtype.itemsize
-    offsets = (
-        unique * header.record_size + header.frame_header_bytes + row_start * row_bytes
-    )
-    read_pieces(chain, offsets, out[0].nbytes, out, valid[first])
+    rows = valid[first]
+    if headers is None:
+        row_bytes = header.shape[1] * header.pixel_dtype.itemsize
+        offsets = (
+            unique * header.record_size
+            + header.frame_header_bytes
+            + row_start * row_bytes
+        )
+        read_pieces(chain, offsets, out[0].nbytes, out, rows)
+    else:
+        if row_start or out.shape[1] != header.shape[0]:
+            raise ValueError("frame headers are read with whole frames only")
+        fhb, size = header.frame_header_bytes, out[0].nbytes
+        heads = memoryview(headers.view(np.uint8).reshape(-1))
+        pixels = memoryview(out.reshape(-1).view(np.uint8))
+        offsets, bufs = [], []
+        for frame, row in zip(unique.tolist(), rows.tolist(), strict=True):
+            offsets += [frame * header.record_size, frame * header.record_size + fhb]
+            bufs += [
+                heads[row * fhb : (row + 1) * fhb],
+                pixels[row * size : (row + 1) * size],
+            ]
+        read_into(chain, offsets, bufs)
     # A frame wanted at several places is read once and copied.
-    source = valid[first][inverse.reshape(-1)]
+    source = rows[inverse.reshape(-1)]
     dup = source != valid
     if dup.any():
         out[valid[dup]] = out[source[dup]]
+        if headers is not None:
+            headers[valid[dup]] = headers[source[dup]]
 
 
 def read_headers(chain, header, frames) -> np.ndarray:

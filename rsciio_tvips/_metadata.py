@@ -149,7 +149,12 @@ def frame_header_arrays(headers, table) -> dict:
     flat = table.reshape(-1)
     picked = headers[np.clip(flat, 0, None)]
     picked[flat < 0] = np.zeros((), headers.dtype)
-    return {name: np.ascontiguousarray(picked[name]) for name in headers.dtype.names}
+    return frame_header_fields(picked)
+
+
+def frame_header_fields(headers) -> dict:
+    """Return a structured array of frame headers as one array per field."""
+    return {name: np.ascontiguousarray(headers[name]) for name in headers.dtype.names}
 
 
 def utc_datetime(frame_header) -> datetime:

@@ -261,36 +261,44 @@ class TvipsRecording:
         table = self._table(frames)
         return frame_table_to_dask(self.chain, self.header, table, chunks)
 
-    def asarray(self, frames=None) -> np.ndarray:
+    def asarray(self, frames=None, headers: bool = False):
         """Read frames into one new array, each frame straight into its place.
 
         Parameters
         ----------
         frames : array_like of int, optional
             Frame table, as for :meth:`to_dask`; by default all frames.
+        headers : bool, default False
+            Also return the frame header of every point (zeros where blank),
+            read in the same pass as the pixels.
 
         Returns
         -------
         numpy.ndarray
             Array of shape ``frames.shape + (dimy, dimx)``.
+        numpy.ndarray
+            With ``headers=True``: the structured array of frame headers, one
+            per point in C order.
         """
         table = self._table(frames)
         flat = table.reshape(-1)
         out = np.empty((flat.size, *self.frame_shape), self.dtype)
-        if out.nbytes < THREADED_MIN_BYTES:
-            read_frames_into(self.chain, self.header, flat, out)
-        else:
-            bounds = np.linspace(0, flat.size, READ_THREADS + 1).astype(int)
-            with ThreadPoolExecutor(READ_THREADS) as pool:
-                jobs = [
-                    pool.submit(
-                        read_frames_into, self.chain, self.header, flat[a:b], out[a:b]
-                    )
-                    for a, b in itertools.pairwise(bounds)
-                ]
-                for job in jobs:
-                    job.result()
-        return out.reshape(table.shape + self.frame_shape)
+        heads = np.empty(flat.size, self.header.frame_header_dtype) if headers else None
+        bounds = [0, flat.size]
+        if out.nbytes >= THREADED_MIN_BYTES:
+            bounds = np.linspace(0, flat.size, READ_THREADS + 1).astype(int).tolist()
+        with ThreadPoolExecutor(READ_THREADS) as pool:
+            jobs = [
+                pool.submit(
+                    read_frames_into, self.chain, self.header, flat[a:b], out[a:b],
+                    0, None if heads is None else heads[a:b],
+                )
+                for a, b in itertools.pairwise(bounds)
+            ]  # fmt: skip
+            for job in jobs:
+                job.result()
+        data = out.reshape(table.shape + self.frame_shape)
+        return (data, heads) if headers else data
 
     def _table(self, frames) -> np.ndarray:
         if frames is None:

@@ -389,3 +389,28 @@ def test_repr(make_tvips):
     assert (
         repr(r) == "<TvipsRecording 'rec_000.tvips': 4 frames of 3x4 uint16, 2 part(s)>"
     )
+
+
+def test_frames_and_headers_in_one_pass(make_tvips, monkeypatch):
+    rec = make_tvips(n_frames=7, frame_header_bytes=108, split=[30, 200, 333])
+    r = TvipsRecording(rec.path)
+    table = np.array([[3, -1, 0], [6, 3, 5]])
+    data, heads = r.asarray(table, headers=True)
+    np.testing.assert_array_equal(data, r.asarray(table))
+    every = r.frame_headers
+    for point, frame in zip(heads, table.reshape(-1), strict=True):
+        expected = every[frame].tobytes() if frame >= 0 else bytes(108)
+        assert point.tobytes() == expected
+    monkeypatch.setattr(_reader, "THREADED_MIN_BYTES", 0)  # both threads
+    data2, heads2 = r.asarray(table, headers=True)
+    assert heads2.tobytes() == heads.tobytes()
+    np.testing.assert_array_equal(data2, data)
+    with pytest.raises(ValueError, match="frame headers are read with whole frames"):
+        _io.read_frames_into(
+            r.chain,
+            r.header,
+            [1],
+            np.empty((1, 2, 4), np.uint16),
+            row_start=1,
+            headers=np.empty(1, r.header.frame_header_dtype),
+        )
