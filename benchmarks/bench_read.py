@@ -350,6 +350,7 @@ def main():
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--dir", default="/tmp/rsciio_tvips_bench")
     ap.add_argument("--compare", default="rsciio.tvips", help="'' to skip rsciio")
+    ap.add_argument("--only", default="", help="run the operations whose name has this")
     ap.add_argument("--child", nargs=3, metavar=("OP", "IMPL", "PATH"))
     args = ap.parse_args()
     if args.child:
@@ -371,7 +372,7 @@ def main():
     head = f"| {'operation':36s} | " + " | ".join(f"{i:>22s}" for i in impls)
     print(head + " | ours/limit | rsciio/ours |")
     print("|" + "---|" * (len(impls) + 3))
-    for op in OPS:
+    for op in (op for op in OPS if args.only in op):
         cells = {impl: measure(op, impl, first, args.repeat) for impl in impls}
 
         row = f"| {op:36s} | "

@@ -16,6 +16,7 @@ import itertools
 
 import numpy as np
 
+from ._buffers import POOL
 from ._io import read_frames_into
 
 #: Default size of a dask chunk, in bytes.
@@ -59,7 +60,7 @@ class BlockSource:
         rows, cols = index[nav], index[nav + 1]
         r0, r1 = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
         # Read the band of rows that covers the selection, and only that.
-        out = np.empty((frames.size, r1 - r0, self.shape[-1]), self.dtype)
+        out = POOL.empty((frames.size, r1 - r0, self.shape[-1]), self.dtype)
         if out.size:
             read_frames_into(self.chain, self.header, frames, out, row_start=r0)
         if not np.array_equal(rows, np.arange(r0, r1)):
