@@ -3,18 +3,20 @@
 ``file_reader`` and ``file_writer`` are a RosettaSciIO reader and writer;
 ``hs.load("x_000.tvips", file_format=rsciio_tvips)`` works with them.
 :class:`TvipsRecording` gives the frames and the per-frame headers without
-HyperSpy.
+HyperSpy; :func:`validate` checks a recording and lists what is wrong.
 """
 
 from ._api import file_reader
 from ._hyperspy import is_registered, register, unregister
 from ._reader import TvipsRecording
+from ._validate import validate
 from ._writer import file_writer
-from .exceptions import TvipsFormatError, TvipsFormatWarning
+from .exceptions import Finding, TvipsFormatError, TvipsFormatWarning
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "Finding",
     "TvipsFormatError",
     "TvipsFormatWarning",
     "TvipsRecording",
@@ -23,6 +25,7 @@ __all__ = [
     "is_registered",
     "register",
     "unregister",
+    "validate",
 ]
 
 

@@ -7,6 +7,12 @@ Sub-commands:
     (or ``--keep DIR``), read it back lazily as a scan, and print what was
     found: the parts, the frames, the headers and a virtual bright-field
     image of the scan.
+
+``validate FILE``
+    Check a recording (any of its parts) and print one line per problem.
+    Exit status 0: no problem (remarks marked ``info`` may be printed);
+    1: problems, the data can be read (with ``permissive=True`` where a
+    finding says so); 2: the recording cannot be read at all.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import numpy as np
 from ._api import file_reader
 from ._demo import write_demo_recording
 from ._reader import TvipsRecording
+from ._validate import status, validate
 
 
 def _demo(keep: str | None, out=sys.stdout) -> int:
@@ -61,6 +68,22 @@ def _demo(keep: str | None, out=sys.stdout) -> int:
     return 0
 
 
+def _validate(filename: str, out=None) -> int:
+    out = out or sys.stdout
+    findings = validate(filename)
+    code = status(findings)
+    for finding in findings:
+        print(finding, file=out)
+    verdict = {0: "no problem found", 1: "problems found", 2: "cannot be read"}
+    counts = ", ".join(
+        f"{sum(f.severity == s for f in findings)} {s}"
+        for s in ("fatal", "error", "warning", "info")
+        if any(f.severity == s for f in findings)
+    )
+    print(f"{filename}: {verdict[code]}" + (f" ({counts})" if counts else ""), file=out)
+    return code
+
+
 def main(argv=None) -> int:
     """Run the ``tvips`` command.
 
@@ -82,7 +105,14 @@ def main(argv=None) -> int:
         "demo", help="write a small recording, read it back and print what was found"
     )
     demo.add_argument("--keep", metavar="DIR", help="write the recording into DIR")
+    check = sub.add_parser(
+        "validate",
+        help="check a recording; exit 0 (clean), 1 (problems), 2 (unreadable)",
+    )
+    check.add_argument("file", help="any part of the recording")
     args = parser.parse_args(argv)
+    if args.command == "validate":
+        return _validate(args.file)
     return _demo(args.keep)
 
 

@@ -37,6 +37,7 @@ def file_reader(
     incomplete_scan: str = "pad",
     diagnostics=None,
     frame_headers=None,
+    permissive: bool = False,
 ) -> list[dict]:
     """Read a TVIPS recording (``.tvips``): a stack of frames or a scan.
 
@@ -107,6 +108,13 @@ def file_reader(
         :func:`file_writer` can write them back exactly. By default done for
         ``lazy=False`` (a pass over the headers costs a few percent of the
         read) and not for ``lazy=True`` (opening stays instant).
+    permissive : bool, default False
+        Read what can be read instead of raising where the part chain is
+        broken: a missing part ends the recording (the parts before it are
+        read), and of two files that claim one part number the one spelled
+        like ``filename`` is read. Each problem gives a ``TvipsFormatWarning``.
+        Defects that leave no frame to read (a bad main header, a missing
+        first part) still raise.
 
     Returns
     -------
@@ -117,7 +125,7 @@ def file_reader(
     TvipsFormatError
         If the files do not form a valid recording (the message names the
         file, the offset, what was expected and what was found), or the scan
-        is incomplete and ``incomplete_scan="error"``.
+        is incomplete and ``incomplete_scan="error"``; see ``permissive``.
     FileNotFoundError
         If ``filename`` does not exist.
     ValueError
@@ -126,9 +134,10 @@ def file_reader(
     Warns
     -----
     TvipsFormatWarning
-        If the last frame record is incomplete (its bytes are ignored), or if
-        the recording ends before the scan does (the missing points are
-        blank).
+        If the last frame record is incomplete (its bytes are ignored), if a
+        part looks cut short in the middle of the recording, if the
+        recording ends before the scan does (the missing points are blank),
+        or, with ``permissive=True``, for each problem worked around.
 
     Notes
     -----
@@ -143,7 +152,7 @@ def file_reader(
     >>> d[0]["data"].shape  # doctest: +SKIP
     (64, 64, 256, 256)
     """
-    rec = TvipsRecording(filename)
+    rec = TvipsRecording(filename, permissive=permissive)
     first = rec.read_headers([0])[0]
     headers = None
     if scan_shape is None:

@@ -28,12 +28,87 @@ def _offset(field: str) -> int:
     return MAIN_HEADER_DTYPE.fields[field][1]
 
 
-def _fail(name: str, what: str, field: str, expected: str, found) -> None:
-    msg = (
-        f"{name}: {what} ({field}) at offset {_offset(field)}: "
-        f"expected {expected}, found {found}"
-    )
-    raise TvipsFormatError(msg)
+@dataclass(frozen=True)
+class HeaderProblem:
+    """A field of the main header that cannot be right.
+
+    Attributes
+    ----------
+    field : str
+        RosettaSciIO name of the field.
+    offset : int
+        Byte offset of the field in the file.
+    what : str
+        What the field is, in words.
+    expected : str
+        What it should hold.
+    found : int
+        What it holds.
+    """
+
+    field: str
+    offset: int
+    what: str
+    expected: str
+    found: int
+
+    def message(self, name: str) -> str:
+        """Return the message naming the file, as errors and findings give it."""
+        return (
+            f"{name}: {self.what} ({self.field}) at offset {self.offset}: "
+            f"expected {self.expected}, found {self.found}"
+        )
+
+
+def _problem(field: str, what: str, expected: str, found: int) -> HeaderProblem:
+    return HeaderProblem(field, _offset(field), what, expected, found)
+
+
+def header_problems(fields: dict) -> list[HeaderProblem]:
+    """Check every field of a decoded main header; return all problems.
+
+    Parameters
+    ----------
+    fields : dict
+        Integer fields by RosettaSciIO name, as decoded from the 256 bytes.
+
+    Returns
+    -------
+    list of HeaderProblem
+        In the order :func:`parse_main_header` checks them; empty if the
+        header can be used.
+    """
+    problems = []
+    if fields["size"] != MAIN_HEADER_SIZE:
+        problems.append(
+            _problem("size", "main header size", str(MAIN_HEADER_SIZE), fields["size"])
+        )
+    version = fields["version"]
+    if version not in SUPPORTED_VERSIONS:
+        problems.append(
+            _problem("version", "unsupported header version", "1 or 2", version)
+        )
+    for field, what in (("dimx", "image width"), ("dimy", "image height")):
+        if fields[field] == 0:
+            problems.append(_problem(field, what, "a positive number of pixels", 0))
+    bpp = fields["bitsperpixel"]
+    if bpp not in PIXEL_DTYPES:
+        problems.append(
+            _problem("bitsperpixel", "unsupported pixel depth", "8, 16, 32 or 64", bpp)
+        )
+    declared = fields["frameheaderbytes"]
+    if version == 2 and declared < V2_MIN_FRAME_HEADER_SIZE:
+        expected = f"at least {V2_MIN_FRAME_HEADER_SIZE} bytes for version 2"
+        problems.append(
+            _problem("frameheaderbytes", "frame header size", expected, declared)
+        )
+    return problems
+
+
+def decode_fields(raw: bytes) -> dict:
+    """Return every integer field of 256 main-header bytes, by RosettaSciIO name."""
+    rec = np.frombuffer(raw[:MAIN_HEADER_SIZE], MAIN_HEADER_DTYPE)[0]
+    return {k: int(rec[k]) for k in MAIN_HEADER_DTYPE.names if k != "dummy"}
 
 
 @dataclass(frozen=True)
@@ -112,28 +187,12 @@ def parse_main_header(buf: bytes, name: str) -> MainHeader:
         )
         raise TvipsFormatError(msg)
     raw = bytes(buf[:MAIN_HEADER_SIZE])
-    rec = np.frombuffer(raw, MAIN_HEADER_DTYPE)[0]
-    fields = {k: int(rec[k]) for k in MAIN_HEADER_DTYPE.names if k != "dummy"}
-    if fields["size"] != MAIN_HEADER_SIZE:
-        _fail(name, "main header size", "size", str(MAIN_HEADER_SIZE), fields["size"])
-    version = fields["version"]
-    if version not in SUPPORTED_VERSIONS:
-        _fail(name, "unsupported header version", "version", "1 or 2", version)
-    for field, what in (("dimx", "image width"), ("dimy", "image height")):
-        if fields[field] == 0:
-            _fail(name, what, field, "a positive number of pixels", 0)
-    bpp = fields["bitsperpixel"]
-    if bpp not in PIXEL_DTYPES:
-        _fail(name, "unsupported pixel depth", "bitsperpixel", "8, 16, 32 or 64", bpp)
+    fields = decode_fields(raw)
+    problems = header_problems(fields)
+    if problems:
+        raise TvipsFormatError(problems[0].message(name))
+    version, bpp = fields["version"], fields["bitsperpixel"]
     declared = fields["frameheaderbytes"]
-    if version == 2 and declared < V2_MIN_FRAME_HEADER_SIZE:
-        _fail(
-            name,
-            "frame header size",
-            "frameheaderbytes",
-            f"at least {V2_MIN_FRAME_HEADER_SIZE} bytes for version 2",
-            declared,
-        )
     return MainHeader(
         raw=raw,
         fields=fields,

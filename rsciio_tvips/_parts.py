@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ._format import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, PART_RE, part_name
-from .exceptions import TvipsFormatError
+from .exceptions import TvipsFormatError, warn
 
 
 @dataclass(frozen=True)
@@ -86,31 +86,61 @@ class Chain:
         return part, part.file_offset + stream_offset - part.stream_start
 
 
-def _siblings(path: Path) -> tuple[str, dict[int, Path]]:
-    """Return the stem and the parts ``<stem>_NNN.tvips`` beside ``path``."""
+@dataclass
+class Siblings:
+    """What lies beside a part: the recording's parts and everything else.
+
+    Attributes
+    ----------
+    stem : str
+        The recording's name (``x`` of ``x_000.tvips``).
+    found : dict of int to Path
+        One file per part number; of two files that claim a number, the one
+        with the extension spelled as in the file opened.
+    duplicates : list of (int, Path, Path)
+        Part numbers claimed by two files: the number, the file kept, the
+        other one.
+    others : list of str
+        Names of the other ``*_NNN.tvips`` files of the folder (other
+        recordings).
+    """
+
+    stem: str
+    found: dict
+    duplicates: list
+    others: list
+
+
+def siblings(path: Path) -> Siblings:
+    """Return the parts ``<stem>_NNN.tvips`` beside ``path`` and the rest."""
     match = PART_RE.match(path.name)
     if match is None:
         # A file renamed without the _NNN suffix is a one-part recording.
-        return path.stem, {FIRST_PART_NUMBER: path}
-    stem = match["stem"]
+        return Siblings(path.stem, {FIRST_PART_NUMBER: path}, [], [])
+    stem, ext = match["stem"], match["ext"]
     found: dict[int, Path] = {}
+    duplicates, others = [], []
     with os.scandir(path.parent) as entries:
-        for entry in entries:
+        for entry in sorted(entries, key=lambda e: e.name):
             other = PART_RE.match(entry.name)
-            if other is None or other["stem"] != stem or not entry.is_file():
+            if other is None or not entry.is_file():
+                continue
+            if other["stem"] != stem:
+                others.append(entry.name)
                 continue
             number = int(other["part"])
             if number in found:
-                msg = (
-                    f"{entry.name}: two files claim part {number} of recording "
-                    f"{stem!r}: {found[number].name} and {entry.name}"
-                )
-                raise TvipsFormatError(msg)
-            found[number] = Path(entry.path)
-    return stem, found
+                kept, dropped = found[number], Path(entry.path)
+                if other["ext"] == ext:
+                    kept, dropped = dropped, kept
+                found[number] = kept
+                duplicates.append((number, kept, dropped))
+            else:
+                found[number] = Path(entry.path)
+    return Siblings(stem, found, duplicates, others)
 
 
-def find_parts(filename: str | os.PathLike) -> Chain:
+def find_parts(filename: str | os.PathLike, permissive: bool = False) -> Chain:
     """Find every part of the recording that ``filename`` belongs to.
 
     Parameters
@@ -120,25 +150,40 @@ def find_parts(filename: str | os.PathLike) -> Chain:
         ``.tvips`` file whose name has no ``_NNN`` suffix is taken as a
         recording of one part.
 
+    permissive : bool, optional
+        Instead of raising, use the parts before the first missing one and,
+        of two files that claim one part number, the one spelled like
+        ``filename``; each with a :class:`TvipsFormatWarning`.
+
     Returns
     -------
     Chain
-        The parts from ``_000`` to the highest number found.
+        The parts from ``_000`` to the highest number found (permissive: to
+        the last before a gap).
 
     Raises
     ------
     FileNotFoundError
         If ``filename`` does not exist.
     TvipsFormatError
-        If the first part or a part between the first and the last is
-        missing, if two files claim the same part number (``x_001.tvips`` and
-        ``x_001.TVIPS``), or if the first part is shorter than the main header.
+        If the first part is missing or shorter than the main header; unless
+        ``permissive``, also if a part between the first and the last is
+        missing or if two files claim the same part number (``x_001.tvips``
+        and ``x_001.TVIPS``).
     """
     path = Path(os.fspath(filename)).absolute()
     if not path.is_file():
         raise FileNotFoundError(f"No such TVIPS file: {os.fspath(filename)!r}")
-    stem, found = _siblings(path)
-    ext = path.suffix[1:]
+    near = siblings(path)
+    stem, found, ext = near.stem, near.found, path.suffix[1:]
+    for number, kept, dropped in near.duplicates:
+        msg = (
+            f"{dropped.name}: two files claim part {number} of recording "
+            f"{stem!r}: {kept.name} and {dropped.name}"
+        )
+        if not permissive:
+            raise TvipsFormatError(msg)
+        warn(f"{msg}; {kept.name} is read")
     last = max(found)
     missing = [n for n in range(FIRST_PART_NUMBER, last) if n not in found]
     if missing:
@@ -148,7 +193,11 @@ def find_parts(filename: str | os.PathLike) -> Chain:
             f"(found parts up to {part_name(stem, last, ext)}, "
             f"{len(missing)} missing)"
         )
-        raise TvipsFormatError(msg)
+        if not permissive or missing[0] == FIRST_PART_NUMBER:
+            raise TvipsFormatError(msg)
+        ignored = [found[n].name for n in sorted(found) if n > missing[0]]
+        warn(f"{msg}; the parts before it are read, {', '.join(ignored)} ignored")
+        last = missing[0] - 1
     parts = []
     start = 0
     for number in range(FIRST_PART_NUMBER, last + 1):

@@ -26,7 +26,7 @@ from ._header import parse_main_header
 from ._io import read_frames_into, read_headers
 from ._lazy import frame_table_to_dask
 from ._parts import find_parts
-from .exceptions import TvipsFormatError, warn
+from .exceptions import Finding, TvipsFormatError, warn
 
 #: Below this many bytes an eager read is done by one thread.
 THREADED_MIN_BYTES = 64 * 2**20
@@ -45,6 +45,10 @@ class TvipsRecording:
     ----------
     filename : str or os.PathLike
         Any part of the recording (``x_000.tvips``, ``x_002.tvips`` ...).
+    permissive : bool, default False
+        Read the parts before a missing one, and of two files that claim one
+        part number the one spelled like ``filename``, with a warning each,
+        instead of raising (see :func:`find_parts`).
 
     Raises
     ------
@@ -66,8 +70,8 @@ class TvipsRecording:
     >>> rec.frame_headers["rotidx"][:4]  # doctest: +SKIP
     """
 
-    def __init__(self, filename: str | os.PathLike):
-        self.chain = find_parts(filename)
+    def __init__(self, filename: str | os.PathLike, permissive: bool = False):
+        self.chain = find_parts(filename, permissive=permissive)
         with open(self.chain.first.path, "rb") as f:
             raw = f.read(MAIN_HEADER_SIZE)
         self.header = parse_main_header(raw, self.chain.first.name)
@@ -85,8 +89,17 @@ class TvipsRecording:
             )
             raise TvipsFormatError(msg)
         self.ignored_bytes = leftover
+        #: Defects found when opening, each also given as a warning.
+        self.problems: list[Finding] = []
         if leftover:
             part, offset = self.chain.locate(self.n_frames * record)
+            self.problems.append(
+                Finding(
+                    "warning", part.name, offset, "frame record",
+                    f"{record} bytes", f"{leftover}",
+                    f"truncated last record: {self.n_frames} whole frames are read",
+                )
+            )  # fmt: skip
             msg = (
                 f"{part.name}: frame record {self.n_frames} at offset {offset} is "
                 f"truncated: expected {record} bytes, found {leftover}; the "
@@ -135,6 +148,23 @@ class TvipsRecording:
             )
             if not (short or jump is not None):
                 continue
+            if short:
+                self.problems.append(
+                    Finding(
+                        "warning", part.name, None, "part size",
+                        f"about {largest} bytes of frames, like the other parts",
+                        str(part.length), "the part may have lost bytes",
+                    )
+                )  # fmt: skip
+            if jump is not None:
+                after, offset = self.chain.locate(frame * record)
+                self.problems.append(
+                    Finding(
+                        "warning", after.name, offset, "num", str(jump[0] + 1),
+                        str(jump[1]), f"frame counter at the start of {after.name}; "
+                        f"{part.name} may have lost bytes",
+                    )
+                )  # fmt: skip
             msg = f"{part.name}: "
             if short:
                 msg += (

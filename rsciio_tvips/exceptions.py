@@ -10,6 +10,7 @@ does not exist, a permission problem) stay ``OSError``.
 import os
 import sys
 import warnings
+from dataclasses import dataclass
 
 
 class TvipsFormatError(ValueError):
@@ -35,3 +36,51 @@ def warn(message: str, category=TvipsFormatWarning) -> None:
         frame = frame.f_back
         level += 1
     warnings.warn(message, category, stacklevel=level)
+
+
+#: Severities of a :class:`Finding`, from worst to mildest.
+SEVERITIES = ("fatal", "error", "warning", "info")
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found in a recording, where it is and what it is.
+
+    Attributes
+    ----------
+    severity : str
+        ``"fatal"``: no frame can be read; ``"error"``: the reader refuses
+        the recording (unless ``permissive=True``) or would give wrong data;
+        ``"warning"``: the data can be read, with a defect (dropped frames, a
+        truncated end); ``"info"``: unusual, not a defect.
+    file : str
+        Name of the file concerned.
+    offset : int or None
+        Byte offset in that file, where there is one.
+    field : str
+        The header field or the property checked (``"num"``, ``"part
+        chain"`` ...).
+    expected : str
+        What the format or the rest of the recording calls for.
+    found : str
+        What the file holds.
+    detail : str
+        Anything else: how often, what it means.
+    """
+
+    severity: str
+    file: str
+    offset: int | None
+    field: str
+    expected: str
+    found: str
+    detail: str = ""
+
+    def __str__(self) -> str:
+        """Return the finding as one line: severity, file, offset, field."""
+        where = f" at offset {self.offset}" if self.offset is not None else ""
+        text = (
+            f"{self.severity}: {self.file}{where}: {self.field}: expected "
+            f"{self.expected}, found {self.found}"
+        )
+        return f"{text} ({self.detail})" if self.detail else text

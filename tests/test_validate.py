@@ -1,0 +1,331 @@
+"""validate(), the validate command and permissive reading, on bad files built here."""
+
+import re
+
+import numpy as np
+import pytest
+from conftest import default_header_values, main_header
+
+import rsciio_tvips._validate as _validate
+from rsciio_tvips import (
+    Finding,
+    TvipsFormatError,
+    TvipsFormatWarning,
+    TvipsRecording,
+    file_reader,
+    validate,
+)
+from rsciio_tvips.__main__ import main
+from rsciio_tvips._validate import status
+
+RECORD = 60 + 3 * 4 * 2  # default frame header and 3 x 4 uint16 pixels
+
+
+def headers_with(**changes):
+    """Frame-header values with some fields changed at some frames."""
+
+    def values(i):
+        v = default_header_values(i)
+        for name, at in changes.items():
+            if i in at:
+                v[name] = at[i]
+        return v
+
+    return values
+
+
+def test_a_clean_recording_has_no_findings(make_tvips, capsys):
+    rec = make_tvips(n_frames=9, records_per_part=4)
+    assert validate(rec.paths[1]) == []
+    assert main(["validate", str(rec.paths[1])]) == 0
+    assert capsys.readouterr().out == f"{rec.paths[1]}: no problem found\n"
+
+
+def test_missing_middle_part(make_tvips, capsys):
+    rec = make_tvips(n_frames=9, records_per_part=3)
+    rec.paths[1].unlink()
+    expected = Finding(
+        "error",
+        "rec_001.tvips",
+        None,
+        "part chain",
+        "part 1 of 'rec' (parts up to 2 exist)",
+        "no such file",
+        "permissive=True reads the parts before it",
+    )
+    assert validate(rec.path) == [expected]
+    assert main(["validate", str(rec.path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out == [str(expected), f"{rec.path}: problems found (1 error)"]
+    assert out[0] == (
+        "error: rec_001.tvips: part chain: expected part 1 of 'rec' (parts up to 2 "
+        "exist), found no such file (permissive=True reads the parts before it)"
+    )
+    with pytest.raises(TvipsFormatError, match="part 1 of the recording is missing"):
+        file_reader(rec.path)
+    msg = (
+        "rec_001.tvips: part 1 of the recording is missing (found parts up to "
+        "rec_002.tvips, 1 missing); the parts before it are read, rec_002.tvips "
+        "ignored"
+    )
+    with pytest.warns(TvipsFormatWarning, match=f"^{re.escape(msg)}$"):
+        (d,) = file_reader(rec.path, permissive=True)
+    np.testing.assert_array_equal(d["data"], rec.frames[:3])
+
+
+def test_two_files_for_one_part_permissive_reads_the_one_spelled_alike(
+    make_tvips, tmp_path
+):
+    rec = make_tvips(n_frames=6, records_per_part=3)
+    other = rec.frames[3:].copy() + 1
+    stray = rec.paths[1].read_bytes()
+    # same headers, other pixels: which one is read shows in the data
+    pixels = np.frombuffer(stray, np.uint8).copy()
+    for k in range(3):
+        start = k * RECORD + 60
+        pixels[start : start + 24] = np.frombuffer(other[k].tobytes(), np.uint8)
+    (tmp_path / "rec_001.TVIPS").write_bytes(pixels.tobytes())
+    (finding,) = validate(rec.path)
+    assert (finding.severity, finding.file, finding.field) == (
+        "error",
+        "rec_001.TVIPS",
+        "part chain",
+    )
+    assert finding.found == "rec_001.tvips and rec_001.TVIPS"
+    with pytest.raises(TvipsFormatError, match="two files claim part 1"):
+        file_reader(rec.path)
+    with pytest.warns(TvipsFormatWarning, match="rec_001.tvips is read$"):
+        (d,) = file_reader(rec.path, permissive=True)
+    np.testing.assert_array_equal(d["data"], rec.frames)
+    upper = tmp_path / "rec_000.TVIPS"
+    rec.path.rename(upper)
+    with pytest.warns(TvipsFormatWarning, match="rec_001.TVIPS is read$"):
+        (d,) = file_reader(upper, permissive=True)
+    np.testing.assert_array_equal(d["data"][3:], other)
+
+
+def test_missing_first_part_is_fatal_even_when_permissive(make_tvips, capsys):
+    rec = make_tvips(n_frames=6, records_per_part=3)
+    rec.path.unlink()
+    findings = validate(rec.paths[1])
+    assert [(f.severity, f.file, f.field) for f in findings] == [
+        ("fatal", "rec_000.tvips", "part chain")
+    ]
+    assert main(["validate", str(rec.paths[1])]) == 2
+    assert capsys.readouterr().out.endswith("cannot be read (1 fatal)\n")
+    with pytest.raises(TvipsFormatError, match="part 0 of the recording is missing"):
+        file_reader(rec.paths[1], permissive=True)
+
+
+def test_no_such_file(tmp_path):
+    (finding,) = validate(tmp_path / "x_000.tvips")
+    assert finding == Finding("fatal", "x_000.tvips", None, "file", "a file", "nothing")
+    assert status([finding]) == 2
+
+
+def test_every_bad_main_header_field_is_listed(make_tvips):
+    header = main_header(version=3, dimx=0, bitsperpixel=12)
+    rec = make_tvips(n_frames=2, header=header)
+    assert [
+        (f.severity, f.offset, f.field, f.expected, f.found) for f in validate(rec.path)
+    ] == [
+        ("fatal", 4, "version", "1 or 2", "3"),
+        ("fatal", 8, "dimx", "a positive number of pixels", "0"),
+        ("fatal", 16, "bitsperpixel", "8, 16, 32 or 64", "12"),
+    ]
+
+
+def test_short_first_file(make_tvips):
+    rec = make_tvips(n_frames=2)
+    rec.path.write_bytes(rec.path.read_bytes()[:100])
+    assert validate(rec.path) == [
+        Finding("fatal", "rec_000.tvips", 0, "main header", "256 bytes", "100 bytes")
+    ]
+
+
+def test_no_whole_frame(make_tvips):
+    rec = make_tvips(n_frames=1, truncate=5)
+    (finding,) = validate(rec.path)
+    assert (finding.severity, finding.file, finding.field) == (
+        "fatal",
+        "rec_000.tvips",
+        "recording",
+    )
+    assert finding.found.startswith("no whole frame record after the main header")
+
+
+def test_truncated_last_record(make_tvips):
+    rec = make_tvips(n_frames=5, truncate=10)
+    expected = Finding(
+        "warning",
+        "rec_000.tvips",
+        256 + 4 * RECORD,
+        "frame record",
+        f"{RECORD} bytes",
+        f"{RECORD - 10}",
+        "truncated last record: 4 whole frames are read",
+    )
+    assert validate(rec.path) == [expected]
+    with pytest.warns(TvipsFormatWarning):
+        assert TvipsRecording(rec.path).problems == [expected]
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"num": {3: 9, 4: 10, 5: 11}},
+            ("warning", 3, "num", "4", "9", "frame counter skips: frames dropped", 1),
+        ),
+        (
+            {"num": {3: 1, 4: 2, 5: 3}},
+            ("warning", 3, "num", "4", "1", "frame counter does not increase", 1),
+        ),
+        (
+            {"ms": {2: 1000, 4: 1200}},
+            ("warning", 2, "ms", "0 to 999", "1000", "milliseconds out of range", 2),
+        ),
+        (
+            {"timestamp": {5: 1_600_000_000}},
+            (
+                "warning",
+                5,
+                "timestamp",
+                "1700000001000",
+                "1600000000250",
+                "frame earlier than the one before",
+                1,
+            ),
+        ),
+        (
+            {"rotidx": {1: 10**6}},
+            ("warning", 1, "rotidx", "at most ~6", "1000000", "rotator index", 1),
+        ),
+    ],
+)
+def test_frame_header_checks(make_tvips, changes, expected):
+    rec = make_tvips(n_frames=6, header_values=headers_with(**changes))
+    found = [f for f in validate(rec.path) if f.field == expected[2]]
+    severity, frame, field, exp, got, what, count = expected
+    assert len(found) == 1
+    f = found[0]
+    offsets = {"num": 0, "timestamp": 4, "ms": 8, "rotidx": 48}
+    assert (f.severity, f.file, f.offset, f.field, f.expected, f.found) == (
+        severity,
+        "rec_000.tvips",
+        256 + frame * RECORD + offsets[field],
+        field,
+        exp,
+        got,
+    )
+    assert f.detail.startswith(what)
+    assert f.detail.endswith(f"first at frame {frame}, {count} frame(s)")
+
+
+def test_clock_not_set_and_pauses_are_remarks(make_tvips):
+    values = headers_with(timestamp={i: 1000 + i for i in range(4)} | {4: 1100})
+    rec = make_tvips(n_frames=6, header_values=values)
+    findings = validate(rec.path)
+    assert status(findings) == 0
+    assert [(f.severity, f.field, f.found) for f in findings] == [
+        ("info", "timestamp", "1000"),
+        ("info", "timestamp", "96250 ms"),
+    ]
+    assert findings[0].detail == (
+        "the camera clock was not set?; first at frame 0, 5 frame(s)"
+    )
+    assert findings[1].offset == 256 + 4 * RECORD + 4
+    assert findings[1].expected == (
+        "about 1250 ms after the frame before (median interval)"
+    )
+
+
+def test_bad_beam_positions(make_tvips):
+    values = headers_with(Scan_x={2: float("nan")}, Scan_y={3: -5.0})
+    rec = make_tvips(n_frames=5, frame_header_bytes=108, header_values=values)
+    findings = {f.field: f for f in validate(rec.path)}
+    assert findings["Scan_x"].found == "nan"
+    assert findings["Scan_y"].found == "-5.0"
+    record = 108 + 24
+    assert findings["Scan_x"].offset == 256 + 2 * record + 68
+    assert findings["Scan_y"].offset == 256 + 3 * record + 72
+
+
+def test_unusual_frame_header_size_is_a_remark(make_tvips):
+    rec = make_tvips(n_frames=3, frame_header_bytes=61)
+    assert validate(rec.path) == [
+        Finding(
+            "info",
+            "rec_000.tvips",
+            48,
+            "frameheaderbytes",
+            "60 or 108 or 180 (sizes seen)",
+            "61",
+            "the fields that fit are decoded, the rest kept raw",
+        )
+    ]
+
+
+def test_other_recordings_and_empty_parts(make_tvips, tmp_path):
+    rec = make_tvips(n_frames=4, records_per_part=2)
+    (tmp_path / "other_000.tvips").write_bytes(b"")
+    (tmp_path / "rec_002.tvips").write_bytes(b"")
+    findings = validate(rec.path)
+    assert [(f.severity, f.file, f.field, f.found) for f in findings] == [
+        ("warning", "rec_002.tvips", "part size", "an empty file"),
+        ("info", "rec_000.tvips", "folder", "1 other part files (other_000.tvips)"),
+    ]
+    assert status(findings) == 1
+
+
+def test_part_cut_short_in_the_middle(make_tvips):
+    rec = make_tvips(n_frames=9, records_per_part=3)
+    data = rec.paths[1].read_bytes()
+    rec.paths[1].write_bytes(data[: 2 * RECORD])  # lost a whole record
+    # the counter check and the part-boundary check both see it
+    findings = validate(rec.path)
+    assert [
+        (f.severity, f.file, f.offset, f.field, f.expected, f.found) for f in findings
+    ] == [
+        ("warning", "rec_002.tvips", 0, "num", "6", "7"),
+        ("warning", "rec_002.tvips", 0, "num", "6", "7"),
+    ]
+    assert findings[0].detail.endswith("rec_001.tvips may have lost bytes")
+    assert findings[1].detail.startswith("frame counter skips")
+
+
+def test_checks_run_across_blocks(make_tvips, monkeypatch):
+    # the counter jump sits exactly between two blocks of headers
+    monkeypatch.setattr(_validate, "BLOCK", 4)
+    rec = make_tvips(n_frames=9, header_values=headers_with(num={4: 50, 5: 51}))
+    (finding,) = [
+        f for f in validate(rec.path) if f.detail.startswith("frame counter skips")
+    ]
+    assert (finding.expected, finding.found) == ("5", "50")
+    assert finding.offset == 256 + 4 * RECORD
+
+
+def test_validate_reads_no_pixels(make_tvips, monkeypatch):
+    from rsciio_tvips import _io
+
+    rec = make_tvips(n_frames=6, records_per_part=2)
+    seen = []
+    real = _io.read_into
+
+    def spy(chain, offsets, bufs):
+        seen.extend(len(b) for b in bufs)
+        return real(chain, offsets, bufs)
+
+    monkeypatch.setattr(_io, "read_into", spy)
+    validate(rec.path)
+    assert seen and set(seen) == {60}
+
+
+def test_finding_str():
+    f = Finding("warning", "x_001.tvips", 120, "num", "5", "9", "dropped")
+    assert (
+        str(f)
+        == "warning: x_001.tvips at offset 120: num: expected 5, found 9 (dropped)"
+    )
+    g = Finding("info", "x_000.tvips", None, "folder", "a", "b")
+    assert str(g) == "info: x_000.tvips: folder: expected a, found b"
