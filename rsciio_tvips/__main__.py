@@ -8,6 +8,12 @@ Sub-commands:
     found: the parts, the frames, the headers and a virtual bright-field
     image of the scan.
 
+``info FILE [--json] [--estimate-hysteresis]``
+    What the recording holds: parts, main header, frame layout, times, frame
+    counter, rotator index, beam positions, and the reader arguments that
+    rebuild its scan. Reads headers only (``--estimate-hysteresis`` reads the
+    frames of a rotator scan once). Exit status 2 if it cannot be read.
+
 ``validate FILE``
     Check a recording (any of its parts) and print one line per problem.
     Exit status 0: no problem (remarks marked ``info`` may be printed);
@@ -28,6 +34,7 @@ from ._api import file_reader
 from ._demo import write_demo_recording
 from ._reader import TvipsRecording
 from ._validate import status, validate
+from .exceptions import SEVERITIES, TvipsFormatError
 
 
 def _demo(keep: str | None, out=sys.stdout) -> int:
@@ -68,6 +75,21 @@ def _demo(keep: str | None, out=sys.stdout) -> int:
     return 0
 
 
+def _info(filename: str, as_json: bool, estimate: bool, out=None) -> int:
+    import json
+
+    from ._info import as_text, describe
+
+    out = out or sys.stdout
+    try:
+        summary = describe(filename, estimate_hysteresis=estimate)
+    except (OSError, TvipsFormatError) as e:
+        print(f"tvips info: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2) if as_json else as_text(summary), file=out)
+    return 0
+
+
 def _validate(filename: str, out=None) -> int:
     out = out or sys.stdout
     findings = validate(filename)
@@ -75,10 +97,11 @@ def _validate(filename: str, out=None) -> int:
     for finding in findings:
         print(finding, file=out)
     verdict = {0: "no problem found", 1: "problems found", 2: "cannot be read"}
+    tally = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
     counts = ", ".join(
-        f"{sum(f.severity == s for f in findings)} {s}"
-        for s in ("fatal", "error", "warning", "info")
-        if any(f.severity == s for f in findings)
+        f"{n} {s}" + ("s" if n > 1 and s in ("error", "warning") else "")
+        for s, n in tally.items()
+        if n
     )
     print(f"{filename}: {verdict[code]}" + (f" ({counts})" if counts else ""), file=out)
     return code
@@ -105,6 +128,16 @@ def main(argv=None) -> int:
         "demo", help="write a small recording, read it back and print what was found"
     )
     demo.add_argument("--keep", metavar="DIR", help="write the recording into DIR")
+    info = sub.add_parser(
+        "info", help="what a recording holds, and the reader arguments for its scan"
+    )
+    info.add_argument("file", help="any part of the recording")
+    info.add_argument("--json", action="store_true", help="print JSON for scripts")
+    info.add_argument(
+        "--estimate-hysteresis",
+        action="store_true",
+        help="for a rotator scan, estimate the hysteresis (reads the frames once)",
+    )
     check = sub.add_parser(
         "validate",
         help="check a recording; exit 0 (clean), 1 (problems), 2 (unreadable)",
@@ -113,6 +146,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "validate":
         return _validate(args.file)
+    if args.command == "info":
+        return _info(args.file, args.json, args.estimate_hysteresis)
     return _demo(args.keep)
 
 

@@ -1,0 +1,136 @@
+"""The info command: what a recording holds and how to read its scan."""
+
+import json
+
+import numpy as np
+import pytest
+
+from rsciio_tvips import file_reader
+from rsciio_tvips.__main__ import main
+from rsciio_tvips._demo import write_demo_recording
+from rsciio_tvips._info import as_text, describe
+
+
+@pytest.fixture
+def demo(tmp_path):
+    return write_demo_recording(tmp_path)
+
+
+def test_demo_recording_summary(demo):
+    d = describe(demo.with_name("demo_002.tvips"))
+    assert d["recording"] == str(demo)
+    assert d["parts"] == [
+        {"name": "demo_000.tvips", "bytes": 700_000, "frames": 85},
+        {"name": "demo_001.tvips", "bytes": 700_000, "frames": 84},
+        {"name": "demo_002.tvips", "bytes": 700_000, "frames": 84},
+        {"name": "demo_003.tvips", "bytes": 91_456, "frames": 11},
+    ]
+    # 264 records of 108 + 64 * 64 * 2 bytes after the main header
+    assert sum(p["bytes"] for p in d["parts"]) == 256 + 264 * 8300
+    assert d["frames"]["count"] == 264
+    assert d["frames"]["record_bytes"] == 8300
+    assert d["frames"]["frame_header_fields"][:3] == ["num", "timestamp", "ms"]
+    assert d["main_header"]["ht"] == 300
+    assert d["first_frame_header"]["num"] == 1
+    assert d["time"] == {
+        "first_utc": "2023-11-14T22:13:20.000+00:00",
+        "last_utc": "2023-11-14T22:13:22.630+00:00",
+        "duration_s": 2.63,
+        "frame_interval_ms": 10.0,
+        "frame_rate": 100.0,
+        "time_reversals": 0,
+    }
+    assert d["counter"] == {
+        "first": 1,
+        "last": 264,
+        "gaps": 0,
+        "missing": 0,
+        "resets": 0,
+    }
+    assert d["rotator"] == {
+        "min": 0,
+        "max": 256,
+        "frames_with_index": 256,
+        "scans": [{"start_frame": 5, "stop_frame": 261}],
+    }
+    assert d["scan_positions"] == {
+        "present": True,
+        "x_range": [0.0, 15.0],
+        "y_range": [0.0, 15.0],
+    }
+    assert d["suggested"] == {"scan_shape": "auto"}
+    assert d["suggested_why"] == (
+        "the positions information of the frame headers places frames 5 to 260 "
+        "on a 16 x 16 scan"
+    )
+    assert d["problems"] == []
+
+
+def test_suggested_arguments_read_the_scan(demo):
+    from rsciio_tvips._demo import demo_frames
+
+    d = describe(demo)
+    (s,) = file_reader(demo, **d["suggested"])
+    scan = demo_frames((16, 16), (64, 64), 5, 3)[5:261].reshape(16, 16, 64, 64)
+    np.testing.assert_array_equal(s["data"], scan)
+
+
+def test_json_and_text_output(demo, capsys):
+    assert main(["info", str(demo), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == describe(demo)
+    assert main(["info", str(demo)]) == 0
+    out = capsys.readouterr().out
+    assert out == as_text(describe(demo)) + "\n"
+    lines = out.splitlines()
+    assert lines[0] == f"recording {demo}: 4 part(s)"
+    assert (
+        lines[1] == "  demo_000.tvips                  700,000 bytes        85 frames"
+    )
+    assert "suggested reader arguments: scan_shape='auto'" in lines
+
+
+def test_recording_without_scan_information(make_tvips, capsys):
+    rec = make_tvips(n_frames=5, version=1)
+    d = describe(rec.path)
+    assert d["frames"]["frame_header_fields"] == ["num", "timestamp", "ms"]
+    assert d["rotator"] is None
+    assert d["scan_positions"] is None
+    assert d["suggested"] is None
+    why = (
+        "rec_000.tvips: its 12-byte frame headers have no rotator index or beam "
+        "positions to find the scan from: give scan_shape as a tuple"
+    )
+    assert d["suggested_why"] == why
+    assert main(["info", str(rec.path)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last == f"no scan found in the frame headers: {why}"
+
+
+def test_rotator_scan_hint_and_hysteresis_estimate(make_tvips):
+    # 60-byte headers: a rotator index but no beam positions
+    def values(i):
+        return {"num": i + 1, "timestamp": 1_700_000_000, "ms": i, "rotidx": max(0, i - 1)}
+
+    rec = make_tvips(n_frames=18, shape=(6, 6), header_values=values)
+    d = describe(rec.path, estimate_hysteresis=True)
+    assert d["suggested"] == {"scan_shape": "auto"}
+    assert d["suggested_why"].startswith(
+        "the rotator information of the frame headers places frames 2 to 17 on a "
+        "4 x 4 scan; EM-Konos scans are usually snakes"
+    )
+    assert "(estimated hysteresis for a snake along x: " in d["suggested_why"]
+
+
+def test_truncated_recording_lists_the_problem(make_tvips):
+    # in the summary, not as a warning too (filterwarnings=error would fail)
+    rec = make_tvips(n_frames=4, truncate=3)
+    d = describe(rec.path)
+    assert d["frames"]["ignored_bytes"] == d["frames"]["record_bytes"] - 3
+    (problem,) = d["problems"]
+    assert problem.startswith("warning: rec_000.tvips at offset ")
+
+
+def test_unreadable_recording_exits_2(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "x_000.tvips")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"tvips info: No such TVIPS file: '{tmp_path / 'x_000.tvips'}'\n"
