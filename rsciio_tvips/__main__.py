@@ -14,6 +14,12 @@ Sub-commands:
     rebuild its scan. Reads headers only (``--estimate-hysteresis`` reads the
     frames of a rotator scan once). Exit status 2 if it cannot be read.
 
+``preview FILE -o OUT.png [reader options]``
+    One picture: for a scan, virtual bright-field and annular dark-field
+    images, the mean pattern (log scale) with the apertures, and the rotator
+    index and frame time against the frame number; for a stack, the mean
+    frame and the total intensity of each frame over time.
+
 ``validate FILE``
     Check a recording (any of its parts) and print one line per problem.
     Exit status 0: no problem (remarks marked ``info`` may be printed);
@@ -90,6 +96,71 @@ def _info(filename: str, as_json: bool, estimate: bool, out=None) -> int:
     return 0
 
 
+def _reader_options(parser) -> None:
+    group = parser.add_argument_group("reader options (as in file_reader)")
+    group.add_argument(
+        "--scan-shape", nargs="+", metavar="N",
+        help="NY NX of the scan, or 'auto' (from the frame headers); "
+        "without it the frames are a stack",
+    )  # fmt: skip
+    group.add_argument("--scan-start-frame", type=int, default=0, metavar="N")
+    group.add_argument("--winding-scan-axis", choices=("x", "y"))
+    group.add_argument("--hysteresis", default="0", help="an integer or 'auto'")
+    group.add_argument("--scan-method", choices=("sequential", "rotator", "positions"))
+    group.add_argument("--scan-index", type=int, default=0, metavar="N")
+    group.add_argument(
+        "--permissive",
+        action="store_true",
+        help="read what can be read of a damaged recording",
+    )
+
+
+def _reader_kwargs(args) -> dict:
+    kw = {"permissive": args.permissive}
+    if args.scan_shape:
+        if args.scan_shape == ["auto"]:
+            kw["scan_shape"] = "auto"
+        elif len(args.scan_shape) == 2 and all(n.isdigit() for n in args.scan_shape):
+            kw["scan_shape"] = tuple(int(n) for n in args.scan_shape)
+        else:
+            raise ValueError(
+                f"--scan-shape takes NY NX or auto, got {' '.join(args.scan_shape)}"
+            )
+        kw["scan_start_frame"] = args.scan_start_frame
+        kw["winding_scan_axis"] = args.winding_scan_axis
+        h = args.hysteresis
+        kw["hysteresis"] = h if h == "auto" else int(h)
+        kw["scan_method"] = args.scan_method
+        kw["scan_index"] = args.scan_index
+    return kw
+
+
+def _fail(command: str, error: Exception) -> int:
+    print(f"tvips {command}: {error}", file=sys.stderr)
+    return 2
+
+
+def _preview(args) -> int:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return _fail("preview", "needs matplotlib: pip install 'rsciio_tvips[preview]'")
+    from ._preview import preview
+
+    try:
+        kw = _reader_kwargs(args)
+        summary = preview(args.file, args.output, progress=_show_progress(args), **kw)
+    except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
+        return _fail("preview", e)
+    panels = "; ".join(summary["panels"])
+    print(f"wrote {args.output}: {summary['kind']}, panels: {panels}")
+    return 0
+
+
+def _show_progress(args) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
 def _validate(filename: str, out=None) -> int:
     out = out or sys.stdout
     findings = validate(filename)
@@ -138,6 +209,13 @@ def main(argv=None) -> int:
         action="store_true",
         help="for a rotator scan, estimate the hysteresis (reads the frames once)",
     )
+    pre = sub.add_parser(
+        "preview", help="one PNG: virtual images, mean pattern, rotator index and time"
+    )
+    pre.add_argument("file", help="any part of the recording")
+    pre.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    pre.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _reader_options(pre)
     check = sub.add_parser(
         "validate",
         help="check a recording; exit 0 (clean), 1 (problems), 2 (unreadable)",
@@ -146,6 +224,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "validate":
         return _validate(args.file)
+    if args.command == "preview":
+        return _preview(args)
     if args.command == "info":
         return _info(args.file, args.json, args.estimate_hysteresis)
     return _demo(args.keep)
