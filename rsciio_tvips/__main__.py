@@ -20,6 +20,11 @@ Sub-commands:
     index and frame time against the frame number; for a stack, the mean
     frame and the total intensity of each frame over time.
 
+``convert FILE OUT [--frames A:B] [--crop Y0:Y1,X0:X1] [--bin N] [reader options]``
+    Write the recording (or the scan made of it) as ``.hspy``, ``.zspy``,
+    ``.blo``, ``.tif``, ``.mrc``, ``.npy`` or ``.tvips`` (re-split with
+    ``--max-file-size``), streaming chunk by chunk with bounded memory.
+
 ``validate FILE``
     Check a recording (any of its parts) and print one line per problem.
     Exit status 0: no problem (remarks marked ``info`` may be printed);
@@ -30,6 +35,7 @@ Sub-commands:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -109,6 +115,10 @@ def _reader_options(parser) -> None:
     group.add_argument("--scan-method", choices=("sequential", "rotator", "positions"))
     group.add_argument("--scan-index", type=int, default=0, metavar="N")
     group.add_argument(
+        "--rechunking", default="auto", metavar="SIZE",
+        help="chunk size of the lazy reads, e.g. 50MiB (default: about 100 MiB)",
+    )  # fmt: skip
+    group.add_argument(
         "--permissive",
         action="store_true",
         help="read what can be read of a damaged recording",
@@ -116,7 +126,7 @@ def _reader_options(parser) -> None:
 
 
 def _reader_kwargs(args) -> dict:
-    kw = {"permissive": args.permissive}
+    kw = {"permissive": args.permissive, "rechunking": args.rechunking}
     if args.scan_shape:
         if args.scan_shape == ["auto"]:
             kw["scan_shape"] = "auto"
@@ -154,6 +164,30 @@ def _preview(args) -> int:
         return _fail("preview", e)
     panels = "; ".join(summary["panels"])
     print(f"wrote {args.output}: {summary['kind']}, panels: {panels}")
+    return 0
+
+
+def _convert(args) -> int:
+    from dask.utils import parse_bytes
+
+    from ._convert import convert
+
+    try:
+        kw = _reader_kwargs(args)
+        size = parse_bytes(args.max_file_size) if args.max_file_size else None
+        summary = convert(
+            args.file, args.output, frames=args.frames, crop=args.crop,
+            binning=args.bin, max_file_size=size,
+            intensity_scaling=args.intensity_scaling, overwrite=args.overwrite,
+            progress=_show_progress(args), **kw,
+        )  # fmt: skip
+    except ImportError as e:
+        return _fail("convert", f"{e}: pip install 'rsciio_tvips[convert]'")
+    except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
+        return _fail("convert", e)
+    files = ", ".join(os.path.basename(f) for f in summary["files"])
+    shape = " x ".join(map(str, summary["shape"]))
+    print(f"wrote {files}: {shape} {summary['dtype']} ({summary['format']})")
     return 0
 
 
@@ -216,6 +250,23 @@ def main(argv=None) -> int:
     pre.add_argument("-o", "--output", required=True, help="the PNG file to write")
     pre.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _reader_options(pre)
+    conv = sub.add_parser(
+        "convert", help="write as .hspy .zspy .blo .tif .mrc .npy or .tvips, streaming"
+    )
+    conv.add_argument("file", help="any part of the recording")
+    conv.add_argument("output", help="the file to write; its extension sets the format")
+    conv.add_argument("--frames", metavar="A:B", help="keep frames A to B-1 (stacks)")
+    conv.add_argument("--crop", metavar="Y0:Y1,X0:X1", help="keep these pixels")
+    conv.add_argument("--bin", type=int, default=1, metavar="N",
+                      help="sum N x N pixels (after --crop)")  # fmt: skip
+    conv.add_argument("--max-file-size", metavar="SIZE",
+                      help="for .tvips: most bytes per part, e.g. 2GB")  # fmt: skip
+    conv.add_argument("--intensity-scaling", default="minmax",
+                      choices=("minmax", "dtype", "crop"),
+                      help="for .blo (8 bits): how to map intensities")  # fmt: skip
+    conv.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
+    conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _reader_options(conv)
     check = sub.add_parser(
         "validate",
         help="check a recording; exit 0 (clean), 1 (problems), 2 (unreadable)",
@@ -224,6 +275,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.command == "validate":
         return _validate(args.file)
+    if args.command == "convert":
+        return _convert(args)
     if args.command == "preview":
         return _preview(args)
     if args.command == "info":

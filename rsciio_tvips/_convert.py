@@ -1,0 +1,314 @@
+"""Convert a recording to what analysis tools read: the ``tvips convert`` command.
+
+The recording is opened lazily; a frame range, a crop of the frames and a
+binning are applied to the dask array (nothing is read yet), and the result
+streams chunk by chunk into a writer that a maintained library provides:
+
+======================  ===================================================
+extension               writer
+======================  ===================================================
+``.hspy``, ``.zspy``    HyperSpy (``s.save``), signal type and metadata kept
+``.blo``                HyperSpy/RosettaSciIO blockfile (4D scans, 8 bits)
+``.tif``, ``.tiff``     tifffile, one page per frame, BigTIFF when large
+``.mrc``                mrcfile, a stack of frames (memory-mapped)
+``.npy``                numpy (``open_memmap``), the array as it is
+``.tvips``              this package's writer, split by ``max_file_size``
+======================  ===================================================
+
+Memory stays at a few chunks whatever the size of the recording: each
+writer gets the data one dask chunk at a time (``rechunking`` sets their
+size).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from ._api import file_reader
+
+#: Extensions :func:`convert` writes, by writer.
+FORMATS = {
+    ".hspy": "hyperspy",
+    ".zspy": "hyperspy",
+    ".blo": "hyperspy",
+    ".tif": "tifffile",
+    ".tiff": "tifffile",
+    ".mrc": "mrcfile",
+    ".npy": "numpy",
+    ".tvips": "tvips",
+}
+
+
+def parse_range(text: str, what: str) -> slice:
+    """Return the slice of ``"START:STOP"`` (either may be empty)."""
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        start, stop = (int(p) if p.strip() else None for p in parts)
+    except ValueError:
+        msg = f"{what} takes START:STOP (either may be left out), got {text!r}"
+        raise ValueError(msg) from None
+    return slice(start, stop)
+
+
+def convert(
+    filename: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    frames: str | None = None,
+    crop: str | None = None,
+    binning: int = 1,
+    max_file_size: int | None = None,
+    intensity_scaling="minmax",
+    overwrite: bool = False,
+    progress: bool = False,
+    **reader_kwargs,
+) -> dict:
+    """Convert a recording to another file format, streaming.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        Any part of the recording.
+    out : str or os.PathLike
+        The file to write; its extension chooses the format (see the module
+        documentation).
+    frames : str, optional
+        ``"START:STOP"``: the frames to keep, for a stack (for a scan, give
+        ``scan_start_frame`` and ``scan_shape``).
+    crop : str, optional
+        ``"Y0:Y1,X0:X1"``: the pixels of each frame to keep.
+    binning : int, optional
+        Sum blocks of ``binning`` x ``binning`` pixels (after cropping; the
+        pixels that do not fill a block are dropped). The pixel type widens
+        so that the sums cannot overflow.
+    max_file_size : int, optional
+        For ``.tvips``: the most bytes per part.
+    intensity_scaling : optional
+        For ``.blo`` (8 bits a pixel): RosettaSciIO's ``intensity_scaling``.
+    overwrite : bool, optional
+        Replace ``out`` (for ``.tvips``: the whole recording) if it exists.
+    progress : bool, optional
+        Show a progress bar while writing.
+    **reader_kwargs
+        Passed to :func:`rsciio_tvips.file_reader`.
+
+    Returns
+    -------
+    dict
+        ``format`` (the writer), ``shape`` and ``dtype`` written, ``files``.
+
+    Raises
+    ------
+    ValueError
+        For an extension not written, options that do not fit the data, or
+        a format that cannot hold them (``.blo`` needs a 2-D scan).
+    FileExistsError
+        If ``out`` exists and ``overwrite`` is False.
+    """
+    out = Path(out)
+    ext = out.suffix.lower()
+    if ext not in FORMATS:
+        known = ", ".join(sorted(FORMATS))
+        raise ValueError(
+            f"cannot write {out.name!r}: the extension must be one of {known}"
+        )
+    if out.exists() and not overwrite and FORMATS[ext] != "tvips":
+        raise FileExistsError(
+            f"{out} exists: pass overwrite=True (--overwrite) to replace it"
+        )
+    writer = FORMATS[ext]
+    if writer == "tvips":
+        # the per-frame headers (counter, times, rotator index ...) go along
+        reader_kwargs.setdefault("frame_headers", True)
+    (d,) = file_reader(filename, lazy=True, **reader_kwargs)
+    d = _select(d, frames, crop, int(binning))
+    with _progress_bar(progress and writer != "hyperspy"):
+        if writer == "hyperspy":
+            files = _write_hyperspy(d, out, ext, overwrite, progress, intensity_scaling)
+        elif writer == "tvips":
+            files = _write_tvips(d, out, max_file_size, overwrite, progress)
+        elif writer == "numpy":
+            files = _write_npy(d["data"], out)
+        elif writer == "tifffile":
+            files = _write_tiff(d["data"], out)
+        else:
+            files = _write_mrc(d["data"], out)
+    data = d["data"]
+    return {"format": writer, "shape": list(data.shape), "dtype": data.dtype.name,
+            "files": [str(f) for f in files]}  # fmt: skip
+
+
+def _select(d: dict, frames, crop, binning: int) -> dict:
+    """Apply the frame range, the crop and the binning to a lazy signal dict."""
+    d = dict(d, axes=copy.deepcopy(d["axes"]))
+    data, axes = d["data"], d["axes"]
+    nav = data.ndim - 2
+    if frames is not None:
+        if nav != 1:
+            raise ValueError(
+                "frames selects frames of a stack; for a scan give scan_start_frame "
+                "and scan_shape"
+            )
+        sl = parse_range(frames, "frames")
+        start, stop, _ = sl.indices(data.shape[0])
+        if stop <= start:
+            raise ValueError(f"frames {frames!r} selects no frame of {data.shape[0]}")
+        data = data[start:stop]
+        axes[0]["offset"] += start * axes[0]["scale"]
+        axes[0]["size"] = stop - start
+        om = d["original_metadata"]
+        if "frame_headers" in om:  # one value per frame: keep those kept
+            om = dict(om, frame_headers={
+                k: v[start:stop] for k, v in om["frame_headers"].items()
+            })  # fmt: skip
+            d["original_metadata"] = om
+    if crop is not None:
+        rows, _, cols = crop.partition(",")
+        box = [parse_range(rows, "crop rows"), parse_range(cols or ":", "crop columns")]
+        for k, sl in enumerate(box):
+            axis = axes[nav + k]
+            start, stop, _ = sl.indices(data.shape[nav + k])
+            if stop <= start:
+                raise ValueError(f"crop {crop!r} leaves no pixel of the frames")
+            axis["offset"] += start * axis["scale"]
+            axis["size"] = stop - start
+            box[k] = slice(start, stop)
+        data = data[(Ellipsis, box[0], box[1])]
+    if binning != 1:
+        data = _bin(data, binning, axes[nav:])
+    d["data"] = data
+    return d
+
+
+def _bin(data, n: int, signal_axes):
+    import dask.array as da
+
+    if n < 1 or any(s < n for s in data.shape[-2:]):
+        raise ValueError(f"binning {n} does not fit frames of {data.shape[-2:]} pixels")
+    # The sum of n * n pixels needs log2(n * n) more bits than one pixel.
+    wide = {1: np.uint16, 2: np.uint32, 4: np.uint64, 8: np.uint64}[data.dtype.itemsize]
+    if data.dtype.itemsize == 1 and n * n > 256:
+        wide = np.uint32
+    trimmed = data[..., : data.shape[-2] // n * n, : data.shape[-1] // n * n]
+    binned = da.coarsen(
+        np.sum, trimmed, {data.ndim - 2: n, data.ndim - 1: n}, dtype=wide
+    )
+    for axis in signal_axes:
+        # the centre of a bin is the mean of the centres of its pixels
+        axis["offset"] += (n - 1) / 2 * axis["scale"]
+        axis["scale"] *= n
+        axis["size"] = axis["size"] // n
+    return binned
+
+
+@contextlib.contextmanager
+def _progress_bar(on: bool):
+    if on:
+        from dask.diagnostics import ProgressBar
+
+        with ProgressBar():
+            yield
+    else:
+        yield
+
+
+def _write_hyperspy(d, out, ext, overwrite, progress, intensity_scaling):
+    from hyperspy.io import dict2signal
+
+    s = dict2signal(d, lazy=True)
+    kw = {}
+    if ext == ".blo":
+        if (
+            s.axes_manager.navigation_dimension != 2
+            or s.axes_manager.signal_dimension != 2
+        ):
+            raise ValueError(".blo files hold 2-D scans of 2-D frames: give scan_shape")
+        kw["intensity_scaling"] = intensity_scaling
+    with warnings.catch_warnings():
+        # about the writers' own internals (zarr, hyperspy), not the data
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        s.save(out, overwrite=overwrite, show_progressbar=progress, **kw)
+    return [out]
+
+
+def _write_tvips(d, out, max_file_size, overwrite, progress):
+    from ._writer import file_writer
+
+    d = dict(d, attributes={"_lazy": True})
+    file_writer(out, d, max_file_size=max_file_size, show_progressbar=progress,
+                overwrite_recording=overwrite)  # fmt: skip
+    stem = (
+        out.stem[:-4]
+        if out.stem[-4:-3] == "_" and out.stem[-3:].isdigit()
+        else out.stem
+    )
+    return sorted(out.parent.glob(f"{stem}_[0-9][0-9][0-9]{out.suffix}"))
+
+
+def _frames_of(data):
+    """Return the data as a stack of frames: an (n, y, x) dask array."""
+    return (
+        data.reshape((-1, *data.shape[-2:]), limit="128MiB") if data.ndim != 3 else data
+    )
+
+
+def _rows(data):
+    """Blocks of whole trailing axes, in C order: each is one piece of the file."""
+    whole = data.rechunk({axis: -1 for axis in range(1, data.ndim)})
+    for block in whole.blocks:
+        yield np.ascontiguousarray(block.compute())
+
+
+def _write_npy(data, out):
+    from numpy.lib import format as npy
+
+    header = {"descr": npy.dtype_to_descr(data.dtype), "fortran_order": False,
+              "shape": tuple(data.shape)}  # fmt: skip
+    with open(out, "wb") as f:
+        npy.write_array_header_2_0(f, header)
+        for block in _rows(data):
+            f.write(memoryview(block).cast("B"))
+    return [out]
+
+
+def _write_tiff(data, out):
+    import tifffile
+
+    stack = _frames_of(data)
+
+    def pages():
+        # one dask chunk in memory at a time
+        for block in stack.blocks:
+            yield from block.compute()
+
+    big = stack.nbytes > 2**31
+    tifffile.imwrite(out, pages(), shape=stack.shape, dtype=stack.dtype, bigtiff=big,
+                     photometric="minisblack")  # fmt: skip
+    return [out]
+
+
+def _write_mrc(data, out):
+    import dask.array as da
+    import mrcfile
+
+    stack = _frames_of(data)
+    if stack.dtype in (np.uint8, np.uint16):
+        dtype, mode = np.uint16, 6
+    elif stack.dtype == np.int16:
+        dtype, mode = np.int16, 1
+    else:  # MRC has no wider integers: 32-bit floats (exact below 2**24)
+        dtype, mode = np.float32, 2
+    with mrcfile.new_mmap(out, shape=stack.shape, mrc_mode=mode, overwrite=True) as mrc:
+        da.store(stack.astype(dtype), mrc.data, lock=False)
+        # the statistics would need another pass over the data: say so
+        mrc.reset_header_stats()
+    return [out]
