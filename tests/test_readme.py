@@ -64,3 +64,27 @@ def test_readme_example(tmp_path, monkeypatch):
     code = "\n".join(line[4:] for line in code.splitlines())
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "README.rst", "exec"), {})
+
+
+def test_readme_command_lines(tmp_path, monkeypatch, capsys):
+    # every "tvips ..." line of the README runs on the demo and succeeds
+    from rsciio_tvips.__main__ import main
+
+    pytest.importorskip("hyperspy.api")
+    pytest.importorskip("matplotlib")
+    monkeypatch.chdir(tmp_path)
+    assert main(["demo", "--keep", "demo"]) == 0
+    lines = re.findall(r"^    tvips (.*?)(?:\s+#.*)?$", README, re.M)
+    assert [line.split()[0] for line in lines] == [
+        "info",
+        "validate",
+        "preview",
+        "convert",
+    ]
+    for line in lines:
+        args = line.split()
+        if args[0] in ("preview", "convert"):
+            args.append("--quiet")
+        assert main(args) == 0, line
+    assert (tmp_path / "p.png").stat().st_size > 10_000
+    assert (tmp_path / "scan.zspy").is_dir()
