@@ -251,22 +251,86 @@ def existing_parts(directory: Path, stem: str) -> list[str]:
     )
 
 
-def remove_leftovers(directory: Path, stem: str) -> None:
-    """Remove temporary files an interrupted earlier write of ``stem`` left."""
+def _hidden(directory: Path, stem: str, tag: str) -> list[tuple[Path, str]]:
+    """Return the hidden files ``.NAME_NNN.tvips<tag>TOKEN`` of ``stem``.
+
+    Each with the name of the part it stands for.
+    """
+    found = []
     for entry in directory.iterdir():
         name = entry.name
-        for tag in (TEMP_TAG, STALE_TAG):
-            if name.startswith(f".{stem}_") and tag in name:
-                match = PART_RE.match(name[1 : name.index(tag)])
-                if match and match["stem"] == stem:
-                    entry.unlink(missing_ok=True)
+        if name.startswith(f".{stem}_") and tag in name:
+            original = name[1 : name.index(tag)]
+            match = PART_RE.match(original)
+            if match and match["stem"] == stem:
+                found.append((entry, original))
+    return sorted(found, key=lambda item: item[0].name)
+
+
+def recover_stale(directory: Path, stem: str) -> list[str]:
+    """Put back an earlier recording that an interrupted commit left hidden.
+
+    :func:`commit` moves every earlier part aside (``.NAME.stale-TOKEN``),
+    ``_000`` first, before it places the new parts, ``_000`` last. A process
+    killed in between leaves no visible ``_000``; if no visible part takes
+    the name of a hidden one either, the hidden files are the earlier
+    recording, whole, and are renamed back.
+
+    Returns
+    -------
+    list of str
+        The names of the parts put back (empty if none).
+    """
+    if not directory.is_dir():
+        return []
+    visible = set(existing_parts(directory, stem))
+    stale = _hidden(directory, stem, STALE_TAG)
+    originals = [original for _, original in stale]
+    if (
+        not stale
+        or any(PART_RE.match(n)["part"] == "000" for n in visible)
+        or len(set(originals)) != len(originals)  # two copies: not ours to choose
+        or visible & set(originals)  # a new part in the way
+    ):
+        return []
+    for entry, original in stale:
+        os.replace(entry, directory / original)
+    return originals
+
+
+def remove_leftovers(directory: Path, stem: str) -> list[str]:
+    """Remove temporary files an interrupted earlier write of ``stem`` left.
+
+    Unfinished new parts (``.partial-``) always go. Earlier parts moved
+    aside (``.stale-``) go only once a whole recording is in place (its
+    ``_000`` is visible: :func:`commit` places it last); otherwise they may
+    be the only copy of the earlier recording and are kept.
+
+    Returns
+    -------
+    list of str
+        The hidden files kept, for a warning.
+    """
+    for entry, _ in _hidden(directory, stem, TEMP_TAG):
+        entry.unlink(missing_ok=True)
+    stale = _hidden(directory, stem, STALE_TAG)
+    first = [
+        n for n in existing_parts(directory, stem) if PART_RE.match(n)["part"] == "000"
+    ]
+    if first:
+        for entry, _ in stale:
+            entry.unlink(missing_ok=True)
+        return []
+    return [entry.name for entry, _ in stale]
 
 
 def commit(directory: Path, stem: str, ext: str, temps, token: str) -> None:
     """Put the new parts in place of any earlier recording of the same name.
 
-    Every earlier part is first moved aside, then the new parts are renamed
-    into place. If a rename fails, the new parts are removed and the earlier
+    Every earlier part is first moved aside (``_000`` first), then the new
+    parts are renamed into place, ``_000`` last: a process killed in between
+    leaves no ``_000``, so no reader takes the parts in place for a whole
+    recording. If a rename fails, the new parts are removed and the earlier
     ones moved back, and the error names the part.
     """
     aside = []
@@ -276,7 +340,7 @@ def commit(directory: Path, stem: str, ext: str, temps, token: str) -> None:
             moved = directory / f".{name}{STALE_TAG}{token}"
             os.replace(directory / name, moved)
             aside.append((directory / name, moved))
-        for k, temp in enumerate(temps):
+        for k, temp in reversed(list(enumerate(temps))):
             final = directory / part_name(stem, k, ext)
             try:
                 os.replace(temp, final)

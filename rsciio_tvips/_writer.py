@@ -10,19 +10,24 @@ failure:
 2. if anything fails (a full disk, no permission, an error in a lazy
    computation), the temporary files are removed and the error, naming the
    file, is raised: an earlier recording of the same name is untouched;
-3. only when every part is complete are the parts of an earlier recording
-   beyond the new last part moved aside, the new parts renamed into place
-   (``os.replace``, atomic per file) and the old extra parts deleted, so no
-   stale ``_NNN`` part is left to be chained to the new recording.
+3. only when every part is complete are all parts of an earlier recording
+   moved aside (``.NAME_NNN.tvips.stale-XXXX``, ``_000`` first), the new
+   parts renamed into place (``os.replace``, atomic per file, ``_000`` last)
+   and the parts moved aside deleted, so no stale ``_NNN`` part is left to
+   be chained to the new recording.
 
 A process killed during step 1 leaves the earlier recording intact and only
 hidden ``.partial-`` files, which are not parts; the next write of the same
-name removes them. Lazy (dask) data is computed and written block by block,
-so memory stays bounded whatever the size.
+name removes them. Killed during step 3, it leaves no visible ``_000``: the
+next write of the name puts the earlier recording back if the hidden parts
+make it whole, and otherwise keeps them with a warning, never deleting what
+may be its only copy. Lazy (dask) data is computed and written block by
+block, so memory stays bounded whatever the size.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import secrets
@@ -48,7 +53,14 @@ from ._format import (
     V1_FRAME_HEADER_SIZE,
     part_name,
 )
-from ._store import commit, existing_parts, remove_leftovers, temp_name, write_parts
+from ._store import (
+    commit,
+    existing_parts,
+    recover_stale,
+    remove_leftovers,
+    temp_name,
+    write_parts,
+)
 from .exceptions import warn
 
 #: Frame-header size RosettaSciIO's writer uses, before any extra bytes.
@@ -214,6 +226,12 @@ def file_writer(
         )
         raise ValueError(msg)
     directory, stem, ext = _names(filename)
+    restored = recover_stale(directory, stem)
+    if restored:
+        warn(
+            f"{restored[0]}: an interrupted earlier write had left the recording "
+            f"{stem!r} hidden; its {len(restored)} part(s) are back in place"
+        )
     existing = existing_parts(directory, stem)
     if existing and not overwrite_recording:
         shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
@@ -223,7 +241,14 @@ def file_writer(
             "s.save(..., overwrite_recording=True))"
         )
         raise FileExistsError(msg)
-    remove_leftovers(directory, stem)
+    kept = remove_leftovers(directory, stem)
+    if kept:
+        warn(
+            f"{kept[0]}: an interrupted earlier write left {len(kept)} hidden "
+            f"part(s) of an earlier recording {stem!r} ({', '.join(kept)}); they "
+            "are kept: rename them without the leading dot and the .stale- "
+            "suffix to recover it"
+        )
     token = secrets.token_hex(4)
     temps = [
         temp_name(directory, part_name(stem, k, ext), token) for k in range(len(counts))
@@ -233,7 +258,10 @@ def file_writer(
         write_parts(temps, counts, header, headers, frames, bar)
     except BaseException:
         for temp in temps:
-            temp.unlink(missing_ok=True)
+            # the error to report is the one above: on a read-only file
+            # system even removing a file never created fails (EROFS)
+            with contextlib.suppress(OSError):
+                temp.unlink(missing_ok=True)
         raise
     finally:
         if bar is not None:
