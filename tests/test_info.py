@@ -109,7 +109,12 @@ def test_recording_without_scan_information(make_tvips, capsys):
 def test_rotator_scan_hint_and_hysteresis_estimate(make_tvips):
     # 60-byte headers: a rotator index but no beam positions
     def values(i):
-        return {"num": i + 1, "timestamp": 1_700_000_000, "ms": i, "rotidx": max(0, i - 1)}
+        return {
+            "num": i + 1,
+            "timestamp": 1_700_000_000,
+            "ms": i,
+            "rotidx": max(0, i - 1),
+        }
 
     rec = make_tvips(n_frames=18, shape=(6, 6), header_values=values)
     d = describe(rec.path, estimate_hysteresis=True)

@@ -81,3 +81,42 @@ def test_memory_bounds(big_recording):
     # a virtual detector reads only the rows of its aperture
     vbf = peak(big_recording.path, "lazy-vbf")
     assert vbf["rss"] - base < 0.5 * chunk
+
+
+def worker_peak_rss() -> int:
+    """VmHWM of the calling process (run on each worker)."""
+    with open("/proc/self/status") as f:
+        return next(
+            int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM")
+        )
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_distributed_workers_stay_within_their_memory(big_recording):
+    # Two worker processes, each allowed less memory than its half of the
+    # recording: a lazy reduction streams through chunks and stays within it.
+    distributed = pytest.importorskip("distributed")
+    from rsciio_tvips import file_reader
+
+    (d,) = file_reader(
+        big_recording.path, lazy=True, scan_shape=(60, 80), rechunking="50MiB"
+    )
+    limit = 280 * 2**20
+    nbytes = FRAMES * SHAPE[0] * SHAPE[1] * 2
+    assert limit < nbytes / 2
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            memory_limit=limit,
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        total = client.compute(d["data"].sum(axis=(0, 1), dtype=np.uint64)).result()
+        peaks = client.run(worker_peak_rss)
+    per_frame = (np.arange(FRAMES, dtype=np.uint64) % 1000).sum()
+    np.testing.assert_array_equal(total, np.full(SHAPE, per_frame, np.uint64))
+    assert len(peaks) == 2
+    assert all(p < limit for p in peaks.values()), peaks
