@@ -35,6 +35,10 @@ V1_FRAME_HEADER_SIZE = 12
 #: every known reader relies on for frame times. Any larger size is accepted and
 #: only the fields that fit are decoded.
 V2_MIN_FRAME_HEADER_SIZE = 12
+#: Largest version 2 frame header accepted (16 MiB). Sizes seen are 60 to
+#: 180 bytes; a larger value is a damaged header, and one of 2**31 bytes or
+#: more cannot even be described as a numpy record.
+V2_MAX_FRAME_HEADER_SIZE = 2**24
 #: ``bitsperpixel`` values and the unsigned pixel type each one means. 8 and 16
 #: come from cameras; 32 and 64 are written by RosettaSciIO's writer.
 PIXEL_DTYPES = {

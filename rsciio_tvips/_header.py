@@ -17,6 +17,7 @@ from ._format import (
     MAIN_HEADER_SIZE,
     PIXEL_DTYPES,
     SUPPORTED_VERSIONS,
+    V2_MAX_FRAME_HEADER_SIZE,
     V2_MIN_FRAME_HEADER_SIZE,
     frame_header_dtype,
     frame_header_size,
@@ -97,8 +98,13 @@ def header_problems(fields: dict) -> list[HeaderProblem]:
             _problem("bitsperpixel", "unsupported pixel depth", "8, 16, 32 or 64", bpp)
         )
     declared = fields["frameheaderbytes"]
-    if version == 2 and declared < V2_MIN_FRAME_HEADER_SIZE:
-        expected = f"at least {V2_MIN_FRAME_HEADER_SIZE} bytes for version 2"
+    if version == 2 and not (
+        V2_MIN_FRAME_HEADER_SIZE <= declared <= V2_MAX_FRAME_HEADER_SIZE
+    ):
+        expected = (
+            f"{V2_MIN_FRAME_HEADER_SIZE} to {V2_MAX_FRAME_HEADER_SIZE} bytes for "
+            "version 2"
+        )
         problems.append(
             _problem("frameheaderbytes", "frame header size", expected, declared)
         )
@@ -178,7 +184,8 @@ def parse_main_header(buf: bytes, name: str) -> MainHeader:
         3. the version is not 1 or 2;
         4. ``dimx`` or ``dimy`` is 0;
         5. ``bitsperpixel`` is not 8, 16, 32 or 64;
-        6. a version 2 header declares frame headers shorter than 12 bytes.
+        6. a version 2 header declares frame headers shorter than 12 bytes or
+           longer than 16 MiB.
     """
     if len(buf) < MAIN_HEADER_SIZE:
         msg = (

@@ -117,10 +117,15 @@ class TvipsRecording:
 
         1. the frame counter, where it counts up from frame to frame, jumps
            at the start of the next part;
-        2. where there is no such counter: acquisition software caps every
-           part at one size, so every part but the last holds within one
-           record (and the main header) as many bytes of frames as the
-           largest.
+        2. where there is no such counter, or no frame before the boundary
+           to compare with: acquisition software caps every part at one
+           size, so every part but the last holds within one record (and the
+           main header) as many bytes of frames as the largest, and never
+           none at all.
+
+        Whether the counter counts is judged on two pairs of neighbouring
+        frames, at the start and at the end of the recording, so that a
+        loss inside the first part does not hide itself.
         """
         parts = self.chain.parts
         record = self.header.record_size
@@ -129,31 +134,34 @@ class TvipsRecording:
         largest = max(p.length for p in parts[:-1])
         counting = "num" in self.header.frame_header_dtype.names and self.n_frames > 1
         if counting:
-            num = self.read_headers([0, 1])["num"].astype(np.int64)
-            counting = num[1] == num[0] + 1
+            n = self.n_frames
+            num = self.read_headers([0, 1, n - 2, n - 1])["num"].astype(np.int64)
+            counting = num[1] == num[0] + 1 or num[3] == num[2] + 1
         for part, following in itertools.pairwise(parts):
             frame = -(-following.stream_start // record)
+            if frame >= self.n_frames:
+                break  # no whole frame after this boundary: nothing shifted
             jump = None
-            if counting and 0 < frame < self.n_frames:
+            checked = counting and 0 < frame < self.n_frames
+            if checked:
                 num = self.read_headers([frame - 1, frame])["num"].astype(np.int64)
                 if num[1] != num[0] + 1:
                     jump = num
             # the sizes speak only where no counter does: some writers split
             # parts at odd sizes, and a counter that runs on proves nothing
             # was lost
-            short = (
-                not counting
-                and part is not parts[-1]
-                and part.length < largest - record - MAIN_HEADER_SIZE
+            short = not checked and (
+                part.length == 0 or part.length < largest - record - MAIN_HEADER_SIZE
             )
             if not (short or jump is not None):
                 continue
             if short:
+                found = str(part.length) if part.length else "no frame bytes"
                 self.problems.append(
                     Finding(
                         "warning", part.name, None, "part size",
                         f"about {largest} bytes of frames, like the other parts",
-                        str(part.length), "the part may have lost bytes",
+                        found, "the part may have lost bytes",
                     )
                 )  # fmt: skip
             if jump is not None:
@@ -166,7 +174,9 @@ class TvipsRecording:
                     )
                 )  # fmt: skip
             msg = f"{part.name}: "
-            if short:
+            if short and part.length == 0:
+                msg += "the part holds no frame bytes, yet frames follow it; "
+            elif short:
                 msg += (
                     f"the part holds {part.length} bytes of frames, far fewer than "
                     f"the others ({largest}); "

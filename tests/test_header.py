@@ -47,7 +47,13 @@ from rsciio_tvips._header import parse_main_header
         (
             {"frameheaderbytes": 8},
             "frame header size (frameheaderbytes) at "
-            "offset 48: expected at least 12 bytes for version 2, found 8",
+            "offset 48: expected 12 to 16777216 bytes for version 2, found 8",
+        ),
+        (
+            # 2 GiB frame headers cannot be a numpy record: refused up front
+            {"frameheaderbytes": 2**31},
+            "frame header size (frameheaderbytes) at "
+            "offset 48: expected 12 to 16777216 bytes for version 2, found 2147483648",
         ),
     ],
 )
@@ -108,7 +114,7 @@ def test_header_only_file(tmp_path):
 
 def test_huge_frame_header_size_is_not_allocated(make_tvips):
     rec = make_tvips(header=main_header(frameheaderbytes=2**32 - 1))
-    with pytest.raises(TvipsFormatError, match="no whole frame record"):
+    with pytest.raises(TvipsFormatError, match="expected 12 to 16777216 bytes"):
         file_reader(rec.path, lazy=True)
 
 
