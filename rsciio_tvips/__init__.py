@@ -3,12 +3,14 @@
 ``file_reader`` and ``file_writer`` are a RosettaSciIO reader and writer;
 ``hs.load("x_000.tvips", file_format=rsciio_tvips)`` works with them.
 :class:`TvipsRecording` gives the frames and the per-frame headers without
-HyperSpy; :func:`validate` checks a recording and lists what is wrong.
+HyperSpy; :func:`validate` checks a recording and lists what is wrong;
+:func:`to_smv` writes a MicroED tilt series as SMV images for DIALS.
 """
 
 from ._api import file_reader
 from ._hyperspy import is_registered, register, unregister
 from ._reader import TvipsRecording
+from ._smv import to_smv
 from ._validate import validate
 from ._writer import file_writer
 from .exceptions import Finding, TvipsFormatError, TvipsFormatWarning
@@ -24,6 +26,7 @@ __all__ = [
     "file_writer",
     "is_registered",
     "register",
+    "to_smv",
     "unregister",
     "validate",
 ]

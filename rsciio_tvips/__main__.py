@@ -25,6 +25,12 @@ Sub-commands:
     ``.blo``, ``.tif``, ``.mrc``, ``.npy`` or ``.tvips`` (re-split with
     ``--max-file-size``), streaming chunk by chunk with bounded memory.
 
+``convert FILE OUT_###.img [--to smv] [--signed] [--sum N] [SMV options]``
+    Write a MicroED tilt series as SMV images for DIALS, XDS or MOSFLM, one
+    per frame (or per ``--sum N`` frames), numbered into the ``###``, with a
+    JSON log beside them (see :func:`rsciio_tvips.to_smv`). ``--to smv``
+    selects it for any extension, ``.img`` without it.
+
 ``validate FILE``
     Check a recording (any of its parts) and print one line per problem.
     Exit status 0: no problem (remarks marked ``info`` may be printed);
@@ -106,8 +112,9 @@ def _reader_options(parser) -> None:
     group = parser.add_argument_group("reader options (as in file_reader)")
     group.add_argument(
         "--scan-shape", nargs="+", metavar="N",
-        help="NY NX of the scan, or 'auto' (from the frame headers); "
-        "without it the frames are a stack",
+        help="the scan's shape, slowest axis first (NY NX; one number for a "
+        "line scan), or 'auto' (from the frame headers); without it the "
+        "frames are a stack",
     )  # fmt: skip
     group.add_argument("--scan-start-frame", type=int, default=0, metavar="N")
     group.add_argument("--winding-scan-axis", choices=("x", "y"))
@@ -123,19 +130,26 @@ def _reader_options(parser) -> None:
         action="store_true",
         help="read what can be read of a damaged recording",
     )
+    group.add_argument(
+        "--signed",
+        action="store_true",
+        help="read 16-bit pixels as signed int16 (gain-corrected MicroED frames)",
+    )
 
 
 def _reader_kwargs(args) -> dict:
     kw = {"permissive": args.permissive, "rechunking": args.rechunking}
+    if args.signed:
+        kw["signed"] = True
     if args.scan_shape:
         if args.scan_shape == ["auto"]:
             kw["scan_shape"] = "auto"
-        elif len(args.scan_shape) == 2 and all(n.isdigit() for n in args.scan_shape):
+        elif all(n.isdigit() for n in args.scan_shape):
             kw["scan_shape"] = tuple(int(n) for n in args.scan_shape)
         else:
-            raise ValueError(
-                f"--scan-shape takes NY NX or auto, got {' '.join(args.scan_shape)}"
-            )
+            given = " ".join(args.scan_shape)
+            msg = f"--scan-shape takes numbers (NY NX) or auto, got {given}"
+            raise ValueError(msg)
         kw["scan_start_frame"] = args.scan_start_frame
         kw["winding_scan_axis"] = args.winding_scan_axis
         h = args.hysteresis
@@ -167,11 +181,133 @@ def _preview(args) -> int:
     return 0
 
 
+#: Options of ``convert`` for SMV output, and the :func:`to_smv` keyword
+#: each one sets (None: not given, the function's default holds).
+SMV_OPTIONS = {
+    "sum": "sum_frames", "offset": "offset", "max_offset": "max_offset",
+    "physical_pixel_size": "physical_pixel_size", "distance": "distance",
+    "beam_center": "beam_center", "wavelength": "wavelength",
+    "rotation_rate": "rotation_rate", "start_angle": "start_angle",
+    "frame_time": "frame_time", "gain": "gain", "flip": "flip", "rot90": "rot90",
+    "start_number": "start_number",
+}  # fmt: skip
+
+
+def _smv_options(parser) -> None:
+    group = parser.add_argument_group(
+        "SMV output (--to smv, or an OUTPUT ending in .img): MicroED images for "
+        "DIALS, one per frame; OUTPUT holds ### for the image number"
+    )
+    group.add_argument("--to", choices=("smv",), help="write SMV images")
+    add = group.add_argument
+    add("--sum", type=int, metavar="N", help="sum N consecutive frames per image")
+    add(
+        "--offset",
+        type=int,
+        metavar="N",
+        help="add N to every pixel instead of Leginon's offset",
+    )
+    add("--max-offset", type=int, metavar="N", help="cap of Leginon's offset (2000)")
+    add(
+        "--physical-pixel-size",
+        type=float,
+        metavar="MM",
+        help="detector pixel before binning, mm (0.0156: TemCam-F416)",
+    )
+    add(
+        "--distance",
+        type=float,
+        metavar="MM",
+        help="detector distance (default: the camera length in diffraction mode)",
+    )
+    add(
+        "--beam-center",
+        type=float,
+        nargs=2,
+        metavar=("X", "Y"),
+        help="BEAM_CENTER_X (from the first row) and _Y (from the first column), "
+        "mm (default: the centre)",
+    )
+    add(
+        "--wavelength",
+        type=float,
+        metavar="A",
+        help="Angstrom (default: from the high tension)",
+    )
+    add(
+        "--rotation-rate",
+        type=float,
+        metavar="DEG_PER_S",
+        help="angles from this rate and the frame times, not from stagea",
+    )
+    add(
+        "--start-angle",
+        type=float,
+        metavar="DEG",
+        help="with --rotation-rate: angle of the first frame",
+    )
+    add(
+        "--frame-time",
+        type=float,
+        metavar="S",
+        help="seconds per frame (default: from the frame times)",
+    )
+    add("--gain", type=float, help="GAIN for DIALS, counts per electron (1)")
+    add("--flip", choices=("x", "y"), help="mirror the columns (x) or rows (y)")
+    add("--rot90", type=int, metavar="K", help="then turn by K quarter turns")
+    add("--start-number", type=int, metavar="N", help="number of the first image (1)")
+
+
+def _convert_smv(args) -> int:
+    from ._smv import to_smv
+    from ._smv_format import format_number
+
+    others = {"--crop": args.crop, "--bin": args.bin != 1,
+              "--max-file-size": args.max_file_size,
+              "--scan-shape": args.scan_shape}  # fmt: skip
+    given = [name for name, value in others.items() if value]
+    if given:
+        return _fail("convert", f"SMV output does not take {', '.join(given)}")
+    kw = {key: getattr(args, dest) for dest, key in SMV_OPTIONS.items()}
+    try:
+        log = to_smv(
+            args.file, args.output, frames=args.frames, signed=args.signed,
+            overwrite=args.overwrite, permissive=args.permissive,
+            **{key: value for key, value in kw.items() if value is not None},
+        )  # fmt: skip
+    except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
+        return _fail("convert", e)
+    files = [os.path.basename(f) for f in log["files"]]
+    names = files[0] if len(files) == 1 else f"{files[0]} ... {files[-1]}"
+    rows, cols = log["shape"]
+    angles = log["angles"]
+    print(
+        f"wrote {names}: {len(files)} images of {rows} x {cols} uint16 (smv); "
+        f"log {os.path.basename(log['log'])}\n"
+        f"offset {log['offset']} ({log['offset_source']}), pedestal "
+        f"{log['pedestal']}; pixels clipped: {log['clipped_low']} below 0, "
+        f"{log['clipped_high']} above 65535\n"
+        f"angles from {angles['source']}: OSC_START {format_number(angles['start'])}, "
+        f"OSC_RANGE {format_number(angles['osc_range'])} degrees per image"
+    )
+    return 0
+
+
 def _convert(args) -> int:
     from dask.utils import parse_bytes
 
     from ._convert import convert
 
+    if args.to == "smv" or Path(args.output).suffix.lower() == ".img":
+        return _convert_smv(args)
+    given = [
+        "--" + dest.replace("_", "-")
+        for dest in SMV_OPTIONS
+        if getattr(args, dest) is not None
+    ]
+    if given:
+        msg = f"{', '.join(given)}: only for SMV output (--to smv or an .img OUTPUT)"
+        return _fail("convert", msg)
     try:
         kw = _reader_kwargs(args)
         size = parse_bytes(args.max_file_size) if args.max_file_size else None
@@ -251,7 +387,8 @@ def main(argv=None) -> int:
     pre.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _reader_options(pre)
     conv = sub.add_parser(
-        "convert", help="write as .hspy .zspy .blo .tif .mrc .npy or .tvips, streaming"
+        "convert",
+        help="write as .hspy .zspy .blo .tif .mrc .npy .tvips or SMV (.img), streaming",
     )
     conv.add_argument("file", help="any part of the recording")
     conv.add_argument("output", help="the file to write; its extension sets the format")
@@ -267,6 +404,7 @@ def main(argv=None) -> int:
     conv.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
     conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _reader_options(conv)
+    _smv_options(conv)
     check = sub.add_parser(
         "validate",
         help="check a recording; exit 0 (clean), 1 (problems), 2 (unreadable)",

@@ -38,6 +38,7 @@ def file_reader(
     diagnostics=None,
     frame_headers=None,
     permissive: bool = False,
+    signed: bool = False,
 ) -> list[dict]:
     """Read a TVIPS recording (``.tvips``): a stack of frames or a scan.
 
@@ -115,6 +116,12 @@ def file_reader(
         like ``filename`` is read. Each problem gives a ``TvipsFormatWarning``.
         Defects that leave no frame to read (a bad main header, a missing
         first part) still raise.
+    signed : bool, default False
+        Read 16-bit pixels as signed integers (int16) instead of uint16: the
+        same bytes, read another way, lazily or not. MicroED recordings of
+        gain- and dark-corrected frames hold negative values so. Nothing in
+        a file says which is meant, so this is never guessed; other pixel
+        depths refuse it.
 
     Returns
     -------
@@ -129,7 +136,8 @@ def file_reader(
     FileNotFoundError
         If ``filename`` does not exist.
     ValueError
-        For options that do not fit the recording or each other.
+        For options that do not fit the recording or each other (``signed``
+        for pixels that are not 16 bits deep).
 
     Warns
     -----
@@ -152,7 +160,7 @@ def file_reader(
     >>> d[0]["data"].shape  # doctest: +SKIP
     (64, 64, 256, 256)
     """
-    rec = TvipsRecording(filename, permissive=permissive)
+    rec = TvipsRecording(filename, permissive=permissive, signed=signed)
     first = rec.read_headers([0])[0]
     headers = None
     if scan_shape is None:

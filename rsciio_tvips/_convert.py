@@ -120,10 +120,21 @@ def convert(
         raise ValueError(
             f"cannot write {out.name!r}: the extension must be one of {known}"
         )
-    if out.exists() and not overwrite and FORMATS[ext] != "tvips":
-        raise FileExistsError(
-            f"{out} exists: pass overwrite=True (--overwrite) to replace it"
-        )
+    if FORMATS[ext] == "tvips":
+        from ._store import existing_parts
+        from ._writer import _names
+
+        directory, stem, _ = _names(out)
+        taken = existing_parts(directory, stem)
+        if taken and not overwrite:
+            msg = (
+                f"{directory / taken[0]}: a recording named {stem!r} exists: pass "
+                "overwrite=True (--overwrite) to replace it"
+            )
+            raise FileExistsError(msg)
+    elif out.exists() and not overwrite:
+        msg = f"{out} exists: pass overwrite=True (--overwrite) to replace it"
+        raise FileExistsError(msg)
     writer = FORMATS[ext]
     if writer == "tvips":
         # the per-frame headers (counter, times, rotator index ...) go along
@@ -193,18 +204,21 @@ def _bin(data, n: int, signal_axes):
 
     if n < 1 or any(s < n for s in data.shape[-2:]):
         raise ValueError(f"binning {n} does not fit frames of {data.shape[-2:]} pixels")
-    # The sum of n * n pixels needs log2(n * n) more bits than one pixel.
-    wide = {1: np.uint16, 2: np.uint32, 4: np.uint64, 8: np.uint64}[data.dtype.itemsize]
-    if data.dtype.itemsize == 1 and n * n > 256:
-        wide = np.uint32
+    # The sum of n * n pixels needs log2(n * n) more bits than one pixel;
+    # signed pixels (signed=True) keep their sign.
+    size = data.dtype.itemsize
+    width = {1: 4 if n * n > 256 else 2, 2: 4}.get(size, 8)
+    wide = np.dtype(f"{'i' if data.dtype.kind == 'i' else 'u'}{width}")
     trimmed = data[..., : data.shape[-2] // n * n, : data.shape[-1] // n * n]
     binned = da.coarsen(
         np.sum, trimmed, {data.ndim - 2: n, data.ndim - 1: n}, dtype=wide
     )
     for axis in signal_axes:
-        # the centre of a bin is the mean of the centres of its pixels
-        axis["offset"] += (n - 1) / 2 * axis["scale"]
-        axis["scale"] *= n
+        # the centre of a bin is the mean of the centres of its pixels (an
+        # uncalibrated axis counts in pixels of the frame)
+        scale = axis.get("scale", 1.0)
+        axis["offset"] += (n - 1) / 2 * scale
+        axis["scale"] = scale * n
         axis["size"] = axis["size"] // n
     return binned
 

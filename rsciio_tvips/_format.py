@@ -47,6 +47,13 @@ PIXEL_DTYPES = {
     32: np.dtype("<u4"),
     64: np.dtype("<u8"),
 }
+#: ``bitsperpixel`` values whose pixels can be read as signed integers
+#: (``signed=True``), and the type they are then read as: the same bytes,
+#: another interpretation. MicroED users store gain- and dark-corrected
+#: frames, which can be negative, as int16 in the 16 bits of an ordinary
+#: file (Leginon reads them so); no other depth is known to hold signed
+#: values, so no other depth is read as signed.
+SIGNED_PIXEL_DTYPES = {16: np.dtype("<i2")}
 #: ``mode`` frame-header values.
 MODE_IMAGING = 1
 MODE_DIFFRACTION = 2

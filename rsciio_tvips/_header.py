@@ -8,7 +8,7 @@ it can be fed any bytes (tests, fuzzing).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -16,6 +16,7 @@ from ._format import (
     MAIN_HEADER_DTYPE,
     MAIN_HEADER_SIZE,
     PIXEL_DTYPES,
+    SIGNED_PIXEL_DTYPES,
     SUPPORTED_VERSIONS,
     V2_MAX_FRAME_HEADER_SIZE,
     V2_MIN_FRAME_HEADER_SIZE,
@@ -132,7 +133,8 @@ class MainHeader:
     shape : tuple of int
         ``(dimy, dimx)`` of a frame.
     pixel_dtype : numpy.dtype
-        Little-endian unsigned pixel type.
+        Little-endian pixel type: unsigned, as the file declares it, or
+        signed for a header made by :func:`read_signed`.
     frame_header_bytes : int
         Size of each frame header (12 for version 1).
     """
@@ -208,3 +210,38 @@ def parse_main_header(buf: bytes, name: str) -> MainHeader:
         pixel_dtype=PIXEL_DTYPES[bpp],
         frame_header_bytes=frame_header_size(version, declared),
     )
+
+
+def read_signed(header: MainHeader, name: str) -> MainHeader:
+    """Return the header with its pixels to be read as signed integers.
+
+    Only the interpretation changes (int16 instead of uint16): the bytes,
+    the record size and every offset stay the same. MicroED recordings of
+    gain- and dark-corrected frames hold negative values this way.
+
+    Parameters
+    ----------
+    header : MainHeader
+        The header as parsed.
+    name : str
+        File name used in error messages.
+
+    Returns
+    -------
+    MainHeader
+        A copy whose ``pixel_dtype`` is signed.
+
+    Raises
+    ------
+    ValueError
+        If the pixels are not 16 bits deep: no other depth is known to hold
+        signed values.
+    """
+    bpp = header.fields["bitsperpixel"]
+    if bpp not in SIGNED_PIXEL_DTYPES:
+        msg = (
+            f"{name}: signed=True reads 16-bit pixels as int16, but this recording "
+            f"has {bpp}-bit pixels (bitsperpixel at offset {_offset('bitsperpixel')})"
+        )
+        raise ValueError(msg)
+    return replace(header, pixel_dtype=SIGNED_PIXEL_DTYPES[bpp])

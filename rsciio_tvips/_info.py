@@ -53,17 +53,31 @@ def describe(filename: str | os.PathLike, estimate_hysteresis: bool = False) -> 
         ``first_frame_header``, ``time``, ``counter``, ``rotator``,
         ``scan_positions``, ``suggested`` (keyword arguments for
         ``file_reader``, or None with the reason in ``suggested_why``) and
-        ``problems`` (what opening found, as text). Only JSON types.
+        ``problems`` (the reader's warnings: a missing part, a truncated
+        end ...; the recording is opened with ``permissive=True``). Only
+        JSON types.
 
     Raises
     ------
     TvipsFormatError
         If the recording cannot be opened.
     """
-    with warnings.catch_warnings():
-        # what opening finds goes into "problems", not to stderr as well
-        warnings.simplefilter("ignore", TvipsFormatWarning)
-        rec = TvipsRecording(filename, permissive=True)
+    with warnings.catch_warnings(record=True) as caught:
+        # what the reader finds (a missing part, a truncated end, a scan
+        # that runs past the recording) goes into "problems", not to stderr
+        warnings.simplefilter("always", TvipsFormatWarning)
+        out = _describe(filename, estimate_hysteresis)
+    out["problems"] = []
+    for w in caught:
+        if issubclass(w.category, TvipsFormatWarning):
+            out["problems"].append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return out
+
+
+def _describe(filename, estimate_hysteresis: bool) -> dict:
+    rec = TvipsRecording(filename, permissive=True)
     h = rec.header
     record = h.record_size
     headers = rec.frame_headers
@@ -107,7 +121,6 @@ def describe(filename: str | os.PathLike, estimate_hysteresis: bool = False) -> 
     out["rotator"] = _rotator(headers) if "rotidx" in names else None
     out["scan_positions"] = _positions(headers)
     out["suggested"], out["suggested_why"] = _suggest(rec, estimate_hysteresis)
-    out["problems"] = [str(p) for p in rec.problems]
     return _plain(out)
 
 

@@ -165,7 +165,9 @@ def frame_table_to_dask(chain, header, table: np.ndarray, chunks=None):
     if chunks is None:
         chunks = auto_chunks(table.shape, header.frame_nbytes) + tuple(header.shape)
     chunks = normalize_chunks(chunks, shape, dtype=header.pixel_dtype)
-    name = "tvips-" + tokenize(chain, header.raw, table, chunks)
+    # the pixel type is part of the name: the same bytes read signed and
+    # unsigned are two different arrays
+    name = "tvips-" + tokenize(chain, header.raw, header.pixel_dtype.str, table, chunks)
     nav = table.ndim
     edges = [np.cumsum((0, *c)).tolist() for c in chunks]
     dsk = {}

@@ -213,7 +213,8 @@ def _frame_plot(ax, headers, scan):
 
 
 def _totals(ax, total, axis):
-    x = axis["offset"] + axis["scale"] * np.arange(total.size)
+    # a line scan's axis may carry no calibration: points, then
+    x = axis.get("offset", 0.0) + axis.get("scale", 1.0) * np.arange(total.size)
     ax.plot(x, total, lw=1)
     ax.set_xlabel(
         f"{axis['name']} ({axis['units']})" if axis.get("units") else axis["name"]

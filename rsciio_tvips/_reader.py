@@ -22,7 +22,7 @@ from functools import cached_property
 import numpy as np
 
 from ._format import MAIN_HEADER_SIZE
-from ._header import parse_main_header
+from ._header import parse_main_header, read_signed
 from ._io import read_frames_into, read_headers
 from ._lazy import frame_table_to_dask
 from ._parts import find_parts
@@ -49,12 +49,19 @@ class TvipsRecording:
         Read the parts before a missing one, and of two files that claim one
         part number the one spelled like ``filename``, with a warning each,
         instead of raising (see :func:`find_parts`).
+    signed : bool, default False
+        Read 16-bit pixels as signed integers (int16) instead of uint16: the
+        same bytes, read another way. MicroED recordings of gain- and
+        dark-corrected frames need it; nothing in a file says so, so it is
+        never guessed.
 
     Raises
     ------
     TvipsFormatError
         If the main header is invalid (see :func:`parse_main_header`), a
         part is missing, or not one whole frame record follows the header.
+    ValueError
+        If ``signed`` is True and the pixels are not 16 bits deep.
 
     Warns
     -----
@@ -68,13 +75,28 @@ class TvipsRecording:
     >>> rec.n_frames, rec.frame_shape  # doctest: +SKIP
     (16384, (256, 256))
     >>> rec.frame_headers["rotidx"][:4]  # doctest: +SKIP
+
+    A MicroED tilt series of gain-corrected frames, with the stage tilt of
+    every frame:
+
+    >>> rec = TvipsRecording("microed_000.tvips", signed=True)  # doctest: +SKIP
+    >>> rec.dtype, rec.frame_headers["stagea"][:3]  # doctest: +SKIP
+    (dtype('int16'), array([-30.  , -29.75, -29.5 ], dtype=float32))
     """
 
-    def __init__(self, filename: str | os.PathLike, permissive: bool = False):
+    def __init__(
+        self,
+        filename: str | os.PathLike,
+        permissive: bool = False,
+        *,
+        signed: bool = False,
+    ):
         self.chain = find_parts(filename, permissive=permissive)
         with open(self.chain.first.path, "rb") as f:
             raw = f.read(MAIN_HEADER_SIZE)
         self.header = parse_main_header(raw, self.chain.first.name)
+        if signed:
+            self.header = read_signed(self.header, self.chain.first.name)
         record = self.header.record_size
         self.n_frames = self.chain.nbytes // record
         leftover = self.chain.nbytes - self.n_frames * record

@@ -13,6 +13,7 @@ from rsciio_tvips import file_reader
 
 def test_public_names():
     assert dir(rsciio_tvips) == [
+        "Finding",
         "TvipsFormatError",
         "TvipsFormatWarning",
         "TvipsRecording",
@@ -20,7 +21,9 @@ def test_public_names():
         "file_writer",
         "is_registered",
         "register",
+        "to_smv",
         "unregister",
+        "validate",
     ]
 
 

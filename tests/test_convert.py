@@ -177,3 +177,24 @@ def test_unknown_extension(demo, tmp_path, capsys):
     assert capsys.readouterr().err.startswith(
         "tvips convert: cannot write 'x.png': the extension must be one of .blo, "
     )
+
+
+def test_tvips_target_exists(demo, tmp_path, capsys):
+    out = tmp_path / "t.tvips"
+    convert(demo, out, frames="0:10")
+    args = ["convert", str(demo), str(out), "--frames", "0:5", "-q"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        f"tvips convert: {tmp_path / 't_000.tvips'}: a recording named 't' exists: "
+        "pass overwrite=True (--overwrite) to replace it\n"
+    )
+    assert main([*args, "--overwrite"]) == 0
+    assert TvipsRecording(tmp_path / "t_000.tvips").n_frames == 5
+
+
+def test_line_scan_from_the_command_line(demo, tmp_path):
+    out = tmp_path / "line.npy"
+    args = ["convert", str(demo), str(out), "--scan-shape", "256",
+            "--scan-start-frame", "5", "-q"]  # fmt: skip
+    assert main(args) == 0
+    np.testing.assert_array_equal(np.load(out), scan_truth().reshape(256, 64, 64))

@@ -132,7 +132,19 @@ def test_truncated_recording_lists_the_problem(make_tvips):
     d = describe(rec.path)
     assert d["frames"]["ignored_bytes"] == d["frames"]["record_bytes"] - 3
     (problem,) = d["problems"]
-    assert problem.startswith("warning: rec_000.tvips at offset ")
+    assert problem.startswith("rec_000.tvips: frame record 3 at offset ")
+    assert problem.endswith("are read (interrupted acquisition?)")
+
+
+def test_missing_part_is_a_problem_not_a_stray_warning(demo):
+    demo.with_name("demo_001.tvips").unlink()
+    d = describe(demo)  # no warning escapes (filterwarnings=error)
+    assert d["problems"][0] == (
+        "demo_001.tvips: part 1 of the recording is missing (found parts up to "
+        "demo_003.tvips, 1 missing); the parts before it are read, "
+        "demo_002.tvips, demo_003.tvips ignored"
+    )
+    assert [p["name"] for p in d["parts"]] == ["demo_000.tvips"]
 
 
 def test_unreadable_recording_exits_2(tmp_path, capsys):

@@ -87,8 +87,8 @@ def test_virtual_image_reads_the_band_and_equals_numpy(demo):
     ("extra", "message"),
     [
         (
-            ["--scan-shape", "16"],
-            "tvips preview: --scan-shape takes NY NX or auto, got 16",
+            ["--scan-shape", "16", "x"],
+            "tvips preview: --scan-shape takes numbers (NY NX) or auto, got 16 x",
         ),
         (
             ["--scan-shape", "16", "16", "--hysteresis", "2"],
@@ -111,3 +111,10 @@ def test_unreadable_recording_exits_2(tmp_path, capsys):
         "tvips preview: x_000.tvips: main header size (size) at offset 0: "
         "expected 256, found 0\n"
     )
+
+
+def test_line_scan_preview(demo, tmp_path):
+    # a 1-D scan is drawn like a stack: the mean frame and a total per point
+    summary = preview(demo, tmp_path / "l.png", scan_shape=(256,), scan_start_frame=5)
+    assert summary["kind"] == "stack"
+    assert summary["panels"] == ["mean frame", "total intensity per frame"]
