@@ -536,13 +536,22 @@ def run_size(args, size: int) -> dict:
     results, skipped = {}, []
     for op in (op for op in OPS if args.only in op):
         cells = {}
-        for impl in impls:
-            warm(first)  # a write or another cell may have evicted it
-            if impl == args.compare and too_big(op, first):
-                skipped.append(op)
-                cells[impl] = (float("nan"), 0)
-            else:
-                cells[impl] = measure(op, impl, first, args.repeat)
+        runs = {impl: [] for impl in impls}
+        if args.compare and too_big(op, first):
+            skipped.append(op)
+            del runs[args.compare]
+            cells[args.compare] = (float("nan"), 0)
+        # Round robin: one run of each implementation in turn, so that the
+        # machine's drift over a row (other tenants, the page cache) falls on
+        # all of them alike instead of on whichever ran last.
+        for _ in range(args.repeat):
+            for impl in runs:
+                warm(first)  # a write or another cell may have evicted it
+                runs[impl].append(measure(op, impl, first, 1))
+        for impl, got in runs.items():
+            cells[impl] = (statistics.median(t for t, _ in got),
+                           statistics.median(r for _, r in got))  # fmt: skip
+        cells = {impl: cells[impl] for impl in impls}  # table order
         ours, lim = cells["rsciio_tvips"][0], cells["limit"][0]
         theirs = cells[args.compare][0] if args.compare else float("nan")
         ratio = f"{ours / lim:10.1f}x" if lim > 0 else f"{'n/a':>11s}"

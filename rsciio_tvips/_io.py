@@ -30,6 +30,9 @@ GAP_MAX = 16 * 1024
 IOV_MAX = 1024
 #: Most bytes one call reads; Linux reads at most 2 GiB - 4 KiB per call.
 BATCH_MAX = 64 * 1024 * 1024
+#: Frames prepared and read at a time: two buffers each (header and pixels,
+#: or pixels and the gap to the next frame) fill one ``preadv`` call.
+BLOCK_FRAMES = (IOV_MAX - 2) // 2
 #: Whether the system has ``os.preadv``; a module attribute so that the
 #: portable fallback can be tested on systems that have it.
 HAVE_PREADV = hasattr(os, "preadv")
@@ -209,28 +212,23 @@ def read_frames_into(
         frames[valid], return_index=True, return_inverse=True
     )
     rows = valid[first]
-    if headers is None:
-        row_bytes = header.shape[1] * header.pixel_dtype.itemsize
-        offsets = (
-            unique * header.record_size
-            + header.frame_header_bytes
-            + row_start * row_bytes
-        )
-        read_pieces(chain, offsets, out[0].nbytes, out, rows)
-    else:
-        if row_start or out.shape[1] != header.shape[0]:
-            raise ValueError("frame headers are read with whole frames only")
-        fhb, size = header.frame_header_bytes, out[0].nbytes
-        heads = memoryview(headers.view(np.uint8).reshape(-1))
-        pixels = memoryview(out.reshape(-1).view(np.uint8))
-        offsets, bufs = [], []
-        for frame, row in zip(unique.tolist(), rows.tolist(), strict=True):
-            offsets += [frame * header.record_size, frame * header.record_size + fhb]
-            bufs += [
-                heads[row * fhb : (row + 1) * fhb],
-                pixels[row * size : (row + 1) * size],
-            ]
-        read_into(chain, offsets, bufs)
+    if headers is not None and (row_start or out.shape[1] != header.shape[0]):
+        raise ValueError("frame headers are read with whole frames only")
+    # Block by block, so that preparing the next block (Python, holding the
+    # GIL) overlaps with the read of another thread (a system call, not
+    # holding it) instead of preparing a whole recording before reading.
+    for a in range(0, unique.size, BLOCK_FRAMES):
+        b = a + BLOCK_FRAMES
+        if headers is None:
+            row_bytes = header.shape[1] * header.pixel_dtype.itemsize
+            offsets = (
+                unique[a:b] * header.record_size
+                + header.frame_header_bytes
+                + row_start * row_bytes
+            )
+            read_pieces(chain, offsets, out[0].nbytes, out, rows[a:b])
+        else:
+            _read_records(chain, header, unique[a:b], rows[a:b], out, headers)
     # A frame wanted at several places is read once and copied.
     source = rows[inverse.reshape(-1)]
     dup = source != valid
@@ -238,6 +236,21 @@ def read_frames_into(
         out[valid[dup]] = out[source[dup]]
         if headers is not None:
             headers[valid[dup]] = headers[source[dup]]
+
+
+def _read_records(chain, header, frames, rows, out, headers) -> None:
+    """Read whole records: each header into ``headers``, its pixels into ``out``."""
+    fhb, size = header.frame_header_bytes, out[0].nbytes
+    heads = memoryview(headers.view(np.uint8).reshape(-1))
+    pixels = memoryview(out.reshape(-1).view(np.uint8))
+    offsets, bufs = [], []
+    for frame, row in zip(frames.tolist(), rows.tolist(), strict=True):
+        offsets += [frame * header.record_size, frame * header.record_size + fhb]
+        bufs += [
+            heads[row * fhb : (row + 1) * fhb],
+            pixels[row * size : (row + 1) * size],
+        ]
+    read_into(chain, offsets, bufs)
 
 
 def read_headers(chain, header, frames) -> np.ndarray:
