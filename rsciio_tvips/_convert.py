@@ -260,12 +260,11 @@ def _write_tvips(d, out, max_file_size, overwrite, progress):
     d = dict(d, attributes={"_lazy": True})
     file_writer(out, d, max_file_size=max_file_size, show_progressbar=progress,
                 overwrite_recording=overwrite)  # fmt: skip
-    stem = (
-        out.stem[:-4]
-        if out.stem[-4:-3] == "_" and out.stem[-3:].isdigit()
-        else out.stem
-    )
-    return sorted(out.parent.glob(f"{stem}_[0-9][0-9][0-9]{out.suffix}"))
+    from ._store import existing_parts
+    from ._writer import _names
+
+    directory, stem, _ = _names(out)  # the writer's own naming of the parts
+    return [directory / name for name in existing_parts(directory, stem)]
 
 
 def _frames_of(data):

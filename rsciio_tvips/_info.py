@@ -106,27 +106,24 @@ def _describe(filename, estimate_hysteresis: bool) -> dict:
         },
         "first_frame_header": {n: headers[n][0].item() for n in names if n != "extra"},
     }
-    out["time"] = _times(headers) if {"timestamp", "ms"} <= set(names) else None
-    if "num" in names:
-        checks = frame_diagnostics(headers)
-        out["counter"] = {
-            "first": int(headers["num"][0]),
-            "last": int(headers["num"][-1]),
-            "gaps": checks["counter_gaps"],
-            "missing": checks["counter_missing"],
-            "resets": checks["counter_resets"],
-        }
-    else:
-        out["counter"] = None
+    # every frame header (12 bytes and more) has the counter and the times
+    checks = frame_diagnostics(headers)
+    out["time"] = _times(headers, checks)
+    out["counter"] = {
+        "first": int(headers["num"][0]),
+        "last": int(headers["num"][-1]),
+        "gaps": checks["counter_gaps"],
+        "missing": checks["counter_missing"],
+        "resets": checks["counter_resets"],
+    }
     out["rotator"] = _rotator(headers) if "rotidx" in names else None
     out["scan_positions"] = _positions(headers)
     out["suggested"], out["suggested_why"] = _suggest(rec, estimate_hysteresis)
     return _plain(out)
 
 
-def _times(headers) -> dict:
+def _times(headers, checks: dict) -> dict:
     t = headers["timestamp"].astype(np.int64) * 1000 + headers["ms"].astype(np.int64)
-    checks = frame_diagnostics(headers)
     return {
         "first_utc": _utc(int(t[0])),
         "last_utc": _utc(int(t[-1])),
