@@ -1,13 +1,15 @@
 """Read frames and frame headers straight from the files into numpy arrays.
 
 This is the only module that reads the bytes of frame records. Every read,
-eager or from a dask task, goes through :func:`read_pieces`: it takes pieces
+eager or from a dask task, goes through :func:`read_into`: it takes pieces
 of the chain's stream (a frame's pixels, some rows of a frame, a frame
 header), splits those that straddle two files, and reads runs of nearby pieces
 with one ``preadv`` call that scatters the bytes into their places in the
-destination array. Frame headers between the pixel data of consecutive frames
-land in a small scratch buffer, so whole frames go from the page cache to
-their final place in one copy, with one system call per few hundred frames.
+destination array. Frame headers between the pixel data of consecutive
+frames land in a small scratch buffer, so whole frames go from the page cache
+to their final place in one copy, with one system call per few hundred
+frames. The calls are planned with numpy: the Python work per frame is a
+slice or two of a memoryview.
 
 Files are opened for reading only, per call, and closed before it returns:
 nothing here holds a file handle, so the callers can be pickled and run in
@@ -16,6 +18,7 @@ other processes.
 
 from __future__ import annotations
 
+import itertools
 import os
 
 import numpy as np
@@ -38,46 +41,159 @@ BLOCK_FRAMES = (IOV_MAX - 2) // 2
 HAVE_PREADV = hasattr(os, "preadv")
 
 
-class _BatchReader:
-    """Collect pieces of one file into runs and read each run in one call."""
+def read_pieces(chain, offsets, length: int, dest: np.ndarray, rows) -> None:
+    """Read equal-length pieces of the stream into rows of ``dest``.
+
+    Parameters
+    ----------
+    chain : Chain
+        The recording's parts.
+    offsets : array_like of int
+        Stream offsets of the pieces. Any order works; runs of increasing,
+        non-overlapping pieces are read together.
+    length : int
+        Bytes in each piece.
+    dest : numpy.ndarray
+        C-contiguous array; seen as bytes, it has rows of ``length`` bytes.
+    rows : array_like of int
+        Row of ``dest`` that piece ``i`` is read into.
+
+    Raises
+    ------
+    TvipsFormatError
+        If a file holds fewer bytes than when the recording was opened.
+    """
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+    if offsets.size == 0 or length == 0:
+        return
+    flat = memoryview(dest.reshape(-1).view(np.uint8))
+    starts = (np.asarray(rows, dtype=np.int64).reshape(-1) * length).tolist()
+    bufs = [flat[a : a + length] for a in starts]
+    read_into(chain, offsets, bufs, np.full(offsets.size, length, np.int64))
+
+
+def read_into(chain, offsets, bufs: list, sizes=None) -> None:
+    """Read the stream at each offset into the buffer that goes with it.
+
+    Parameters
+    ----------
+    chain : Chain
+        The recording's parts.
+    offsets : array_like of int
+        Stream offset of each buffer.
+    bufs : list of memoryview
+        Writable byte buffers; a buffer that straddles two parts is split.
+    sizes : array_like of int, optional
+        ``len()`` of each buffer, when the caller knows them already.
+
+    Raises
+    ------
+    TvipsFormatError
+        If a file holds fewer bytes than when the recording was opened.
+    """
+    if not bufs:
+        return
+    offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+    if sizes is None:
+        sizes = np.fromiter(map(len, bufs), np.int64, len(bufs))
+    part, where, sizes, bufs = _place(chain, offsets, np.asarray(sizes, np.int64), bufs)
+    if not bufs:
+        return
+    # The plan is made with numpy, not piece by piece in Python: an eager
+    # load has two pieces per frame, and Python work holds the GIL that the
+    # other read thread needs between its system calls.
+    gaps = np.zeros_like(where)
+    gaps[1:] = where[1:] - (where[:-1] + sizes[:-1])
+    new_run = np.ones(where.size, dtype=bool)
+    new_run[1:] = (part[1:] != part[:-1]) | (gaps[1:] < 0) | (gaps[1:] > GAP_MAX)
+    gaps[new_run] = 0
+    # Running totals of the buffers and bytes a call would take from the
+    # start; a batch starting at piece s ends where the totals since s pass
+    # a limit, or at the next piece that cannot join (another part, a step
+    # back, a wide gap).
+    iovecs = np.cumsum(1 + (gaps > 0))
+    nbytes = np.cumsum(sizes + gaps)
+    stops = np.append(np.flatnonzero(new_run), where.size)
+    reader = _Reader(chain)
+    try:
+        s = 0
+        while s < where.size:
+            e = min(
+                int(stops[np.searchsorted(stops, s, side="right")]),
+                int(np.searchsorted(iovecs, iovecs[s] - 1 + IOV_MAX, side="right")),
+                int(np.searchsorted(nbytes, nbytes[s] - sizes[s] + BATCH_MAX, "right")),
+            )
+            e = max(e, s + 1)  # a piece larger than BATCH_MAX goes alone
+            reader.read(int(part[s]), int(where[s]), bufs[s:e], gaps[s + 1 : e])
+            s = e
+    finally:
+        reader.close()
+
+
+def _place(chain, offsets, sizes, bufs):
+    """Find the part and file offset of each piece, splitting straddlers.
+
+    Returns the part index, file offset and size of every piece, and the
+    buffers, with pieces that span two parts split and empty pieces dropped.
+    """
+    parts = chain.parts
+    stream_start = np.array([p.stream_start for p in parts], dtype=np.int64)
+    stream_end = stream_start + np.array([p.length for p in parts], np.int64)
+    file_offset = np.array([p.file_offset for p in parts], dtype=np.int64)
+    if not sizes.all():  # empty pieces read nothing, even past the end
+        keep = sizes > 0
+        bufs = list(itertools.compress(bufs, keep.tolist()))
+        offsets, sizes = offsets[keep], sizes[keep]
+    first = np.searchsorted(stream_end, offsets, side="right")
+    last = np.searchsorted(stream_end, offsets + sizes - 1, side="right")
+    if (first == last).all():
+        where = file_offset[first] + offsets - stream_start[first]
+        return first, where, sizes, bufs
+    counts = last - first + 1
+    piece = np.repeat(np.arange(offsets.size), counts)
+    part = (
+        first[piece]
+        + np.arange(piece.size)
+        - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    lo = np.maximum(offsets[piece], stream_start[part])
+    hi = np.minimum(offsets[piece] + sizes[piece], stream_end[part])
+    keep = hi > lo  # a part of no bytes between the two
+    piece, part, lo, hi = piece[keep], part[keep], lo[keep], hi[keep]
+    rel = lo - offsets[piece]
+    ends = rel + hi - lo
+    bufs = [
+        bufs[i][a:b]
+        for i, a, b in zip(piece.tolist(), rel.tolist(), ends.tolist(), strict=True)
+    ]
+    return part, file_offset[part] + lo - stream_start[part], hi - lo, bufs
+
+
+class _Reader:
+    """Read runs of pieces of one part in one call each; open parts on demand."""
 
     def __init__(self, chain):
         self.chain = chain
         self.files = {}
         self.scratch = memoryview(bytearray(GAP_MAX))
-        self.part = -1
-        self.start = 0
-        self.cursor = 0
-        self.bufs = []
 
-    def add(self, part: int, file_offset: int, buf: memoryview) -> None:
-        gap = file_offset - self.cursor
-        if (
-            self.bufs
-            and part == self.part
-            and 0 <= gap <= GAP_MAX
-            and len(self.bufs) < IOV_MAX - 1
-            and self.cursor + gap + len(buf) - self.start <= BATCH_MAX
-        ):
-            if gap:
-                self.bufs.append(self.scratch[:gap])
+    def read(self, part: int, offset: int, bufs: list, gaps) -> None:
+        """Read ``bufs`` at ``offset``, skipping ``gaps[i]`` bytes before piece i+1."""
+        if gaps.any():
+            # The bytes between wanted pieces land in the scratch buffer.
+            iov = [bufs[0]]
+            for buf, gap in zip(bufs[1:], gaps.tolist(), strict=True):
+                if gap:
+                    iov.append(self.scratch[:gap])
+                iov.append(buf)
         else:
-            self.flush()
-            self.part = part
-            self.start = file_offset
-        self.bufs.append(buf)
-        self.cursor = file_offset + len(buf)
-
-    def flush(self) -> None:
-        if not self.bufs:
-            return
-        want = self.cursor - self.start
-        got = self._read(self._file(self.part), self.bufs, self.start)
-        self.bufs = []
+            iov = bufs
+        want = sum(map(len, iov))
+        got = self._read(self._file(part), iov, offset)
         if got != want:
-            name = self.chain.parts[self.part].name
+            name = self.chain.parts[part].name
             msg = (
-                f"{name}: expected {want} bytes at offset {self.start}, found "
+                f"{name}: expected {want} bytes at offset {offset}, found "
                 f"{got}; the file was shortened after the recording was opened"
             )
             raise TvipsFormatError(msg)
@@ -104,74 +220,6 @@ class _BatchReader:
         for file in self.files.values():
             file.close()
         self.files = {}
-
-
-def read_pieces(chain, offsets, length: int, dest: np.ndarray, rows) -> None:
-    """Read equal-length pieces of the stream into rows of ``dest``.
-
-    Parameters
-    ----------
-    chain : Chain
-        The recording's parts.
-    offsets : array_like of int
-        Stream offsets of the pieces. Any order works; runs of increasing,
-        non-overlapping pieces are read together.
-    length : int
-        Bytes in each piece.
-    dest : numpy.ndarray
-        C-contiguous array; seen as bytes, it has rows of ``length`` bytes.
-    rows : array_like of int
-        Row of ``dest`` that piece ``i`` is read into.
-
-    Raises
-    ------
-    TvipsFormatError
-        If a file holds fewer bytes than when the recording was opened.
-    """
-    offsets = np.asarray(offsets, dtype=np.int64)
-    if offsets.size == 0 or length == 0:
-        return
-    flat = memoryview(dest.reshape(-1).view(np.uint8))
-    bufs = [flat[r * length : (r + 1) * length] for r in np.asarray(rows).tolist()]
-    read_into(chain, offsets.tolist(), bufs)
-
-
-def read_into(chain, offsets: list, bufs: list) -> None:
-    """Read the stream at each offset into the buffer that goes with it.
-
-    Parameters
-    ----------
-    chain : Chain
-        The recording's parts.
-    offsets : list of int
-        Stream offset of each buffer.
-    bufs : list of memoryview
-        Writable byte buffers; a buffer that straddles two parts is split.
-    """
-    ends = np.array([p.stream_start + p.length for p in chain.parts], np.int64)
-    starts = np.asarray(offsets, dtype=np.int64)
-    sizes = np.array([len(b) for b in bufs], dtype=np.int64)
-    first = np.searchsorted(ends, starts, side="right").tolist()
-    last = np.searchsorted(
-        ends, starts + np.maximum(sizes - 1, 0), side="right"
-    ).tolist()
-    reader = _BatchReader(chain)
-    try:
-        for offset, buf, p0, p1 in zip(offsets, bufs, first, last, strict=True):
-            for index in range(p0, p1 + 1):
-                # A piece is split where it straddles the end of a part.
-                part = chain.parts[index]
-                lo = max(offset, part.stream_start)
-                hi = min(offset + len(buf), part.stream_start + part.length)
-                if hi > lo:
-                    reader.add(
-                        index,
-                        part.file_offset + lo - part.stream_start,
-                        buf[lo - offset : hi - offset],
-                    )
-        reader.flush()
-    finally:
-        reader.close()
 
 
 def read_frames_into(
@@ -243,14 +291,15 @@ def _read_records(chain, header, frames, rows, out, headers) -> None:
     fhb, size = header.frame_header_bytes, out[0].nbytes
     heads = memoryview(headers.view(np.uint8).reshape(-1))
     pixels = memoryview(out.reshape(-1).view(np.uint8))
-    offsets, bufs = [], []
-    for frame, row in zip(frames.tolist(), rows.tolist(), strict=True):
-        offsets += [frame * header.record_size, frame * header.record_size + fhb]
-        bufs += [
-            heads[row * fhb : (row + 1) * fhb],
-            pixels[row * size : (row + 1) * size],
-        ]
-    read_into(chain, offsets, bufs)
+    rows = np.asarray(rows, dtype=np.int64)
+    # Two pieces per record, in file order: its header, then its pixels.
+    offsets = np.repeat(np.asarray(frames, np.int64) * header.record_size, 2)
+    offsets[1::2] += fhb
+    sizes = np.tile(np.array([fhb, size], np.int64), rows.size)
+    bufs = [None] * (2 * rows.size)
+    bufs[0::2] = [heads[a : a + fhb] for a in (rows * fhb).tolist()]
+    bufs[1::2] = [pixels[a : a + size] for a in (rows * size).tolist()]
+    read_into(chain, offsets, bufs, sizes)
 
 
 def read_headers(chain, header, frames) -> np.ndarray:

@@ -310,6 +310,47 @@ def test_batches_are_split(make_tvips, monkeypatch):
     np.testing.assert_array_equal(r.to_dask()[:, 1:2].compute(), rec.frames[:, 1:2])
 
 
+@pytest.mark.parametrize("seed", range(20))
+def test_read_into_matches_the_stream(make_tvips, monkeypatch, seed):
+    # Pieces in any order, empty, overlapping, or straddling parts; every
+    # batch stays in one file and within the limits, and every byte lands.
+    monkeypatch.setattr(_io, "IOV_MAX", 4)
+    monkeypatch.setattr(_io, "BATCH_MAX", 60)
+    monkeypatch.setattr(_io, "GAP_MAX", 16)
+    rec = make_tvips(n_frames=12, shape=(2, 3), split=[50, 51, 300, 310])
+    chain = TvipsRecording(rec.path).chain
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 60))
+    sizes = rng.integers(0, 40, n)
+    offsets = rng.integers(0, len(rec.stream) - sizes + 1)
+    if seed % 2:  # increasing, as frame reads are
+        order = np.argsort(offsets)
+        offsets, sizes = offsets[order], sizes[order]
+    dest = bytearray(int(sizes.sum()))
+    view = memoryview(dest)
+    starts = np.cumsum(sizes) - sizes
+    bufs = [view[a : a + k] for a, k in zip(starts, sizes, strict=True)]
+    calls = []
+    real = os.preadv
+
+    def spy(fd, iov, offset):
+        calls.append((os.readlink(f"/proc/self/fd/{fd}"), [len(b) for b in iov]))
+        return real(fd, iov, offset)
+
+    monkeypatch.setattr(_io.os, "preadv", spy)
+    _io.read_into(chain, offsets.tolist(), bufs)
+    expected = b"".join(
+        rec.stream[a : a + k] for a, k in zip(offsets, sizes, strict=True)
+    )
+    assert bytes(dest) == expected
+    for _, lengths in calls:
+        assert 1 <= len(lengths) <= 4
+        assert len(lengths) == 1 or sum(lengths) <= 60
+    # The files read are the recording's own, and an empty read reads nothing.
+    assert {name for name, _ in calls} <= {str(p) for p in rec.paths}
+    assert sum(map(sum, (lengths for _, lengths in calls))) >= sizes.sum()
+
+
 def test_auto_chunks():
     mib = 2**20
     assert auto_chunks((1000,), mib) == (100,)

@@ -312,9 +312,9 @@ def test_validate_reads_no_pixels(make_tvips, monkeypatch):
     seen = []
     real = _io.read_into
 
-    def spy(chain, offsets, bufs):
+    def spy(chain, offsets, bufs, sizes=None):
         seen.extend(len(b) for b in bufs)
-        return real(chain, offsets, bufs)
+        return real(chain, offsets, bufs, sizes)
 
     monkeypatch.setattr(_io, "read_into", spy)
     validate(rec.path)
