@@ -5,13 +5,13 @@ Each input is turned into the first bytes of a ``NAME_000.tvips`` file: the
 that the fuzzer gets past the first checks quickly), then some frame-record
 bytes. The target then
 
-1. parses the main header with :func:`rsciio_tvips._header.parse_main_header`;
+1. parses the main header with :func:`rsciio_tvips._format.header.parse_main_header`;
    the only exception allowed is ``TvipsFormatError``, whose message must
    start with the file name;
 2. for a header it accepts, checks that the header describes its frames
    (record size, a frame-header type of exactly the declared size) and
    decodes the bytes that follow as frame headers of that type;
-3. decodes the same bytes with :func:`rsciio_tvips._format.frame_header_dtype`
+3. decodes the same bytes with :func:`rsciio_tvips._format.layout.frame_header_dtype`
    for a fuzzed size, and turns the decoded headers into what the reader
    makes of them (metadata dict, frame times, counter and clock checks).
 
@@ -33,10 +33,10 @@ import atheris
 import numpy as np
 
 with atheris.instrument_imports(include=["rsciio_tvips"]):
-    from rsciio_tvips._detect import frame_diagnostics
-    from rsciio_tvips._format import MAIN_HEADER_SIZE, frame_header_dtype
-    from rsciio_tvips._header import parse_main_header
-    from rsciio_tvips._metadata import header_dict, time_axis, utc_datetime
+    from rsciio_tvips._format.header import parse_main_header
+    from rsciio_tvips._format.layout import MAIN_HEADER_SIZE, frame_header_dtype
+    from rsciio_tvips._metadata.decode import header_dict, time_axis, utc_datetime
+    from rsciio_tvips._scans.detect import frame_diagnostics
     from rsciio_tvips.exceptions import TvipsFormatError
 
 #: The name errors must start with.

@@ -9,10 +9,10 @@ HyperSpy; :func:`validate` checks a recording and lists what is wrong;
 
 from ._api import file_reader
 from ._hyperspy import is_registered, register, unregister
-from ._reader import TvipsRecording
-from ._smv import to_smv
+from ._microed.smv import to_smv
+from ._reading.recording import TvipsRecording
 from ._validate import validate
-from ._writer import file_writer
+from ._writing.writer import file_writer
 from .exceptions import Finding, TvipsFormatError, TvipsFormatWarning
 
 __version__ = "0.1.0.dev0"

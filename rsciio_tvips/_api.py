@@ -12,12 +12,12 @@ import os
 
 import numpy as np
 
-from . import _metadata
-from ._detect import frame_diagnostics
 from ._docstrings import FILENAME_DOC, LAZY_DOC, RETURNS_DOC
-from ._lazy import auto_chunks
-from ._plan import plan_scan
-from ._reader import TvipsRecording
+from ._metadata import decode as _metadata
+from ._reading.lazy import auto_chunks
+from ._reading.recording import TvipsRecording
+from ._scans.detect import frame_diagnostics
+from ._scans.plan import plan_scan
 
 
 def file_reader(

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ._format import (
+from ._format.header import decode_fields, header_problems
+from ._format.layout import (
     FIRST_PART_NUMBER,
     FRAME_HEADER_FIELDS,
     MAIN_HEADER_SIZE,
     PART_RE,
     part_name,
 )
-from ._header import decode_fields, header_problems
-from ._parts import siblings
+from ._format.parts import siblings
 from .exceptions import SEVERITIES, Finding, TvipsFormatError
 
 #: Frame headers read at a time.
@@ -192,7 +192,7 @@ def _check(path: Path, findings: list) -> None:
 
 
 def _check_frames(path: Path, findings: list) -> None:
-    from ._reader import TvipsRecording
+    from ._reading.recording import TvipsRecording
 
     with warnings.catch_warnings():
         # every warning of the open is also in rec.problems

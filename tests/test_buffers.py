@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from rsciio_tvips import TvipsRecording
-from rsciio_tvips._buffers import POOL, BufferPool
-from rsciio_tvips._lazy import BlockSource
+from rsciio_tvips._reading.buffers import POOL, BufferPool
+from rsciio_tvips._reading.lazy import BlockSource
 
 MiB = 2**20
 
@@ -169,7 +169,7 @@ def test_pool_ignores_interpreter_exit():
     # a finaliser that ran at exit would start a timer thread at shutdown
     code = (
         "import numpy as np\n"
-        "from rsciio_tvips._buffers import BufferPool\n"
+        "from rsciio_tvips._reading.buffers import BufferPool\n"
         "pool = BufferPool(min_bytes=1)\n"
         "kept = pool.empty((10,), np.uint8)\n"
     )

@@ -8,8 +8,8 @@ import pytest
 
 from rsciio_tvips import TvipsRecording, file_reader
 from rsciio_tvips.__main__ import main
-from rsciio_tvips._convert import convert
-from rsciio_tvips._demo import demo_frames, write_demo_recording
+from rsciio_tvips._tools.convert import convert
+from rsciio_tvips._tools.demo import demo_frames, write_demo_recording
 
 hs = pytest.importorskip("hyperspy.api")
 
@@ -104,7 +104,7 @@ def test_binning_sums_blocks_and_widens(demo, tmp_path):
     assert summary["dtype"] == "uint32"
     np.testing.assert_array_equal(np.load(out), expected)
     # the centre of a bin is the middle of its pixels, its size twice theirs
-    from rsciio_tvips._convert import _select
+    from rsciio_tvips._tools.convert import _select
 
     (d,) = file_reader(demo, lazy=True, **SCAN)
     binned = _select(d, None, "0:63,0:64", 2)

@@ -85,7 +85,7 @@ def graph_parts(x):
     from dask._task_spec import DataNode, Task
     from dask.array.core import getter
 
-    from rsciio_tvips._lazy import BlockSource
+    from rsciio_tvips._reading.lazy import BlockSource
 
     sources = []
     for task in dict(x.__dask_graph__()).values():

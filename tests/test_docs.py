@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsciio_tvips import _format
 from rsciio_tvips.__main__ import main
+from rsciio_tvips._format import layout as _format
 
 DOCS = Path(__file__).parent.parent / "docs"
 

@@ -38,8 +38,8 @@ from rsciio_tvips import (
     file_writer,
     validate,
 )
-from rsciio_tvips import _reader as reader_module
-from rsciio_tvips._lazy import BlockSource
+from rsciio_tvips._reading import recording as reader_module
+from rsciio_tvips._reading.lazy import BlockSource
 
 PART = re.compile(r"^[^.].*_\d{3}\.tvips$", re.IGNORECASE)
 
@@ -570,7 +570,8 @@ def assert_earlier_intact(folder, before, old):
 FULL_DISK_CHILD = textwrap.dedent("""
     import resource, signal, sys
     import numpy as np
-    from rsciio_tvips import _store, file_writer
+    from rsciio_tvips import file_writer
+    from rsciio_tvips._writing import store as _store
 
     folder = sys.argv[1]
     data = np.arange(9 * 3 * 4, dtype=np.uint16).reshape(9, 3, 4)
@@ -696,7 +697,8 @@ KILL_CHILD = textwrap.dedent("""
     import sys, time
     import dask.array as da
     import numpy as np
-    from rsciio_tvips import _store, file_writer
+    from rsciio_tvips import file_writer
+    from rsciio_tvips._writing import store as _store
 
     folder, stem = sys.argv[1], sys.argv[2]
     def hold(block, block_info=None):

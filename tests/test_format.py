@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from rsciio_tvips import _format
-from rsciio_tvips._format import (
+from rsciio_tvips._format import layout as _format
+from rsciio_tvips._format.layout import (
     MAIN_HEADER_DTYPE,
     PART_RE,
     frame_header_dtype,

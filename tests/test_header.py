@@ -7,7 +7,7 @@ import pytest
 from conftest import main_header
 
 from rsciio_tvips import TvipsFormatError, TvipsRecording, file_reader
-from rsciio_tvips._header import parse_main_header
+from rsciio_tvips._format.header import parse_main_header
 
 
 @pytest.mark.parametrize(

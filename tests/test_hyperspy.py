@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import rsciio_tvips
-from rsciio_tvips import _metadata
+from rsciio_tvips._metadata import decode as _metadata
 
 hs = pytest.importorskip("hyperspy.api")
 
@@ -21,7 +21,7 @@ def unregistered():
 
 @pytest.fixture
 def demo(tmp_path):
-    from rsciio_tvips._demo import demo_frames, write_demo_recording
+    from rsciio_tvips._tools.demo import demo_frames, write_demo_recording
 
     first = write_demo_recording(tmp_path)
     return first, demo_frames((16, 16), (64, 64), 5, 3)

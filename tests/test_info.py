@@ -7,8 +7,8 @@ import pytest
 
 from rsciio_tvips import file_reader
 from rsciio_tvips.__main__ import main
-from rsciio_tvips._demo import write_demo_recording
-from rsciio_tvips._info import as_text, describe
+from rsciio_tvips._tools.demo import write_demo_recording
+from rsciio_tvips._tools.info import as_text, describe
 
 
 @pytest.fixture
@@ -67,7 +67,7 @@ def test_demo_recording_summary(demo):
 
 
 def test_suggested_arguments_read_the_scan(demo):
-    from rsciio_tvips._demo import demo_frames
+    from rsciio_tvips._tools.demo import demo_frames
 
     d = describe(demo)
     (s,) = file_reader(demo, **d["suggested"])

@@ -14,16 +14,16 @@ import numpy as np
 import pytest
 from conftest import build, default_header_values, main_header
 
-import rsciio_tvips._smv as smv
+import rsciio_tvips._microed.smv as smv
 from rsciio_tvips import TvipsRecording, file_reader, to_smv
 from rsciio_tvips.__main__ import main
-from rsciio_tvips._convert import convert
-from rsciio_tvips._smv_format import (
+from rsciio_tvips._microed.smv_format import (
     electron_wavelength,
     image_pedestal,
     leginon_offset,
     smv_header,
 )
+from rsciio_tvips._tools.convert import convert
 
 SHAPE = (4, 6)  # rows, columns
 #: the worked example: frame minima -10000, -145, -200

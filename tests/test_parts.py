@@ -12,7 +12,7 @@ from rsciio_tvips import (
     TvipsRecording,
     file_reader,
 )
-from rsciio_tvips._parts import find_parts
+from rsciio_tvips._format.parts import find_parts
 
 
 def names(chain):

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from rsciio_tvips.__main__ import main
-from rsciio_tvips._demo import demo_frames, write_demo_recording
-from rsciio_tvips._preview import _virtual, find_apertures, preview
+from rsciio_tvips._tools.demo import demo_frames, write_demo_recording
+from rsciio_tvips._tools.preview import _virtual, find_apertures, preview
 
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")

@@ -39,7 +39,7 @@ from rsciio_tvips import (
     file_reader,
     validate,
 )
-from rsciio_tvips._header import parse_main_header
+from rsciio_tvips._format.header import parse_main_header
 
 U32_MAX = 2**32 - 1
 #: Extra bytes a read may allocate beyond the size of the files.

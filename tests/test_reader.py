@@ -13,10 +13,10 @@ from rsciio_tvips import (
     TvipsFormatError,
     TvipsFormatWarning,
     TvipsRecording,
-    _io,
-    _reader,
 )
-from rsciio_tvips._lazy import BlockSource, auto_chunks
+from rsciio_tvips._reading import preadv as _io
+from rsciio_tvips._reading import recording as _reader
+from rsciio_tvips._reading.lazy import BlockSource, auto_chunks
 
 LAYOUTS = {
     "v1": {"version": 1},
@@ -382,7 +382,9 @@ def test_lazy_array_is_small_and_reads_nothing(make_tvips, monkeypatch):
         assert x.npartitions == 400
         graph = dict(x.__dask_graph__())
         task = pickle.dumps(next(iter(graph.values())))
-        assert b"memmap" not in task and len(task) < 2000
+        # a task names its classes by module path (rsciio_tvips._reading.lazy
+        # ...) and holds the parts' paths: a few hundred bytes each, no data
+        assert b"memmap" not in task and len(task) < 2500
         sizes[shape] = len(pickle.dumps(graph))
     # the graph grows with the task count, not with the size of the frames
     assert abs(sizes[(8, 8)] - sizes[(64, 64)]) < 0.01 * sizes[(8, 8)]

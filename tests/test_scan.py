@@ -647,7 +647,7 @@ def test_auto_hysteresis_with_blank_points(make_tvips):
 
 
 def test_scan_point_reads_only_its_frame(make_tvips, monkeypatch):
-    from rsciio_tvips import _io
+    from rsciio_tvips._reading import preadv as _io
 
     rec = make_tvips(frames=frames_of(snake_values(4, 5, 2)), records_per_part=6)
     (d,) = file_reader(

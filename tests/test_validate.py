@@ -306,7 +306,7 @@ def test_checks_run_across_blocks(make_tvips, monkeypatch):
 
 
 def test_validate_reads_no_pixels(make_tvips, monkeypatch):
-    from rsciio_tvips import _io
+    from rsciio_tvips._reading import preadv as _io
 
     rec = make_tvips(n_frames=6, records_per_part=2)
     seen = []

@@ -536,7 +536,7 @@ def test_signal_must_be_two_dimensional(tmp_path):
 
 
 def test_lazy_write_in_bounded_memory(tmp_path, monkeypatch):
-    from rsciio_tvips import _store
+    from rsciio_tvips._writing import store as _store
 
     monkeypatch.setattr(_store, "BLOCK_BYTES", 2**20)
     lazy = (
@@ -644,7 +644,7 @@ CHILD = textwrap.dedent("""
     s = {"data": data, "axes": [{"size": 400, "navigate": True},
          {"size": 16, "navigate": False}, {"size": 16, "navigate": False}],
          "metadata": {}}
-    from rsciio_tvips import _store
+    from rsciio_tvips._writing import store as _store
     _store.BLOCK_BYTES = 20 * 600
     file_writer(folder + "/keep.tvips", s, max_file_size=256 + 100 * 572,
                 show_progressbar=False, overwrite_recording=True)
@@ -697,7 +697,7 @@ def test_killed_writer_keeps_the_earlier_recording(tmp_path):
 
 
 def test_portable_path_without_writev(make_tvips, tmp_path, monkeypatch):
-    from rsciio_tvips import _store
+    from rsciio_tvips._writing import store as _store
 
     monkeypatch.setattr(_store, "HAVE_WRITEV", False)
     rec = make_tvips(n_frames=5, frame_header_bytes=108)
@@ -709,7 +709,7 @@ def test_portable_path_without_writev(make_tvips, tmp_path, monkeypatch):
 
 
 def test_partial_writes_are_resumed(make_tvips, tmp_path, monkeypatch):
-    from rsciio_tvips import _store
+    from rsciio_tvips._writing import store as _store
 
     real = os.pwritev
     monkeypatch.setattr(_store, "IOV_MAX", 3)
@@ -723,7 +723,7 @@ def test_partial_writes_are_resumed(make_tvips, tmp_path, monkeypatch):
 
 
 def test_lazy_blocks_follow_the_chunks(tmp_path, monkeypatch):
-    from rsciio_tvips import _store
+    from rsciio_tvips._writing import store as _store
 
     monkeypatch.setattr(_store, "BLOCK_BYTES", 10 * (60 + 24))
     calls = []
@@ -776,7 +776,7 @@ def test_more_than_1000_parts_is_refused(tmp_path):
 def test_few_files_open_at_once(tmp_path, monkeypatch):
     import psutil
 
-    from rsciio_tvips import _store
+    from rsciio_tvips._writing import store as _store
 
     monkeypatch.setattr(_store, "OPEN_FILES", 2)
     most = []
@@ -805,7 +805,7 @@ def test_few_files_open_at_once(tmp_path, monkeypatch):
 
 
 def test_square_navigation_chunks_are_computed_once(tmp_path, monkeypatch):
-    from rsciio_tvips import _store
+    from rsciio_tvips._writing import store as _store
 
     monkeypatch.setattr(_store, "BLOCK_BYTES", 1)  # one chunk at a time
     calls = []

@@ -14,9 +14,9 @@ import warnings
 
 import numpy as np
 
-from ._detect import find_scans, frame_diagnostics, rotator_points
-from ._reader import TvipsRecording
-from .exceptions import TvipsFormatWarning
+from .._reading.recording import TvipsRecording
+from .._scans.detect import find_scans, frame_diagnostics, rotator_points
+from ..exceptions import TvipsFormatWarning
 
 
 def _utc(ms: int) -> str:
@@ -161,7 +161,7 @@ def _positions(headers):
 
 
 def _suggest(rec, estimate_hysteresis: bool):
-    from ._plan import plan_scan
+    from .._scans.plan import plan_scan
 
     try:
         _, scan, _ = plan_scan(rec, "auto")

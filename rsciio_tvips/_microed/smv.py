@@ -29,10 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ._convert import parse_range
-from ._format import MODE_DIFFRACTION
-from ._reader import TvipsRecording
-from ._smv_format import (
+from .._format.layout import MODE_DIFFRACTION
+from .._reading.recording import TvipsRecording
+from .._tools.convert import parse_range
+from .smv_format import (
     LEGINON_MAX_OFFSET,
     SMV_MAX,
     TEMCAM_F416_PIXEL_MM,

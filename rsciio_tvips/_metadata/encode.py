@@ -17,7 +17,7 @@ import numpy as np
 import pint
 from box import Box
 
-from ._format import (
+from .._format.layout import (
     FILLER_OFFSET,
     MAIN_HEADER_DTYPE,
     MODE_DIFFRACTION,
@@ -25,9 +25,9 @@ from ._format import (
     PIXEL_DTYPES,
     frame_header_dtype,
 )
-from ._metadata import NM_PER_MM
-from ._times import unix_ms
-from .exceptions import warn
+from ..exceptions import warn
+from .decode import NM_PER_MM
+from .times import unix_ms
 
 #: Filler of the main headers this package writes from scratch.
 FILLER = b"TVIPS "

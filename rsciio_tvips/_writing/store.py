@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._format import MAIN_HEADER_SIZE, PART_RE, part_name
+from .._format.layout import MAIN_HEADER_SIZE, PART_RE, part_name
 
 #: Bytes of frames loaded (computed) and written at once.
 BLOCK_BYTES = 64 * 2**20

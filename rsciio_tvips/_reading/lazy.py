@@ -16,8 +16,8 @@ import itertools
 
 import numpy as np
 
-from ._buffers import POOL
-from ._io import read_frames_into
+from .buffers import POOL
+from .preadv import read_frames_into
 
 #: Default size of a dask chunk, in bytes.
 CHUNK_BYTES = 100 * 2**20

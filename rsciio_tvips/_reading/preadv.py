@@ -23,7 +23,7 @@ import os
 
 import numpy as np
 
-from .exceptions import TvipsFormatError
+from ..exceptions import TvipsFormatError
 
 #: Gaps between wanted pieces up to this size are read into a scratch buffer
 #: rather than split into another system call (a copy of 16 KiB costs about

@@ -213,6 +213,48 @@ def frame_header_size(version: int, declared: int) -> int:
     return V1_FRAME_HEADER_SIZE if version == 1 else int(declared)
 
 
+#: Milliseconds in a second: a frame's time is ``timestamp`` s + ``ms`` ms.
+MS_PER_S = 1000
+
+
+def frame_times_ms(headers) -> np.ndarray:
+    """Return the unix time of frames in whole milliseconds (exact, int64).
+
+    Parameters
+    ----------
+    headers : numpy.ndarray or numpy.void
+        Frame headers (any layout: every one has ``timestamp`` and ``ms``).
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        ``timestamp * 1000 + ms``, of the shape of ``headers``. Integer
+        arithmetic: unix seconds as float64 would lose the last digits.
+    """
+    seconds = np.asarray(headers["timestamp"], dtype=np.int64)
+    return seconds * MS_PER_S + np.asarray(headers["ms"], dtype=np.int64)
+
+
+def split_times_ms(times_ms) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(timestamp, ms)`` of unix times in ms: the inverse of frame_times_ms."""
+    t = np.asarray(times_ms, dtype=np.int64)
+    return t // MS_PER_S, t % MS_PER_S
+
+
+def field_offset(name: str) -> int:
+    """Return the byte offset of a main-header or frame-header field.
+
+    Main-header fields are at their offset in ``NAME_000.tvips``; frame-header
+    fields at their offset in a frame record.
+    """
+    if name in MAIN_HEADER_DTYPE.names:
+        return MAIN_HEADER_DTYPE.fields[name][1]
+    for offset, field, alias, _type in FRAME_HEADER_FIELDS:
+        if name in (field, alias):
+            return offset
+    raise KeyError(name)
+
+
 def part_name(stem: str, number: int, ext: str = "tvips") -> str:
     """Return the file name of part ``number`` of the recording ``stem``."""
     return f"{stem}_{number:0{PART_DIGITS}d}.{ext}"

@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ._format import (
+from ..exceptions import TvipsFormatError
+from .layout import (
     MAIN_HEADER_DTYPE,
     MAIN_HEADER_SIZE,
     PIXEL_DTYPES,
@@ -23,7 +24,6 @@ from ._format import (
     frame_header_dtype,
     frame_header_size,
 )
-from .exceptions import TvipsFormatError
 
 
 def _offset(field: str) -> int:

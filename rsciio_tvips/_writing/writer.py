@@ -35,8 +35,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ._docstrings import WRITE_FILENAME_DOC
-from ._encode import (
+from .._docstrings import WRITE_FILENAME_DOC
+from .._format.layout import (
+    MAIN_HEADER_SIZE,
+    PART_RE,
+    PIXEL_DTYPES,
+    SUPPORTED_VERSIONS,
+    V1_FRAME_HEADER_SIZE,
+    part_name,
+)
+from .._metadata.encode import (
     frame_headers,
     frame_times_ms,
     guess_mode,
@@ -45,15 +53,8 @@ from ._encode import (
     start_time_ms,
     unit_kind,
 )
-from ._format import (
-    MAIN_HEADER_SIZE,
-    PART_RE,
-    PIXEL_DTYPES,
-    SUPPORTED_VERSIONS,
-    V1_FRAME_HEADER_SIZE,
-    part_name,
-)
-from ._store import (
+from ..exceptions import warn
+from .store import (
     commit,
     existing_parts,
     recover_stale,
@@ -61,7 +62,6 @@ from ._store import (
     temp_name,
     write_parts,
 )
-from .exceptions import warn
 
 #: Frame-header size RosettaSciIO's writer uses, before any extra bytes.
 V2_BASE_FRAME_HEADER_SIZE = 60

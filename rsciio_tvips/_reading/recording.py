@@ -21,12 +21,12 @@ from functools import cached_property
 
 import numpy as np
 
-from ._format import MAIN_HEADER_SIZE
-from ._header import parse_main_header, read_signed
-from ._io import read_frames_into, read_headers
-from ._lazy import frame_table_to_dask
-from ._parts import find_parts
-from .exceptions import Finding, TvipsFormatError, warn
+from .._format.header import parse_main_header, read_signed
+from .._format.layout import MAIN_HEADER_SIZE
+from .._format.parts import find_parts
+from ..exceptions import Finding, TvipsFormatError, warn
+from .lazy import frame_table_to_dask
+from .preadv import read_frames_into, read_headers
 
 #: Below this many bytes an eager read is done by one thread.
 THREADED_MIN_BYTES = 64 * 2**20

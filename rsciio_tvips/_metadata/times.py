@@ -12,7 +12,7 @@ import re
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .exceptions import warn
+from ..exceptions import warn
 
 #: Common abbreviations, as offsets from UTC in hours. Daylight-saving names
 #: (CEST, EDT ...) mean their summer offset.

@@ -18,9 +18,9 @@ import warnings
 
 import numpy as np
 
-from ._api import file_reader
-from ._reader import TvipsRecording
-from .exceptions import TvipsFormatWarning
+from .._api import file_reader
+from .._reading.recording import TvipsRecording
+from ..exceptions import TvipsFormatWarning
 
 #: Size of the picture in inches, and its resolution.
 FIGSIZE = {"scan": (10.0, 8.0), "stack": (10.0, 4.0)}

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from ._format import (
+from .._format.layout import (
     EXTRA_FIELD,
     FILLER_OFFSET,
     MODE_DIFFRACTION,

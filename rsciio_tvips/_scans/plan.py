@@ -13,15 +13,15 @@ import math
 
 import numpy as np
 
-from ._detect import (
+from ..exceptions import TvipsFormatError, warn
+from .detect import (
     find_scans,
     position_points,
     rotator_points,
     square_shape,
 )
-from ._hysteresis import estimate_shift, frame_moments
-from ._scan import check_shape, point_table, sequential_table, wind
-from .exceptions import TvipsFormatError, warn
+from .hysteresis import estimate_shift, frame_moments
+from .tables import check_shape, point_table, sequential_table, wind
 
 _logger = logging.getLogger(__name__)
 

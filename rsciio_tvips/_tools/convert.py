@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._api import file_reader
+from .._api import file_reader
 
 #: Extensions :func:`convert` writes, by writer.
 FORMATS = {
@@ -121,8 +121,8 @@ def convert(
             f"cannot write {out.name!r}: the extension must be one of {known}"
         )
     if FORMATS[ext] == "tvips":
-        from ._store import existing_parts
-        from ._writer import _names
+        from .._writing.store import existing_parts
+        from .._writing.writer import _names
 
         directory, stem, _ = _names(out)
         taken = existing_parts(directory, stem)
@@ -255,13 +255,13 @@ def _write_hyperspy(d, out, ext, overwrite, progress, intensity_scaling):
 
 
 def _write_tvips(d, out, max_file_size, overwrite, progress):
-    from ._writer import file_writer
+    from .._writing.writer import file_writer
 
     d = dict(d, attributes={"_lazy": True})
     file_writer(out, d, max_file_size=max_file_size, show_progressbar=progress,
                 overwrite_recording=overwrite)  # fmt: skip
-    from ._store import existing_parts
-    from ._writer import _names
+    from .._writing.store import existing_parts
+    from .._writing.writer import _names
 
     directory, stem, _ = _names(out)  # the writer's own naming of the parts
     return [directory / name for name in existing_parts(directory, stem)]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._format import (
+from .._format.layout import (
     MAIN_HEADER_DTYPE,
     MODE_DIFFRACTION,
     PIXEL_DTYPES,

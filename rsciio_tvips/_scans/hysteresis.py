@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._io import read_frames_into
+from .._reading.preadv import read_frames_into
 
 #: Bytes of frames held at once while computing the moments.
 BLOCK_BYTES = 32 * 2**20

@@ -11,14 +11,15 @@ count in a header.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ._format import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, PART_RE, part_name
-from .exceptions import TvipsFormatError, warn
+from ..exceptions import TvipsFormatError, warn
+from .layout import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, PART_RE, part_name
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,16 @@ class Part:
         """The file name, for messages."""
         return os.path.basename(self.path)
 
+    @property
+    def size(self) -> int:
+        """Size of the file in bytes, as sized when the recording was opened."""
+        return self.file_offset + self.length
+
+    @property
+    def stream_stop(self) -> int:
+        """Offset in the chain's stream just past the part's last byte."""
+        return self.stream_start + self.length
+
 
 @dataclass(frozen=True)
 class Chain:
@@ -75,6 +86,22 @@ class Chain:
         """Total bytes of the stream (frame data of all parts)."""
         last = self.parts[-1]
         return last.stream_start + last.length
+
+    def first_frames(self, record_size: int) -> list[int]:
+        """Return, for every part, the first frame whose record starts in it.
+
+        A record that straddles two files belongs to the part it starts in;
+        a part in which no record starts gets the number of the next one
+        that does (so ``first_frames[k + 1] - first_frames[k]`` is the number
+        of records starting in part ``k``; the last part's end is
+        ``nbytes // record_size``).
+        """
+        return [-(-p.stream_start // record_size) for p in self.parts]
+
+    def frames_per_part(self, record_size: int, n_frames: int) -> list[int]:
+        """Return how many of the first ``n_frames`` records start in each part."""
+        bounds = [min(f, n_frames) for f in self.first_frames(record_size)]
+        return [b - a for a, b in itertools.pairwise([*bounds, n_frames])]
 
     def locate(self, stream_offset: int) -> tuple[Part, int]:
         """Return the part and the file offset of a stream offset."""

@@ -1,0 +1,1 @@
+"""TVIPS fields and HyperSpy metadata: the mapping, decoding, encoding, time zones."""

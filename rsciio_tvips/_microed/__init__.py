@@ -1,0 +1,1 @@
+"""MicroED: SMV images of a tilt series for DIALS, XDS and MOSFLM."""

@@ -1,0 +1,4 @@
+"""Reading frames.
+
+The recording object, planned preadv reads, the lazy graph, buffer reuse.
+"""

@@ -1,0 +1,422 @@
+"""The ``tvips`` command (also ``python -m rsciio_tvips``): argument parsing.
+
+Sub-commands:
+
+``demo``
+    Write a small 4D-STEM recording of several parts into a temporary folder
+    (or ``--keep DIR``), read it back lazily as a scan, and print what was
+    found: the parts, the frames, the headers and a virtual bright-field
+    image of the scan.
+
+``info FILE [--json] [--estimate-hysteresis]``
+    What the recording holds: parts, main header, frame layout, times, frame
+    counter, rotator index, beam positions, and the reader arguments that
+    rebuild its scan. Reads headers only (``--estimate-hysteresis`` reads the
+    frames of a rotator scan once). Exit status 2 if it cannot be read.
+
+``preview FILE -o OUT.png [reader options]``
+    One picture: for a scan, virtual bright-field and annular dark-field
+    images, the mean pattern (log scale) with the apertures, and the rotator
+    index and frame time against the frame number; for a stack, the mean
+    frame and the total intensity of each frame over time.
+
+``convert FILE OUT [--frames A:B] [--crop Y0:Y1,X0:X1] [--bin N] [reader options]``
+    Write the recording (or the scan made of it) as ``.hspy``, ``.zspy``,
+    ``.blo``, ``.tif``, ``.mrc``, ``.npy`` or ``.tvips`` (re-split with
+    ``--max-file-size``), streaming chunk by chunk with bounded memory.
+
+``convert FILE OUT_###.img [--to smv] [--signed] [--sum N] [SMV options]``
+    Write a MicroED tilt series as SMV images for DIALS, XDS or MOSFLM, one
+    per frame (or per ``--sum N`` frames), numbered into the ``###``, with a
+    JSON log beside them (see :func:`rsciio_tvips.to_smv`). ``--to smv``
+    selects it for any extension, ``.img`` without it.
+
+``validate FILE``
+    Check a recording (any of its parts) and print one line per problem.
+    Exit status 0: no problem (remarks marked ``info`` may be printed);
+    1: problems, the data can be read (with ``permissive=True`` where a
+    finding says so); 2: the recording cannot be read at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from .._api import file_reader
+from .._reading.recording import TvipsRecording
+from .._validate import status, validate
+from ..exceptions import SEVERITIES, TvipsFormatError
+from .demo import write_demo_recording
+
+
+def _demo(keep: str | None, out=sys.stdout) -> int:
+    def say(*args):
+        print(*args, file=out)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(keep) if keep else Path(tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        first = write_demo_recording(folder)
+        rec = TvipsRecording(first)
+        say(f"Wrote {first.name} and its parts in {folder}:")
+        for part in rec.chain.parts:
+            say(f"  {part.name:16s} {part.file_offset + part.length:>9d} bytes")
+        say(repr(rec))
+        h = rec.frame_headers
+        say(
+            f"frame header: {rec.header.frame_header_bytes} bytes; counter "
+            f"{h['num'][0]}..{h['num'][-1]}; rotator index 0 for frames "
+            f"{np.flatnonzero(h['rotidx'] == 0).tolist()}"
+        )
+        start = int(np.argmax(h["rotidx"] > 0))
+        (d,) = file_reader(
+            first, lazy=True, scan_shape=(16, 16), scan_start_frame=start
+        )
+        data = d["data"]
+        say(f"scan from frame {start}: {data.shape} {data.dtype}, lazy")
+        vbf = data[:, :, 28:36, 28:36].mean(axis=(2, 3)).compute()
+        say("virtual bright field (mean of the central 8x8 pixels), rows 0, 8, 15:")
+        for row in (0, 8, 15):
+            say("  " + " ".join(f"{v:4.0f}" for v in vbf[row]))
+        meta = d["metadata"]
+        say(
+            f"acquired {meta['General']['date']} {meta['General']['time']} UTC, "
+            f"{meta['Acquisition_instrument']['TEM']['beam_energy']:.0f} kV, "
+            f"signal type {meta['Signal'].get('signal_type')}"
+        )
+    return 0
+
+
+def _info(filename: str, as_json: bool, estimate: bool, out=None) -> int:
+    import json
+
+    from .info import as_text, describe
+
+    out = out or sys.stdout
+    try:
+        summary = describe(filename, estimate_hysteresis=estimate)
+    except (OSError, TvipsFormatError) as e:
+        print(f"tvips info: {e}", file=sys.stderr)
+        return 2
+    print(json.dumps(summary, indent=2) if as_json else as_text(summary), file=out)
+    return 0
+
+
+def _reader_options(parser) -> None:
+    group = parser.add_argument_group("reader options (as in file_reader)")
+    group.add_argument(
+        "--scan-shape", nargs="+", metavar="N",
+        help="the scan's shape, slowest axis first (NY NX; one number for a "
+        "line scan), or 'auto' (from the frame headers); without it the "
+        "frames are a stack",
+    )  # fmt: skip
+    group.add_argument("--scan-start-frame", type=int, default=0, metavar="N")
+    group.add_argument("--winding-scan-axis", choices=("x", "y"))
+    group.add_argument("--hysteresis", default="0", help="an integer or 'auto'")
+    group.add_argument("--scan-method", choices=("sequential", "rotator", "positions"))
+    group.add_argument("--scan-index", type=int, default=0, metavar="N")
+    group.add_argument(
+        "--rechunking", default="auto", metavar="SIZE",
+        help="chunk size of the lazy reads, e.g. 50MiB (default: about 100 MiB)",
+    )  # fmt: skip
+    group.add_argument(
+        "--permissive",
+        action="store_true",
+        help="read what can be read of a damaged recording",
+    )
+    group.add_argument(
+        "--signed",
+        action="store_true",
+        help="read 16-bit pixels as signed int16 (gain-corrected MicroED frames)",
+    )
+
+
+def _reader_kwargs(args) -> dict:
+    kw = {"permissive": args.permissive, "rechunking": args.rechunking}
+    if args.signed:
+        kw["signed"] = True
+    if args.scan_shape:
+        if args.scan_shape == ["auto"]:
+            kw["scan_shape"] = "auto"
+        elif all(n.isdigit() for n in args.scan_shape):
+            kw["scan_shape"] = tuple(int(n) for n in args.scan_shape)
+        else:
+            given = " ".join(args.scan_shape)
+            msg = f"--scan-shape takes numbers (NY NX) or auto, got {given}"
+            raise ValueError(msg)
+        kw["scan_start_frame"] = args.scan_start_frame
+        kw["winding_scan_axis"] = args.winding_scan_axis
+        h = args.hysteresis
+        kw["hysteresis"] = h if h == "auto" else int(h)
+        kw["scan_method"] = args.scan_method
+        kw["scan_index"] = args.scan_index
+    return kw
+
+
+def _fail(command: str, error: Exception) -> int:
+    print(f"tvips {command}: {error}", file=sys.stderr)
+    return 2
+
+
+def _preview(args) -> int:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return _fail("preview", "needs matplotlib: pip install 'rsciio_tvips[preview]'")
+    from .preview import preview
+
+    try:
+        kw = _reader_kwargs(args)
+        summary = preview(args.file, args.output, progress=_show_progress(args), **kw)
+    except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
+        return _fail("preview", e)
+    panels = "; ".join(summary["panels"])
+    print(f"wrote {args.output}: {summary['kind']}, panels: {panels}")
+    return 0
+
+
+#: Options of ``convert`` for SMV output, and the :func:`to_smv` keyword
+#: each one sets (None: not given, the function's default holds).
+SMV_OPTIONS = {
+    "sum": "sum_frames", "offset": "offset", "max_offset": "max_offset",
+    "physical_pixel_size": "physical_pixel_size", "distance": "distance",
+    "beam_center": "beam_center", "wavelength": "wavelength",
+    "rotation_rate": "rotation_rate", "start_angle": "start_angle",
+    "frame_time": "frame_time", "gain": "gain", "flip": "flip", "rot90": "rot90",
+    "start_number": "start_number",
+}  # fmt: skip
+
+
+def _smv_options(parser) -> None:
+    group = parser.add_argument_group(
+        "SMV output (--to smv, or an OUTPUT ending in .img): MicroED images for "
+        "DIALS, one per frame; OUTPUT holds ### for the image number"
+    )
+    group.add_argument("--to", choices=("smv",), help="write SMV images")
+    add = group.add_argument
+    add("--sum", type=int, metavar="N", help="sum N consecutive frames per image")
+    add(
+        "--offset",
+        type=int,
+        metavar="N",
+        help="add N to every pixel instead of Leginon's offset",
+    )
+    add("--max-offset", type=int, metavar="N", help="cap of Leginon's offset (2000)")
+    add(
+        "--physical-pixel-size",
+        type=float,
+        metavar="MM",
+        help="detector pixel before binning, mm (0.0156: TemCam-F416)",
+    )
+    add(
+        "--distance",
+        type=float,
+        metavar="MM",
+        help="detector distance (default: the camera length in diffraction mode)",
+    )
+    add(
+        "--beam-center",
+        type=float,
+        nargs=2,
+        metavar=("X", "Y"),
+        help="BEAM_CENTER_X (from the first row) and _Y (from the first column), "
+        "mm (default: the centre)",
+    )
+    add(
+        "--wavelength",
+        type=float,
+        metavar="A",
+        help="Angstrom (default: from the high tension)",
+    )
+    add(
+        "--rotation-rate",
+        type=float,
+        metavar="DEG_PER_S",
+        help="angles from this rate and the frame times, not from stagea",
+    )
+    add(
+        "--start-angle",
+        type=float,
+        metavar="DEG",
+        help="with --rotation-rate: angle of the first frame",
+    )
+    add(
+        "--frame-time",
+        type=float,
+        metavar="S",
+        help="seconds per frame (default: from the frame times)",
+    )
+    add("--gain", type=float, help="GAIN for DIALS, counts per electron (1)")
+    add("--flip", choices=("x", "y"), help="mirror the columns (x) or rows (y)")
+    add("--rot90", type=int, metavar="K", help="then turn by K quarter turns")
+    add("--start-number", type=int, metavar="N", help="number of the first image (1)")
+
+
+def _convert_smv(args) -> int:
+    from .._microed.smv import to_smv
+    from .._microed.smv_format import format_number
+
+    others = {"--crop": args.crop, "--bin": args.bin != 1,
+              "--max-file-size": args.max_file_size,
+              "--scan-shape": args.scan_shape}  # fmt: skip
+    given = [name for name, value in others.items() if value]
+    if given:
+        return _fail("convert", f"SMV output does not take {', '.join(given)}")
+    kw = {key: getattr(args, dest) for dest, key in SMV_OPTIONS.items()}
+    try:
+        log = to_smv(
+            args.file, args.output, frames=args.frames, signed=args.signed,
+            overwrite=args.overwrite, permissive=args.permissive,
+            **{key: value for key, value in kw.items() if value is not None},
+        )  # fmt: skip
+    except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
+        return _fail("convert", e)
+    files = [os.path.basename(f) for f in log["files"]]
+    names = files[0] if len(files) == 1 else f"{files[0]} ... {files[-1]}"
+    rows, cols = log["shape"]
+    angles = log["angles"]
+    print(
+        f"wrote {names}: {len(files)} images of {rows} x {cols} uint16 (smv); "
+        f"log {os.path.basename(log['log'])}\n"
+        f"offset {log['offset']} ({log['offset_source']}), pedestal "
+        f"{log['pedestal']}; pixels clipped: {log['clipped_low']} below 0, "
+        f"{log['clipped_high']} above 65535\n"
+        f"angles from {angles['source']}: OSC_START {format_number(angles['start'])}, "
+        f"OSC_RANGE {format_number(angles['osc_range'])} degrees per image"
+    )
+    return 0
+
+
+def _convert(args) -> int:
+    from dask.utils import parse_bytes
+
+    from .convert import convert
+
+    if args.to == "smv" or Path(args.output).suffix.lower() == ".img":
+        return _convert_smv(args)
+    given = [
+        "--" + dest.replace("_", "-")
+        for dest in SMV_OPTIONS
+        if getattr(args, dest) is not None
+    ]
+    if given:
+        msg = f"{', '.join(given)}: only for SMV output (--to smv or an .img OUTPUT)"
+        return _fail("convert", msg)
+    try:
+        kw = _reader_kwargs(args)
+        size = parse_bytes(args.max_file_size) if args.max_file_size else None
+        summary = convert(
+            args.file, args.output, frames=args.frames, crop=args.crop,
+            binning=args.bin, max_file_size=size,
+            intensity_scaling=args.intensity_scaling, overwrite=args.overwrite,
+            progress=_show_progress(args), **kw,
+        )  # fmt: skip
+    except ImportError as e:
+        return _fail("convert", f"{e}: pip install 'rsciio_tvips[convert]'")
+    except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
+        return _fail("convert", e)
+    files = ", ".join(os.path.basename(f) for f in summary["files"])
+    shape = " x ".join(map(str, summary["shape"]))
+    print(f"wrote {files}: {shape} {summary['dtype']} ({summary['format']})")
+    return 0
+
+
+def _show_progress(args) -> bool:
+    return not args.quiet and sys.stderr.isatty()
+
+
+def _validate(filename: str, out=None) -> int:
+    out = out or sys.stdout
+    findings = validate(filename)
+    code = status(findings)
+    for finding in findings:
+        print(finding, file=out)
+    verdict = {0: "no problem found", 1: "problems found", 2: "cannot be read"}
+    tally = {s: sum(f.severity == s for f in findings) for s in SEVERITIES}
+    counts = ", ".join(
+        f"{n} {s}" + ("s" if n > 1 and s in ("error", "warning") else "")
+        for s, n in tally.items()
+        if n
+    )
+    print(f"{filename}: {verdict[code]}" + (f" ({counts})" if counts else ""), file=out)
+    return code
+
+
+def main(argv=None) -> int:
+    """Run the ``tvips`` command.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit code.
+    """
+    parser = argparse.ArgumentParser(
+        prog="tvips", description="Read TVIPS camera recordings (.tvips)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser(
+        "demo", help="write a small recording, read it back and print what was found"
+    )
+    demo.add_argument("--keep", metavar="DIR", help="write the recording into DIR")
+    info = sub.add_parser(
+        "info", help="what a recording holds, and the reader arguments for its scan"
+    )
+    info.add_argument("file", help="any part of the recording")
+    info.add_argument("--json", action="store_true", help="print JSON for scripts")
+    info.add_argument(
+        "--estimate-hysteresis",
+        action="store_true",
+        help="for a rotator scan, estimate the hysteresis (reads the frames once)",
+    )
+    pre = sub.add_parser(
+        "preview", help="one PNG: virtual images, mean pattern, rotator index and time"
+    )
+    pre.add_argument("file", help="any part of the recording")
+    pre.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    pre.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _reader_options(pre)
+    conv = sub.add_parser(
+        "convert",
+        help="write as .hspy .zspy .blo .tif .mrc .npy .tvips or SMV (.img), streaming",
+    )
+    conv.add_argument("file", help="any part of the recording")
+    conv.add_argument("output", help="the file to write; its extension sets the format")
+    conv.add_argument("--frames", metavar="A:B", help="keep frames A to B-1 (stacks)")
+    conv.add_argument("--crop", metavar="Y0:Y1,X0:X1", help="keep these pixels")
+    conv.add_argument("--bin", type=int, default=1, metavar="N",
+                      help="sum N x N pixels (after --crop)")  # fmt: skip
+    conv.add_argument("--max-file-size", metavar="SIZE",
+                      help="for .tvips: most bytes per part, e.g. 2GB")  # fmt: skip
+    conv.add_argument("--intensity-scaling", default="minmax",
+                      choices=("minmax", "dtype", "crop"),
+                      help="for .blo (8 bits): how to map intensities")  # fmt: skip
+    conv.add_argument("--overwrite", action="store_true", help="replace OUTPUT")
+    conv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _reader_options(conv)
+    _smv_options(conv)
+    check = sub.add_parser(
+        "validate",
+        help="check a recording; exit 0 (clean), 1 (problems), 2 (unreadable)",
+    )
+    check.add_argument("file", help="any part of the recording")
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        return _validate(args.file)
+    if args.command == "convert":
+        return _convert(args)
+    if args.command == "preview":
+        return _preview(args)
+    if args.command == "info":
+        return _info(args.file, args.json, args.estimate_hysteresis)
+    return _demo(args.keep)

@@ -1,0 +1,1 @@
+"""Writing recordings: the writer and the crash-safe commit of its parts."""
