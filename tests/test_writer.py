@@ -756,6 +756,32 @@ def test_an_existing_recording_is_not_replaced_by_default(tmp_path):
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
 
 
+@pytest.mark.parametrize(
+    ("name", "stem", "ext"),
+    [
+        ("x.tvips", "x", "tvips"),
+        ("x_003.TVIPS", "x", "TVIPS"),
+        ("x", "x", "tvips"),
+        ("x.dat", "x.dat", "tvips"),
+    ],
+)
+def test_recording_names(tmp_path, monkeypatch, name, stem, ext):
+    from rsciio_tvips._writing import recording_names
+
+    assert recording_names(tmp_path / name) == (tmp_path, stem, ext)
+    monkeypatch.chdir(tmp_path)  # a relative name is made absolute
+    assert recording_names(name) == (Path.cwd(), stem, ext)
+
+
+def test_existing_parts_follow_recording_names(tmp_path):
+    from rsciio_tvips._writing import existing_parts, recording_names
+
+    earlier_recording(tmp_path)
+    folder, stem, _ = recording_names(tmp_path / "keep_001.TVIPS")
+    assert existing_parts(folder, stem) == ["keep_000.tvips", "keep_001.tvips"]
+    assert existing_parts(tmp_path / "none", stem) == []
+
+
 # --- found in review ----------------------------------------------------------
 
 

@@ -240,8 +240,66 @@ def _write_block(files, block, array, nav, heads, fhb, record, edges) -> None:
             files.write(k, offset, bufs)
 
 
+def recording_names(filename: str | os.PathLike) -> tuple[Path, str, str]:
+    """Return the folder, the stem and the extension of a recording's parts.
+
+    The parts of the recording ``filename`` names are
+    ``FOLDER / f"{STEM}_{k:03d}.{EXT}"``. The writer, and every tool that
+    must know which files a write will replace, ask here, so that they
+    agree on which files a name means.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        A recording's name as a user gives it: ``x.tvips`` or ``x`` (the
+        recording ``x``), or one of its parts, ``x_003.tvips``.
+
+    Returns
+    -------
+    folder : pathlib.Path
+        The folder of the parts, made absolute (symbolic links are kept).
+    stem : str
+        The name the part numbers are appended to.
+    ext : str
+        The extension of the parts, without the dot; its case is kept from
+        ``filename`` (``TVIPS`` stays upper case), and it is ``tvips`` when
+        ``filename`` has none.
+
+    Examples
+    --------
+    >>> folder, stem, ext = recording_names("/data/x_003.TVIPS")
+    >>> stem, ext
+    ('x', 'TVIPS')
+    >>> recording_names("/data/x")[1:]
+    ('x', 'tvips')
+    """
+    path = Path(os.fspath(filename)).absolute()
+    match = PART_RE.match(path.name)
+    if match:
+        return path.parent, match["stem"], match["ext"]
+    # any other suffix belongs to the stem: "x.dat" is the recording "x.dat"
+    if path.suffix.lower() == ".tvips":
+        return path.parent, path.stem, path.suffix[1:]
+    return path.parent, path.name, "tvips"
+
+
 def existing_parts(directory: Path, stem: str) -> list[str]:
-    """Return the names of the parts of a recording ``stem`` in ``directory``."""
+    """Return the names of the parts of a recording ``stem`` in ``directory``.
+
+    Parameters
+    ----------
+    directory : pathlib.Path
+        The folder to look in (see :func:`recording_names`); a folder that
+        does not exist holds no part.
+    stem : str
+        The recording's name without part number and extension.
+
+    Returns
+    -------
+    list of str
+        The file names ``STEM_NNN.tvips`` (any case of the extension) found
+        in ``directory``, sorted.
+    """
     if not directory.is_dir():
         return []
     return sorted(

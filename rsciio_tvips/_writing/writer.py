@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,6 @@ import numpy as np
 from .._docstrings import WRITE_FILENAME_DOC
 from .._format.layout import (
     MAIN_HEADER_SIZE,
-    PART_RE,
     PIXEL_DTYPES,
     SUPPORTED_VERSIONS,
     V1_FRAME_HEADER_SIZE,
@@ -57,6 +56,7 @@ from ..exceptions import warn
 from .store import (
     commit,
     existing_parts,
+    recording_names,
     recover_stale,
     remove_leftovers,
     temp_name,
@@ -67,6 +67,10 @@ from .store import (
 V2_BASE_FRAME_HEADER_SIZE = 60
 #: Part numbers have three digits.
 MAX_PARTS = 1000
+
+# _tools/convert.py still imports this old private name; it is to use
+# ``from .._writing import recording_names``: delete this line then
+_names = recording_names
 
 
 def file_writer(
@@ -144,6 +148,52 @@ def file_writer(
         integer the format stores, if the signal axes have offsets (not
         stored), or if ``max_file_size`` is below one record.
     """
+    checked = _check(signal, version, frame_header_extra_bytes, mode, dtype)
+    fhb = _frame_header_bytes(checked)
+    plan = _prepare(filename, checked, fhb, max_file_size, overwrite_recording)
+    _write(checked, plan, show_progressbar)
+
+
+file_writer.__doc__ %= (WRITE_FILENAME_DOC,)
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """A signal :func:`_check` accepted, with what the later steps need."""
+
+    signal: dict  # as given: the metadata is read from it again
+    data: object  # numpy or dask array, converted to its pixel type
+    nav_axes: list  # axis dicts, in the order of the data
+    sig_axes: list  # the two signal axis dicts, rows then columns
+    n: int  # frames: the product of the navigation sizes (> 0)
+    version: int  # main header version, 1 or 2
+    extra: int | None  # frame_header_extra_bytes as given and checked
+    mode: int  # 1 imaging, 2 diffraction (guessed if not given)
+    original: dict  # original_metadata ({} if none)
+    source: dict  # original_metadata's tvips_header ({} if none)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`_prepare` made ready: the bytes and where they go."""
+
+    header: bytes  # the main header, start of part 0
+    headers: np.ndarray  # frame headers of all frames, in C order
+    counts: list  # records in each part
+    directory: Path
+    stem: str
+    ext: str
+
+
+def _check(signal, version, frame_header_extra_bytes, mode, dtype) -> _Checked:
+    """Check the signal and the options; return what the writing needs.
+
+    The checks keep the order :func:`file_writer` always had, so that a
+    signal with several faults gets the same first message: signal axes,
+    pixel type (converting to ``dtype``), shape, version, frame headers a
+    re-save would lose (warning), extra bytes, mode, what version 1 cannot
+    store (warning), frame count.
+    """
     data = signal["data"]
     axes = list(signal["axes"])
     nav_axes = [a for a in axes if a.get("navigate", False)]
@@ -165,11 +215,6 @@ def file_writer(
         raise ValueError(f"version must be 1 or 2, got {version!r}")
     original = signal.get("original_metadata") or {}
     source = original.get("tvips_header") or {}
-    if frame_header_extra_bytes is None:
-        frame_header_extra_bytes = 0
-        carried = int(source.get("frameheaderbytes", 0) or 0)
-        if version == 2 and source.get("version") == 2 and carried:
-            frame_header_extra_bytes = max(0, carried - V2_BASE_FRAME_HEADER_SIZE)
     if source and not original.get("frame_headers"):
         warn(
             "the signal comes from a TVIPS recording but carries no frame headers "
@@ -178,20 +223,11 @@ def file_writer(
             "index, beam positions, frame times) are not kept",
             UserWarning,
         )
-    extra = int(frame_header_extra_bytes)
-    if extra < 0 or extra != frame_header_extra_bytes:
-        msg = (
-            "frame_header_extra_bytes must be a whole number >= 0, got "
-            f"{frame_header_extra_bytes!r}"
-        )
-        raise ValueError(msg)
-    if version == 1 and extra:
-        raise ValueError("version 1 frame headers are 12 bytes: no extra bytes")
+    extra = _check_extra(frame_header_extra_bytes, version)
     if mode not in (None, 1, 2):
         raise ValueError(
             f"mode must be 1 (imaging), 2 (diffraction) or None, got {mode!r}"
         )
-    fhb = V1_FRAME_HEADER_SIZE if version == 1 else V2_BASE_FRAME_HEADER_SIZE + extra
     mode = mode or guess_mode(signal, sig_axes, original)
     if version == 1 and _loses_in_version1(signal, sig_axes):
         warn(
@@ -203,19 +239,71 @@ def file_writer(
     n = math.prod(data.shape[:-2])
     if n == 0:
         raise ValueError("the signal has no frame to write")
-    if hasattr(data, "dask"):
-        # whole frames per chunk; the navigation chunks are kept
-        frames = data.rechunk({data.ndim - 2: -1, data.ndim - 1: -1})
-        if frames.ndim == 2:
-            frames = frames[None]
-    else:
-        frames = data.reshape((n, *data.shape[-2:]))
-    little = np.dtype(data.dtype).newbyteorder("<")
-    header = main_header(signal, sig_axes, little, version, fhb, mode, original)
-    start = start_time_ms(signal)
-    headers = frame_headers(
-        signal, n, fhb, mode, start, frame_times_ms(nav_axes, n, start), original
+    return _Checked(
+        signal, data, nav_axes, sig_axes, n, version, extra, mode, original, source
     )
+
+
+def _check_extra(frame_header_extra_bytes, version: int) -> int | None:
+    """Return ``frame_header_extra_bytes`` as an int, None if not given.
+
+    Only a value the user gave is checked: the default
+    :func:`_frame_header_bytes` takes from the original header is always
+    a valid one.
+    """
+    if frame_header_extra_bytes is None:
+        return None
+    extra = int(frame_header_extra_bytes)
+    if extra < 0 or extra != frame_header_extra_bytes:
+        msg = (
+            "frame_header_extra_bytes must be a whole number >= 0, got "
+            f"{frame_header_extra_bytes!r}"
+        )
+        raise ValueError(msg)
+    if version == 1 and extra:
+        raise ValueError("version 1 frame headers are 12 bytes: no extra bytes")
+    return extra
+
+
+def _frame_header_bytes(checked: _Checked) -> int:
+    """Return the size in bytes of each frame header to write.
+
+    1. Version 1: the 12-byte frame header of that version.
+    2. Version 2 with ``frame_header_extra_bytes`` given: 60 plus those.
+    3. Version 2 without: 60 plus as many bytes as the frame headers of
+       the version 2 recording the signal was read from had beyond 60
+       (none if it was not read from one), so that a re-save drops no
+       header byte.
+    """
+    extra = checked.extra
+    if extra is None:
+        extra = 0
+        # read whatever the version: a carried size that is no number is
+        # refused (ValueError) rather than ignored
+        carried = int(checked.source.get("frameheaderbytes", 0) or 0)
+        if checked.version == 2 and checked.source.get("version") == 2 and carried:
+            extra = max(0, carried - V2_BASE_FRAME_HEADER_SIZE)
+    if checked.version == 1:
+        return V1_FRAME_HEADER_SIZE
+    return V2_BASE_FRAME_HEADER_SIZE + extra
+
+
+def _prepare(filename, checked: _Checked, fhb: int, max_file_size, overwrite) -> _Plan:
+    """Build the headers, split the frames into parts and clear the name.
+
+    Nothing is written yet; the name is cleared by :func:`_clear_the_name`.
+    Raises ValueError for a ``max_file_size`` that is invalid or needs more
+    than :data:`MAX_PARTS` parts, FileExistsError from the name.
+    """
+    signal, data, n, mode = checked.signal, checked.data, checked.n, checked.mode
+    little = np.dtype(data.dtype).newbyteorder("<")
+    original = checked.original
+    header = main_header(
+        signal, checked.sig_axes, little, checked.version, fhb, mode, original
+    )
+    start = start_time_ms(signal)
+    times = frame_times_ms(checked.nav_axes, n, start)
+    headers = frame_headers(signal, n, fhb, mode, start, times, original)
     record = fhb + math.prod(data.shape[-2:]) * data.dtype.itemsize
     counts = _part_counts(n, record, max_file_size)
     if len(counts) > MAX_PARTS:
@@ -225,7 +313,21 @@ def file_writer(
             f"{MAX_PARTS}: give a larger max_file_size"
         )
         raise ValueError(msg)
-    directory, stem, ext = _names(filename)
+    directory, stem, ext = recording_names(filename)
+    _clear_the_name(directory, stem, overwrite)
+    return _Plan(header, headers, counts, directory, stem, ext)
+
+
+def _clear_the_name(directory: Path, stem: str, overwrite: bool) -> None:
+    """Make the name ``stem`` ready for a new recording, or refuse it.
+
+    1. An earlier recording an interrupted commit left hidden is put back
+       first, so that it counts as existing (and is never lost).
+    2. An existing recording is refused unless ``overwrite``.
+    3. Hidden leftovers of interrupted writes are removed, except earlier
+       parts that may be the only copy of a recording: those are kept,
+       with a warning.
+    """
     restored = recover_stale(directory, stem)
     if restored:
         warn(
@@ -233,7 +335,7 @@ def file_writer(
             f"{stem!r} hidden; its {len(restored)} part(s) are back in place"
         )
     existing = existing_parts(directory, stem)
-    if existing and not overwrite_recording:
+    if existing and not overwrite:
         shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
         msg = (
             f"{existing[0]}: a recording named {stem!r} exists ({shown}); pass "
@@ -249,13 +351,24 @@ def file_writer(
             "are kept: rename them without the leading dot and the .stale- "
             "suffix to recover it"
         )
+
+
+def _write(checked: _Checked, plan: _Plan, show_progressbar: bool) -> None:
+    """Write the parts under temporary names, then commit them.
+
+    On any failure (or interruption) while writing, the temporary files are
+    removed and the error is raised again; an earlier recording of the name
+    is untouched. :func:`~.store.commit` then swaps the parts in.
+    """
+    frames = _as_frames(checked.data, checked.n)
     token = secrets.token_hex(4)
     temps = [
-        temp_name(directory, part_name(stem, k, ext), token) for k in range(len(counts))
+        temp_name(plan.directory, part_name(plan.stem, k, plan.ext), token)
+        for k in range(len(plan.counts))
     ]
-    bar = _progress(n, show_progressbar)
+    bar = _progress(checked.n, show_progressbar)
     try:
-        write_parts(temps, counts, header, headers, frames, bar)
+        write_parts(temps, plan.counts, plan.header, plan.headers, frames, bar)
     except BaseException:
         for temp in temps:
             # the error to report is the one above: on a read-only file
@@ -266,10 +379,20 @@ def file_writer(
     finally:
         if bar is not None:
             bar.close()
-    commit(directory, stem, ext, temps, token)
+    commit(plan.directory, plan.stem, plan.ext, temps, token)
 
 
-file_writer.__doc__ %= (WRITE_FILENAME_DOC,)
+def _as_frames(data, n: int):
+    """Return the data shaped as :func:`~.store.write_parts` takes it.
+
+    Numpy data is flattened to ``(n, dimy, dimx)``. Dask data keeps its
+    navigation axes and chunks (each chunk is then computed once), with
+    whole frames per chunk; a single frame gets a navigation axis.
+    """
+    if hasattr(data, "dask"):
+        frames = data.rechunk({data.ndim - 2: -1, data.ndim - 1: -1})
+        return frames[None] if frames.ndim == 2 else frames
+    return data.reshape((n, *data.shape[-2:]))
 
 
 def _loses_in_version1(signal, sig_axes) -> bool:
@@ -349,17 +472,6 @@ def _part_counts(n: int, record: int, max_file_size) -> list[int]:
     while sum(counts) < n:
         counts.append(min(later, n - sum(counts)))
     return counts
-
-
-def _names(filename):
-    """Return the folder, the stem and the extension of the parts."""
-    path = Path(os.fspath(filename)).absolute()
-    match = PART_RE.match(path.name)
-    if match:
-        return path.parent, match["stem"], match["ext"]
-    ext = path.suffix[1:] if path.suffix.lower() == ".tvips" else "tvips"
-    stem = path.stem if path.suffix.lower() == ".tvips" else path.name
-    return path.parent, stem, ext
 
 
 def _progress(total, show):
