@@ -13,7 +13,8 @@ where, and why it differs from ``rsciio.tvips``:
   or frames that all carry the same time, give an uncalibrated ``frame`` axis
   instead of a scale of 0.
 - Dates and times are UTC (the frame headers hold unix time).
-- Stage positions are converted from nm to HyperSpy's mm.
+- ``Acquisition_instrument.TEM`` is filled by walking the table of
+  :mod:`.mapping` (stage positions, for one, converted from nm to mm).
 """
 
 from __future__ import annotations
@@ -30,13 +31,16 @@ from .._format.layout import (
     MODE_DIFFRACTION,
     MODE_IMAGING,
     PART_RE,
+    frame_times_ms,
 )
+from .mapping import MAIN, MAPPING
 
 #: The unit of the signal axes for each ``mode``.
 SIGNAL_UNITS = {MODE_IMAGING: "nm", MODE_DIFFRACTION: "1/nm"}
 #: pyxem's signal type of electron diffraction patterns.
 DIFFRACTION_SIGNAL_TYPE = "electron_diffraction"
-NM_PER_MM = 1e6
+#: Unix time 0: frame times are counted from it.
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 def _field(frame_header, name, default=None):
@@ -44,11 +48,6 @@ def _field(frame_header, name, default=None):
     if name in frame_header.dtype.names:
         return frame_header[name].item()
     return default
-
-
-def frame_time_ms(frame_header) -> int:
-    """Return a frame's unix time in whole milliseconds (exact)."""
-    return frame_header["timestamp"].item() * 1000 + frame_header["ms"].item()
 
 
 def signal_axes(header, mode) -> list[dict]:
@@ -90,8 +89,7 @@ def time_axis(n_frames: int, first_header, last_header) -> dict:
     -------
     dict
     """
-    # Integer milliseconds: unix seconds as float64 would lose the last digits.
-    span = frame_time_ms(last_header) - frame_time_ms(first_header)
+    span = int(frame_times_ms(last_header) - frame_times_ms(first_header))
     if n_frames > 1 and span > 0:
         scale = span / 1000 / (n_frames - 1)
         return {
@@ -159,8 +157,7 @@ def frame_header_fields(headers) -> dict:
 
 def utc_datetime(frame_header) -> datetime:
     """Return the UTC date and time of a frame."""
-    start = datetime.fromtimestamp(frame_header["timestamp"].item(), tz=timezone.utc)
-    return start + timedelta(milliseconds=frame_header["ms"].item())
+    return EPOCH + timedelta(milliseconds=int(frame_times_ms(frame_header)))
 
 
 def metadata(path: str, header, first_header) -> dict:
@@ -193,33 +190,29 @@ def metadata(path: str, header, first_header) -> dict:
         "Signal": {},
     }
     mode = _field(first_header, "mode")
-    tem = {}
-    if header.fields["ht"]:
-        tem["beam_energy"] = float(header.fields["ht"])
-    if header.fields["magtotal"]:
-        key = "camera_length" if mode == MODE_DIFFRACTION else "magnification"
-        tem[key] = float(header.fields["magtotal"])
-    current = _field(first_header, "fcurrent")
-    if current is not None:
-        tem["beam_current"] = current
-    stage = {}
-    for field, key, divisor in (
-        ("stagea", "tilt_alpha", 1.0),
-        ("stageb", "tilt_beta", 1.0),
-        ("stagex", "x", NM_PER_MM),
-        ("stagey", "y", NM_PER_MM),
-        ("stagez", "z", NM_PER_MM),
-    ):
-        value = _field(first_header, field)
-        if value is not None:
-            stage[key] = value / divisor
-    if stage:
-        tem["Stage"] = stage
-    if tem:
-        meta["Acquisition_instrument"] = {"TEM": tem}
+    for row in MAPPING:
+        if not row.applies(mode):
+            continue
+        if row.header == MAIN:
+            # every main header has every field, and the recorder writes 0
+            # for a value it does not have: 0 is "not recorded"
+            stored = header.fields[row.field] or None
+        else:
+            # a short frame header lacks the field; a 0 in it is a reading
+            stored = _field(first_header, row.field)
+        if stored is not None:
+            _set_path(meta, row.path, row.to_metadata(stored))
     if mode == MODE_DIFFRACTION and diffraction_type_known():
         meta["Signal"]["signal_type"] = DIFFRACTION_SIGNAL_TYPE
     return meta
+
+
+def _set_path(tree: dict, path: str, value) -> None:
+    """Set ``tree[a][b][c] = value`` for ``path`` ``"a.b.c"``, making the nodes."""
+    *nodes, key = path.split(".")
+    for node in nodes:
+        tree = tree.setdefault(node, {})
+    tree[key] = value
 
 
 def diffraction_type_known() -> bool:

@@ -5,16 +5,22 @@ built from the signal's axes and metadata, using the same metadata paths the
 reader fills, so that read -> write -> read keeps every value. When the
 signal carries what the reader found in the files (``original_metadata``
 ``tvips_header`` and ``frame_headers``), those are the starting point and
-the bytes we do not decode are written back unchanged.
+the bytes we do not decode are written back unchanged. Which field holds
+which metadata value is the table of :mod:`.mapping`, the one the reader
+walks too.
+
+pint is imported, and its unit registry built, only when a unit is first
+converted (:func:`unit_registry`): building the registry takes a noticeable
+time, and reading a file never needs it.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 
 import numpy as np
-import pint
 from box import Box
 
 from .._format.layout import (
@@ -24,9 +30,11 @@ from .._format.layout import (
     MODE_IMAGING,
     PIXEL_DTYPES,
     frame_header_dtype,
+    split_times_ms,
 )
+from .._format.layout import frame_times_ms as header_times_ms
 from ..exceptions import warn
-from .decode import NM_PER_MM
+from .mapping import FRAME, MAIN, STAGE, TEM, rows
 from .times import unix_ms
 
 #: Filler of the main headers this package writes from scratch.
@@ -35,8 +43,21 @@ FILLER = b"TVIPS "
 PIXEL_UNITS = {"px", "pixel", "pixels", "pix", "<undefined>", ""}
 #: Relative change of the pixel size by rounding above which the writer warns.
 ROUNDING_TOLERANCE = 0.01
-_UREG = pint.UnitRegistry()
-TEM = "Acquisition_instrument.TEM"
+#: Marks a metadata path that is not set at all (a value of None is set).
+_UNSET = object()
+
+
+@functools.cache
+def unit_registry():
+    """Return the pint unit registry, built on the first call.
+
+    Returns
+    -------
+    pint.UnitRegistry
+    """
+    import pint
+
+    return pint.UnitRegistry()
 
 
 def metadata_box(signal) -> Box:
@@ -56,8 +77,11 @@ def _quantity(units):
     """
     text = str(units).strip().replace("Å", "angstrom").replace("k_A", "angstrom")
     text = re.sub(r"(?<![A-Za-z_])A(?![A-Za-z_])", "angstrom", text)
+    registry = unit_registry()
+    import pint  # imported by unit_registry: this only binds the name
+
     try:
-        quantity = _UREG(text)
+        quantity = registry(text)
     except (pint.errors.PintError, AttributeError, TypeError, ValueError):
         return None
     return quantity if isinstance(quantity, pint.Quantity) else None
@@ -137,6 +161,8 @@ def pixel_size(sig_axes, mode, previous: int) -> int:
     target = "nm" if mode == MODE_IMAGING else "1/nm"
     scale = axis.get("scale")
     quantity = float(1.0 if scale is None else scale) * _quantity(axis["units"])
+    import pint  # imported by _quantity above: this only binds the name
+
     try:
         value = quantity.to(target).magnitude
     except pint.errors.DimensionalityError:
@@ -162,9 +188,10 @@ def pixel_size(sig_axes, mode, previous: int) -> int:
     return int(stored)
 
 
-def _uint(value, default=0) -> int:
+def _uint(value, default=0, factor=1.0) -> int:
+    """Return ``value * factor`` as a uint32 field value; ``default`` if it has none."""
     try:
-        value = float(value)
+        value = float(value) * factor
     except (TypeError, ValueError):
         return default
     if not math.isfinite(value) or value < 0:
@@ -176,9 +203,11 @@ def main_header(signal, sig_axes, dtype, version, fhb, mode, original) -> bytes:
     """Return the 256 bytes of the main header.
 
     Fields that the signal defines (size, dtype, version, frame-header size,
-    pixel size, high tension, magnification or camera length) come from it;
-    the read-out offsets, binning and filler come from the original header
-    when the signal carries one, else 0, 1 and ``"TVIPS "``.
+    pixel size, and the main-header rows of :data:`.mapping.MAPPING` that
+    hold in ``mode``: high tension, magnification or camera length) come
+    from it; a mapped value the metadata does not set comes from the
+    original header, as do the read-out offsets, binning and filler, when
+    the signal carries one, else 0, 1 and ``"TVIPS "``.
     """
     base = dict((original or {}).get("tvips_header") or {})
     header = np.zeros((), MAIN_HEADER_DTYPE)
@@ -188,7 +217,6 @@ def main_header(signal, sig_axes, dtype, version, fhb, mode, original) -> bytes:
     else:
         filler = FILLER * (header["dummy"].size // len(FILLER) + 1)
     header["dummy"] = np.frombuffer(filler[: header["dummy"].size], np.uint8)
-    key = "camera_length" if mode == MODE_DIFFRACTION else "magnification"
     values = {
         "size": MAIN_HEADER_DTYPE.itemsize,
         "version": version,
@@ -200,11 +228,16 @@ def main_header(signal, sig_axes, dtype, version, fhb, mode, original) -> bytes:
         "binx": _uint(base.get("binx", 1), 1),
         "biny": _uint(base.get("biny", 1), 1),
         "pixelsize": pixel_size(sig_axes, mode, _uint(base.get("pixelsize", 0))),
-        "ht": _uint(meta.get(f"{TEM}.beam_energy", base.get("ht", 0))),
-        "magtotal": _uint(meta.get(f"{TEM}.{key}", base.get("magtotal", 0))),
         "frameheaderbytes": fhb if version == 2 else _uint(
             base.get("frameheaderbytes", 0)),
     }  # fmt: skip
+    for row in rows(MAIN, mode):
+        value = meta.get(row.path, _UNSET)
+        if value is _UNSET:
+            # the original header's value is already stored units
+            values[row.field] = _uint(base.get(row.field, 0))
+        else:
+            values[row.field] = _uint(value, factor=row.factor)
     for name, value in values.items():
         header[name] = value
     raw = header.tobytes()
@@ -220,8 +253,10 @@ def frame_headers(signal, n, fhb, mode, start_ms, times_ms, original) -> np.ndar
     as the reader puts them) and they fit the frame-header size; bytes of
     fields a smaller header cannot hold are dropped, and a larger header gets
     zeros; their ``mode`` is set to ``mode``. Otherwise the headers are made:
-    counter 1, 2, ...; times ``times_ms``; ``mode``; stage, tilt and beam current
-    from the metadata; ``rotidx`` 1, 2, ... as RosettaSciIO writes.
+    counter 1, 2, ...; times ``times_ms``; ``mode``; the frame-header rows of
+    :data:`.mapping.MAPPING` (stage, tilt and beam current) from the
+    metadata, 0 where it sets none; ``rotidx`` 1, 2, ... as RosettaSciIO
+    writes.
     """
     dtype = frame_header_dtype(fhb)
     out = np.zeros(n, dtype)
@@ -247,18 +282,14 @@ def frame_headers(signal, n, fhb, mode, start_ms, times_ms, original) -> np.ndar
             "hold (counters, rotator index, beam positions, times) are made anew",
             UserWarning,
         )
-    t = np.asarray(times_ms, dtype=np.int64)
+    seconds, ms = split_times_ms(times_ms)
+    mapped = {r.field: r.to_field(_number(meta, r.path)) for r in rows(FRAME, mode)}
     values = {
         "num": np.arange(1, n + 1),
-        "timestamp": t // 1000,
-        "ms": t % 1000,
+        "timestamp": seconds,
+        "ms": ms,
         "mode": mode,
-        "fcurrent": _number(meta, f"{TEM}.beam_current"),
-        "stagex": _number(meta, f"{TEM}.Stage.x") * NM_PER_MM,
-        "stagey": _number(meta, f"{TEM}.Stage.y") * NM_PER_MM,
-        "stagez": _number(meta, f"{TEM}.Stage.z") * NM_PER_MM,
-        "stagea": _number(meta, f"{TEM}.Stage.tilt_alpha"),
-        "stageb": _number(meta, f"{TEM}.Stage.tilt_beta"),
+        **mapped,
         "rotidx": np.arange(1, n + 1),
     }
     for name, value in values.items():
@@ -336,19 +367,17 @@ def _check_carried(meta, headers, start_ms) -> None:
     names = headers.dtype.names
     checks = []
     if "ms" in names and meta.get("General.date"):
-        held = first["timestamp"].item() * 1000 + first["ms"].item()
+        held = int(header_times_ms(first))
         checks.append(("General.date/time", start_ms, held))
-    stage = (
-        ("stagex", "Stage.x", NM_PER_MM),
-        ("stagey", "Stage.y", NM_PER_MM),
-        ("stagez", "Stage.z", NM_PER_MM),
-        ("stagea", "Stage.tilt_alpha", 1.0),
-        ("stageb", "Stage.tilt_beta", 1.0),
-    )
-    for field, path, factor in stage:
-        path = f"{TEM}.{path}"
-        if field in names and meta.get(path) is not None:
-            checks.append((path, _number(meta, path) * factor, first[field].item()))
+    mode = first["mode"].item() if "mode" in names else None
+    for row in rows(FRAME, mode):
+        # Only the stage is compared, as before the table; whether an edited
+        # beam current should warn as well is still open (issue 14).
+        if not row.path.startswith(f"{STAGE}."):
+            continue
+        if row.field in names and meta.get(row.path) is not None:
+            wanted = row.to_field(_number(meta, row.path))
+            checks.append((row.path, wanted, first[row.field].item()))
     for path, wanted, held in checks:
         if not np.isclose(wanted, held, rtol=1e-6, atol=1e-3):
             warn(
