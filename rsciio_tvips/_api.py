@@ -12,11 +12,11 @@ import os
 
 import numpy as np
 
+from ._checks import frame_summary
 from ._docstrings import FILENAME_DOC, LAZY_DOC, RETURNS_DOC
 from ._metadata import decode as _metadata
 from ._reading.lazy import auto_chunks
 from ._reading.recording import TvipsRecording
-from ._scans.detect import frame_diagnostics
 from ._scans.plan import plan_scan
 
 
@@ -183,7 +183,7 @@ def file_reader(
         nav_axes = _metadata.scan_axes(table.shape)
     checks = None
     if diagnostics or (diagnostics is None and headers is not None):
-        checks = frame_diagnostics(rec.frame_headers)
+        checks = frame_summary(rec.frame_headers)
     want_headers = frame_headers or (frame_headers is None and not lazy)
     mode = first["mode"].item() if "mode" in first.dtype.names else None
     axes = nav_axes + _metadata.signal_axes(rec.header, mode)
@@ -246,11 +246,11 @@ def _chunks(rec: TvipsRecording, table, scan, rechunking):
         nav = auto_chunks(table.shape, rec.header.frame_nbytes, budget)
         return nav + rec.frame_shape
     # One chunk per file: the frames whose record starts in that file.
-    record = rec.header.record_size
     edges = {0, table.size}
-    for part in rec.chain.parts:
-        edge = -(-part.stream_start // record)
-        if 0 < edge < table.size:
-            edges.add(edge)
+    edges.update(
+        edge
+        for edge in rec.chain.first_frames(rec.header.record_size)
+        if 0 < edge < table.size
+    )
     sizes = tuple(b - a for a, b in itertools.pairwise(sorted(edges)))
     return (sizes, *((n,) for n in rec.frame_shape))

@@ -14,7 +14,18 @@ from dataclasses import dataclass
 
 
 class TvipsFormatError(ValueError):
-    """A recording's bytes do not follow the TVIPS format."""
+    """A recording's bytes do not follow the TVIPS format.
+
+    Attributes
+    ----------
+    findings : list of Finding
+        Raised on opening a recording: every defect found up to and
+        including the one raised (empty when raised elsewhere).
+    """
+
+    def __init__(self, *args, findings=()):
+        super().__init__(*args)
+        self.findings = list(findings)
 
 
 class TvipsFormatWarning(UserWarning):
@@ -84,3 +95,29 @@ class Finding:
             f"{self.expected}, found {self.found}"
         )
         return f"{text} ({self.detail})" if self.detail else text
+
+
+@dataclass(frozen=True)
+class Defect:
+    """A :class:`Finding` with the sentences the reader raises or warns.
+
+    Every check of :mod:`rsciio_tvips._checks` returns these, so that the
+    strict error, the permissive warning and the validator's finding of one
+    defect come from one place.
+
+    Attributes
+    ----------
+    finding : Finding
+        What the validator lists.
+    message : str
+        The sentence raised (``fatal``, or ``error`` when strict) or warned
+        (``warning``): it names the file, the offset, what was expected and
+        what was found.
+    workaround : str
+        ``error`` only: what permissive reading does instead of raising,
+        added to the warning after a semicolon.
+    """
+
+    finding: Finding
+    message: str
+    workaround: str = ""

@@ -132,18 +132,33 @@ def test_truncated_recording_lists_the_problem(make_tvips):
     d = describe(rec.path)
     assert d["frames"]["ignored_bytes"] == d["frames"]["record_bytes"] - 3
     (problem,) = d["problems"]
-    assert problem.startswith("rec_000.tvips: frame record 3 at offset ")
-    assert problem.endswith("are read (interrupted acquisition?)")
+    record = d["frames"]["record_bytes"]
+    assert problem == {
+        "severity": "warning",
+        "file": "rec_000.tvips",
+        "offset": 256 + 3 * record,
+        "field": "frame record",
+        "expected": f"{record} bytes",
+        "found": f"{record - 3}",
+        "detail": "truncated last record: 3 whole frames are read",
+    }
+    assert f"problem: warning: rec_000.tvips at offset {256 + 3 * record}" in (
+        as_text(d)
+    )
 
 
 def test_missing_part_is_a_problem_not_a_stray_warning(demo):
     demo.with_name("demo_001.tvips").unlink()
     d = describe(demo)  # no warning escapes (filterwarnings=error)
-    assert d["problems"][0] == (
-        "demo_001.tvips: part 1 of the recording is missing (found parts up to "
-        "demo_003.tvips, 1 missing); the parts before it are read, "
-        "demo_002.tvips, demo_003.tvips ignored"
-    )
+    assert d["problems"][0] == {
+        "severity": "error",
+        "file": "demo_001.tvips",
+        "offset": None,
+        "field": "part chain",
+        "expected": "part 1 of 'demo' (parts up to 3 exist)",
+        "found": "no such file",
+        "detail": "permissive=True reads the parts before it",
+    }
     assert [p["name"] for p in d["parts"]] == ["demo_000.tvips"]
 
 

@@ -12,7 +12,11 @@ from rsciio_tvips import (
     TvipsRecording,
     file_reader,
 )
-from rsciio_tvips._format.parts import find_parts
+
+
+def find_parts(path):
+    """The part chain the reader found."""
+    return TvipsRecording(path).chain
 
 
 def names(chain):
@@ -141,8 +145,9 @@ def test_middle_part_cut_short_is_reported(make_tvips):
     rec.paths[1].write_bytes(rec.paths[1].read_bytes()[:-10])
     # frame 6 now starts 10 bytes into rec_002: its "counter" is pixel data
     msg = (
-        "rec_001.tvips: the frame counter jumps from 6 to 0 at the start of "
-        "rec_002.tvips; if the part lost bytes, every frame after it is shifted"
+        "rec_001.tvips at offset 242 (its end): the frame counter jumps from 6 to 0 "
+        "at the start of rec_002.tvips; if the part lost bytes, every frame after "
+        "it is shifted"
     )
     with pytest.warns(TvipsFormatWarning) as record:
         TvipsRecording(rec.path)
@@ -155,8 +160,9 @@ def test_short_middle_part_without_counter(make_tvips):
     rec = make_tvips(n_frames=30, records_per_part=10, header_values=lambda i: {})
     rec.paths[1].write_bytes(rec.paths[1].read_bytes()[:-500])
     msg = (
-        "rec_001.tvips: the part holds 340 bytes of frames, far fewer than the "
-        "others (840); if the part lost bytes, every frame after it is shifted"
+        "rec_001.tvips at offset 340 (its end): the part holds 340 bytes of frames, "
+        "far fewer than the others (840); if the part lost bytes, every frame "
+        "after it is shifted"
     )
     with pytest.warns(TvipsFormatWarning) as record:
         TvipsRecording(rec.path)

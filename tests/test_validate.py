@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import default_header_values, main_header
 
-import rsciio_tvips._validate as _validate
+import rsciio_tvips._checks as _checks
 from rsciio_tvips import (
     Finding,
     TvipsFormatError,
@@ -146,12 +146,22 @@ def test_short_first_file(make_tvips):
 def test_no_whole_frame(make_tvips):
     rec = make_tvips(n_frames=1, truncate=5)
     (finding,) = validate(rec.path)
-    assert (finding.severity, finding.file, finding.field) == (
+    assert finding == Finding(
         "fatal",
         "rec_000.tvips",
-        "recording",
+        256,
+        "frame record",
+        f"at least {RECORD} bytes (frame header 60 + 3 x 4 pixels of 2 bytes)",
+        f"{RECORD - 5} in 1 part(s)",
+        "no whole frame record after the main header",
     )
-    assert finding.found.startswith("no whole frame record after the main header")
+    msg = (
+        f"rec_000.tvips: no whole frame record after the main header at offset 256: "
+        f"expected {finding.expected}, found {finding.found}"
+    )
+    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$") as caught:
+        TvipsRecording(rec.path, permissive=True)
+    assert caught.value.findings == [finding]
 
 
 def test_truncated_last_record(make_tvips):
@@ -271,32 +281,39 @@ def test_other_recordings_and_empty_parts(make_tvips, tmp_path):
     (tmp_path / "other_000.tvips").write_bytes(b"")
     (tmp_path / "rec_002.tvips").write_bytes(b"")
     findings = validate(rec.path)
+    # an empty last part loses nothing that can be told: a remark
     assert [(f.severity, f.file, f.field, f.found) for f in findings] == [
-        ("warning", "rec_002.tvips", "part size", "an empty file"),
         ("info", "rec_000.tvips", "folder", "1 other part files (other_000.tvips)"),
+        ("info", "rec_002.tvips", "part size", "an empty file"),
     ]
-    assert status(findings) == 1
+    assert status(findings) == 0
+    assert TvipsRecording(rec.path).problems == []  # and no warning
 
 
 def test_part_cut_short_in_the_middle(make_tvips):
     rec = make_tvips(n_frames=9, records_per_part=3)
     data = rec.paths[1].read_bytes()
     rec.paths[1].write_bytes(data[: 2 * RECORD])  # lost a whole record
-    # the counter check and the part-boundary check both see it
-    findings = validate(rec.path)
-    assert [
-        (f.severity, f.file, f.offset, f.field, f.expected, f.found) for f in findings
-    ] == [
-        ("warning", "rec_002.tvips", 0, "num", "6", "7"),
-        ("warning", "rec_002.tvips", 0, "num", "6", "7"),
-    ]
-    assert findings[0].detail.endswith("rec_001.tvips may have lost bytes")
-    assert findings[1].detail.startswith("frame counter skips")
+    # the part-boundary check owns the counter jump at the join: one finding
+    expected = Finding(
+        "warning",
+        "rec_001.tvips",
+        2 * RECORD,
+        "part boundary",
+        "frame counter 6 at the start of rec_002.tvips",
+        "7",
+        "the part may have lost bytes: every frame after it is shifted",
+    )
+    assert validate(rec.path) == [expected]
+    with pytest.warns(
+        TvipsFormatWarning, match=f"^rec_001.tvips at offset {2 * RECORD} "
+    ):
+        assert TvipsRecording(rec.path).problems == [expected]
 
 
 def test_checks_run_across_blocks(make_tvips, monkeypatch):
     # the counter jump sits exactly between two blocks of headers
-    monkeypatch.setattr(_validate, "BLOCK", 4)
+    monkeypatch.setattr(_checks, "BLOCK", 4)
     rec = make_tvips(n_frames=9, header_values=headers_with(num={4: 50, 5: 51}))
     (finding,) = [
         f for f in validate(rec.path) if f.detail.startswith("frame counter skips")

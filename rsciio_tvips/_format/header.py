@@ -12,8 +12,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..exceptions import TvipsFormatError
+from ..exceptions import Defect, Finding, TvipsFormatError
 from .layout import (
+    KNOWN_FRAME_HEADER_SIZES,
     MAIN_HEADER_DTYPE,
     MAIN_HEADER_SIZE,
     PIXEL_DTYPES,
@@ -21,83 +22,72 @@ from .layout import (
     SUPPORTED_VERSIONS,
     V2_MAX_FRAME_HEADER_SIZE,
     V2_MIN_FRAME_HEADER_SIZE,
+    field_offset,
     frame_header_dtype,
     frame_header_size,
 )
 
 
-def _offset(field: str) -> int:
-    return MAIN_HEADER_DTYPE.fields[field][1]
+def _problem(field: str, what: str, expected: str, found: int, name: str) -> Defect:
+    offset = field_offset(field)
+    finding = Finding("fatal", name, offset, field, expected, str(found), what)
+    message = (
+        f"{name}: {what} ({field}) at offset {offset}: expected {expected}, "
+        f"found {found}"
+    )
+    return Defect(finding, message)
 
 
-@dataclass(frozen=True)
-class HeaderProblem:
-    """A field of the main header that cannot be right.
-
-    Attributes
-    ----------
-    field : str
-        RosettaSciIO name of the field.
-    offset : int
-        Byte offset of the field in the file.
-    what : str
-        What the field is, in words.
-    expected : str
-        What it should hold.
-    found : int
-        What it holds.
-    """
-
-    field: str
-    offset: int
-    what: str
-    expected: str
-    found: int
-
-    def message(self, name: str) -> str:
-        """Return the message naming the file, as errors and findings give it."""
-        return (
-            f"{name}: {self.what} ({self.field}) at offset {self.offset}: "
-            f"expected {self.expected}, found {self.found}"
-        )
-
-
-def _problem(field: str, what: str, expected: str, found: int) -> HeaderProblem:
-    return HeaderProblem(field, _offset(field), what, expected, found)
-
-
-def header_problems(fields: dict) -> list[HeaderProblem]:
-    """Check every field of a decoded main header; return all problems.
+def header_defects(raw: bytes, name: str) -> list[Defect]:
+    """Check the first bytes of a recording as a main header; return every defect.
 
     Parameters
     ----------
-    fields : dict
-        Integer fields by RosettaSciIO name, as decoded from the 256 bytes.
+    raw : bytes
+        The first bytes of the first part (256 or fewer when it is shorter).
+    name : str
+        File name, for the findings and messages.
 
     Returns
     -------
-    list of HeaderProblem
-        In the order :func:`parse_main_header` checks them; empty if the
-        header can be used.
+    list of Defect
+        In the order :func:`parse_main_header` checks them: ``fatal`` ones
+        when the header cannot be used, then an ``info`` remark for a frame
+        header size that no known file has; empty for a usual header.
     """
+    if len(raw) < MAIN_HEADER_SIZE:
+        finding = Finding(
+            "fatal", name, 0, "main header", f"{MAIN_HEADER_SIZE} bytes",
+            f"{len(raw)} bytes",
+        )  # fmt: skip
+        message = (
+            f"{name}: file is shorter than the main header at offset 0: "
+            f"expected at least {MAIN_HEADER_SIZE} bytes, found {len(raw)}"
+        )
+        return [Defect(finding, message)]
+    fields = decode_fields(raw)
     problems = []
     if fields["size"] != MAIN_HEADER_SIZE:
         problems.append(
-            _problem("size", "main header size", str(MAIN_HEADER_SIZE), fields["size"])
-        )
+            _problem("size", "main header size", str(MAIN_HEADER_SIZE),
+                     fields["size"], name)
+        )  # fmt: skip
     version = fields["version"]
     if version not in SUPPORTED_VERSIONS:
         problems.append(
-            _problem("version", "unsupported header version", "1 or 2", version)
+            _problem("version", "unsupported header version", "1 or 2", version, name)
         )
     for field, what in (("dimx", "image width"), ("dimy", "image height")):
         if fields[field] == 0:
-            problems.append(_problem(field, what, "a positive number of pixels", 0))
+            problems.append(
+                _problem(field, what, "a positive number of pixels", 0, name)
+            )
     bpp = fields["bitsperpixel"]
     if bpp not in PIXEL_DTYPES:
         problems.append(
-            _problem("bitsperpixel", "unsupported pixel depth", "8, 16, 32 or 64", bpp)
-        )
+            _problem("bitsperpixel", "unsupported pixel depth", "8, 16, 32 or 64",
+                     bpp, name)
+        )  # fmt: skip
     declared = fields["frameheaderbytes"]
     if version == 2 and not (
         V2_MIN_FRAME_HEADER_SIZE <= declared <= V2_MAX_FRAME_HEADER_SIZE
@@ -107,8 +97,20 @@ def header_problems(fields: dict) -> list[HeaderProblem]:
             "version 2"
         )
         problems.append(
-            _problem("frameheaderbytes", "frame header size", expected, declared)
+            _problem("frameheaderbytes", "frame header size", expected, declared, name)
         )
+    elif version == 2 and declared not in KNOWN_FRAME_HEADER_SIZES:
+        offset = field_offset("frameheaderbytes")
+        seen = " or ".join(map(str, KNOWN_FRAME_HEADER_SIZES))
+        finding = Finding(
+            "info", name, offset, "frameheaderbytes", f"{seen} (sizes seen)",
+            str(declared), "the fields that fit are decoded, the rest kept raw",
+        )  # fmt: skip
+        message = (
+            f"{name}: frame header size (frameheaderbytes) at offset {offset}: "
+            f"expected {seen} (sizes seen), found {declared}"
+        )
+        problems.append(Defect(finding, message))
     return problems
 
 
@@ -189,17 +191,11 @@ def parse_main_header(buf: bytes, name: str) -> MainHeader:
         6. a version 2 header declares frame headers shorter than 12 bytes or
            longer than 16 MiB.
     """
-    if len(buf) < MAIN_HEADER_SIZE:
-        msg = (
-            f"{name}: file is shorter than the main header at offset 0: "
-            f"expected at least {MAIN_HEADER_SIZE} bytes, found {len(buf)}"
-        )
-        raise TvipsFormatError(msg)
+    fatal = [d for d in header_defects(buf, name) if d.finding.severity == "fatal"]
+    if fatal:
+        raise TvipsFormatError(fatal[0].message, findings=[fatal[0].finding])
     raw = bytes(buf[:MAIN_HEADER_SIZE])
     fields = decode_fields(raw)
-    problems = header_problems(fields)
-    if problems:
-        raise TvipsFormatError(problems[0].message(name))
     version, bpp = fields["version"], fields["bitsperpixel"]
     declared = fields["frameheaderbytes"]
     return MainHeader(
@@ -241,7 +237,8 @@ def read_signed(header: MainHeader, name: str) -> MainHeader:
     if bpp not in SIGNED_PIXEL_DTYPES:
         msg = (
             f"{name}: signed=True reads 16-bit pixels as int16, but this recording "
-            f"has {bpp}-bit pixels (bitsperpixel at offset {_offset('bitsperpixel')})"
+            f"has {bpp}-bit pixels (bitsperpixel at offset "
+            f"{field_offset('bitsperpixel')})"
         )
         raise ValueError(msg)
     return replace(header, pixel_dtype=SIGNED_PIXEL_DTYPES[bpp])

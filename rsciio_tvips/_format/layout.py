@@ -39,6 +39,9 @@ V2_MIN_FRAME_HEADER_SIZE = 12
 #: 180 bytes; a larger value is a damaged header, and one of 2**31 bytes or
 #: more cannot even be described as a numpy record.
 V2_MAX_FRAME_HEADER_SIZE = 2**24
+#: Frame-header sizes seen in files of known origin (format.md); any other
+#: size is read, and remarked on by the validator.
+KNOWN_FRAME_HEADER_SIZES = (60, 108, 180)
 #: ``bitsperpixel`` values and the unsigned pixel type each one means. 8 and 16
 #: come from cameras; 32 and 64 are written by RosettaSciIO's writer.
 PIXEL_DTYPES = {
@@ -135,6 +138,9 @@ FRAME_HEADER_FIELDS = (
     (100, "DENS_Bias_limit_U", None, "<f4"),
     (104, "DENS_Bias_limit_I", None, "<f4"),
 )
+#: Largest coordinate taken as a beam position (``Scan_x``, ``Scan_y``, in scan
+#: points); anything larger is garbage, not a scan.
+MAX_POSITION = 2**20
 #: Size of the longest frame header whose every byte is known (LiberTEM's).
 FULL_FRAME_HEADER_SIZE = 108
 #: Name of the field that keeps the frame-header bytes past the known fields.

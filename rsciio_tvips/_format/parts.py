@@ -1,12 +1,12 @@
 """Find the parts of a recording and treat them as one byte stream.
 
 A recording is ``NAME_000.tvips``, ``NAME_001.tvips``, ...; only ``_000``
-starts with the main header. :func:`find_parts` finds the chain from any part
-and returns it as a :class:`Chain`: the bytes after the main header of every
-part, in order, seen as one logical stream. Frame records are laid end to end
-in that stream, so a record that straddles two files needs no special case,
-and the number of frames follows from the sizes of the files, never from a
-count in a header.
+starts with the main header. :func:`siblings` finds the parts beside any part
+and :func:`build_chain` returns them as a :class:`Chain`: the bytes after the
+main header of every part, in order, seen as one logical stream. Frame records
+are laid end to end in that stream, so a record that straddles two files needs
+no special case, and the number of frames follows from the sizes of the files,
+never from a count in a header.
 """
 
 from __future__ import annotations
@@ -18,8 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..exceptions import TvipsFormatError, warn
-from .layout import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, PART_RE, part_name
+from .layout import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, PART_RE
 
 
 @dataclass(frozen=True)
@@ -167,78 +166,32 @@ def siblings(path: Path) -> Siblings:
     return Siblings(stem, found, duplicates, others)
 
 
-def find_parts(filename: str | os.PathLike, permissive: bool = False) -> Chain:
-    """Find every part of the recording that ``filename`` belongs to.
+def build_chain(near: Siblings, last: int) -> Chain:
+    """Return the parts ``_000`` to ``last`` as one stream, sized now.
 
     Parameters
     ----------
-    filename : str or os.PathLike
-        Any part of the recording (``x_000.tvips``, ``x_003.TVIPS`` ...). A
-        ``.tvips`` file whose name has no ``_NNN`` suffix is taken as a
-        recording of one part.
-
-    permissive : bool, optional
-        Instead of raising, use the parts before the first missing one and,
-        of two files that claim one part number, the one spelled like
-        ``filename``; each with a :class:`TvipsFormatWarning`.
+    near : Siblings
+        The parts found beside the file opened; every number from
+        ``_000`` to ``last`` must be among them (the part chain's checks,
+        :func:`rsciio_tvips._checks.chain_defects`, say when one is not).
+    last : int
+        Number of the last part to use.
 
     Returns
     -------
     Chain
-        The parts from ``_000`` to the highest number found (permissive: to
-        the last before a gap).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``filename`` does not exist.
-    TvipsFormatError
-        If the first part is missing or shorter than the main header; unless
-        ``permissive``, also if a part between the first and the last is
-        missing or if two files claim the same part number (``x_001.tvips``
-        and ``x_001.TVIPS``).
+        The first part's frame data start after the main header; a first
+        part shorter than that holds none (its header is checked apart).
     """
-    path = Path(os.fspath(filename)).absolute()
-    if not path.is_file():
-        raise FileNotFoundError(f"No such TVIPS file: {os.fspath(filename)!r}")
-    near = siblings(path)
-    stem, found, ext = near.stem, near.found, path.suffix[1:]
-    for number, kept, dropped in near.duplicates:
-        msg = (
-            f"{dropped.name}: two files claim part {number} of recording "
-            f"{stem!r}: {kept.name} and {dropped.name}"
-        )
-        if not permissive:
-            raise TvipsFormatError(msg)
-        warn(f"{msg}; {kept.name} is read")
-    last = max(found)
-    missing = [n for n in range(FIRST_PART_NUMBER, last) if n not in found]
-    if missing:
-        name = part_name(stem, missing[0], ext)
-        msg = (
-            f"{name}: part {missing[0]} of the recording is missing "
-            f"(found parts up to {part_name(stem, last, ext)}, "
-            f"{len(missing)} missing)"
-        )
-        if not permissive or missing[0] == FIRST_PART_NUMBER:
-            raise TvipsFormatError(msg)
-        ignored = [found[n].name for n in sorted(found) if n > missing[0]]
-        warn(f"{msg}; the parts before it are read, {', '.join(ignored)} ignored")
-        last = missing[0] - 1
     parts = []
     start = 0
     for number in range(FIRST_PART_NUMBER, last + 1):
-        stat = os.stat(found[number])
-        size = stat.st_size
+        stat = os.stat(near.found[number])
         offset = MAIN_HEADER_SIZE if number == FIRST_PART_NUMBER else 0
-        if size < offset:
-            msg = (
-                f"{found[number].name}: file is shorter than the main header at "
-                f"offset 0: expected at least {offset} bytes, found {size}"
-            )
-            raise TvipsFormatError(msg)
+        length = max(0, stat.st_size - offset)
         parts.append(
-            Part(str(found[number]), offset, size - offset, start, stat.st_mtime_ns)
+            Part(str(near.found[number]), offset, length, start, stat.st_mtime_ns)
         )
-        start += size - offset
+        start += length
     return Chain(tuple(parts))

@@ -18,13 +18,21 @@ import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 
-from .._format.header import parse_main_header, read_signed
+from .._checks import (
+    Report,
+    boundary_defects,
+    chain_defects,
+    size_defects,
+    usable_last_part,
+)
+from .._format.header import header_defects, parse_main_header, read_signed
 from .._format.layout import MAIN_HEADER_SIZE
-from .._format.parts import find_parts
-from ..exceptions import Finding, TvipsFormatError, warn
+from .._format.parts import build_chain, siblings
+from ..exceptions import Finding
 from .lazy import frame_table_to_dask
 from .preadv import read_frames_into, read_headers
 
@@ -48,7 +56,7 @@ class TvipsRecording:
     permissive : bool, default False
         Read the parts before a missing one, and of two files that claim one
         part number the one spelled like ``filename``, with a warning each,
-        instead of raising (see :func:`find_parts`).
+        instead of raising (see :mod:`rsciio_tvips._checks`).
     signed : bool, default False
         Read 16-bit pixels as signed integers (int16) instead of uint16: the
         same bytes, read another way. MicroED recordings of gain- and
@@ -91,124 +99,76 @@ class TvipsRecording:
         *,
         signed: bool = False,
     ):
-        self.chain = find_parts(filename, permissive=permissive)
+        self._open(filename, Report(permissive), signed)
+
+    @classmethod
+    def inspect(cls, filename: str | os.PathLike, *, signed: bool = False):
+        """Open as :func:`~rsciio_tvips.validate` does: collect, do not warn.
+
+        Every defect the checks of opening find goes into :attr:`findings`
+        (``info`` remarks too) without a warning; the parts before a missing
+        one are read, as with ``permissive=True``.
+
+        Parameters
+        ----------
+        filename : str or os.PathLike
+            Any part of the recording.
+        signed : bool, default False
+            As for :class:`TvipsRecording`.
+
+        Returns
+        -------
+        TvipsRecording
+
+        Raises
+        ------
+        TvipsFormatError
+            When no frame can be read; its ``findings`` list every defect
+            found up to that one.
+        FileNotFoundError
+            If ``filename`` does not exist.
+        """
+        rec = cls.__new__(cls)
+        rec._open(filename, Report(permissive=True, quiet=True), signed)
+        return rec
+
+    def _open(self, filename, report: Report, signed: bool) -> None:
+        """Find the parts, read the main header and size the frames.
+
+        The checks of :mod:`rsciio_tvips._checks` run in the order the reader
+        needs their answers; ``report`` raises or warns what they find.
+        """
+        path = Path(os.fspath(filename)).absolute()
+        if not path.is_file():
+            raise FileNotFoundError(f"No such TVIPS file: {os.fspath(filename)!r}")
+        near = siblings(path)
+        report.add(chain_defects(near, path.suffix[1:]))
+        self.chain = build_chain(near, usable_last_part(near))
         with open(self.chain.first.path, "rb") as f:
             raw = f.read(MAIN_HEADER_SIZE)
+        report.add(header_defects(raw, self.chain.first.name))
         self.header = parse_main_header(raw, self.chain.first.name)
         if signed:
             self.header = read_signed(self.header, self.chain.first.name)
-        record = self.header.record_size
-        self.n_frames = self.chain.nbytes // record
-        leftover = self.chain.nbytes - self.n_frames * record
-        if self.n_frames == 0:
-            h = self.header
-            msg = (
-                f"{self.chain.first.name}: no whole frame record after the main "
-                f"header at offset {MAIN_HEADER_SIZE}: expected at least {record} "
-                f"bytes (frame header {h.frame_header_bytes} + {h.shape[0]} x "
-                f"{h.shape[1]} pixels of {h.pixel_dtype.itemsize} bytes), found "
-                f"{self.chain.nbytes} in {len(self.chain.parts)} part(s)"
-            )
-            raise TvipsFormatError(msg)
-        self.ignored_bytes = leftover
-        #: Defects found when opening, each also given as a warning.
-        self.problems: list[Finding] = []
-        if leftover:
-            part, offset = self.chain.locate(self.n_frames * record)
-            self.problems.append(
-                Finding(
-                    "warning", part.name, offset, "frame record",
-                    f"{record} bytes", f"{leftover}",
-                    f"truncated last record: {self.n_frames} whole frames are read",
-                )
-            )  # fmt: skip
-            msg = (
-                f"{part.name}: frame record {self.n_frames} at offset {offset} is "
-                f"truncated: expected {record} bytes, found {leftover}; the "
-                f"{leftover} bytes are ignored and {self.n_frames} whole frames "
-                "are read (interrupted acquisition?)"
-            )
-            warn(msg)
-        self._check_parts()
+        report.add(size_defects(self.chain, self.header))
+        self.n_frames, self.ignored_bytes = divmod(
+            self.chain.nbytes, self.header.record_size
+        )
+        report.add(
+            boundary_defects(self.chain, self.header, self.n_frames, self.read_headers)
+        )
+        #: Every finding of the checks made on opening, ``info`` remarks too.
+        self.findings: list[Finding] = report.findings
 
-    def _check_parts(self) -> None:
-        """Warn about a part that looks cut short in the middle of the chain.
+    @property
+    def problems(self) -> list[Finding]:
+        """Defects found when opening, each also given as a warning.
 
-        A part that lost bytes (an interrupted copy) shifts every later
-        frame. Two signs of it, both cheap:
-
-        1. the frame counter, where it counts up from frame to frame, jumps
-           at the start of the next part;
-        2. where there is no such counter, or no frame before the boundary
-           to compare with: acquisition software caps every part at one
-           size, so every part but the last holds within one record (and the
-           main header) as many bytes of frames as the largest, and never
-           none at all.
-
-        Whether the counter counts is judged on two pairs of neighbouring
-        frames, at the start and at the end of the recording, so that a
-        loss inside the first part does not hide itself.
+        A missing part or two files for one part (``permissive=True``), a
+        truncated last record, a part that looks cut short; not the
+        ``info`` remarks (those are in :func:`rsciio_tvips.validate`).
         """
-        parts = self.chain.parts
-        record = self.header.record_size
-        if len(parts) < 2:
-            return
-        largest = max(p.length for p in parts[:-1])
-        counting = "num" in self.header.frame_header_dtype.names and self.n_frames > 1
-        if counting:
-            n = self.n_frames
-            num = self.read_headers([0, 1, n - 2, n - 1])["num"].astype(np.int64)
-            counting = num[1] == num[0] + 1 or num[3] == num[2] + 1
-        for part, following in itertools.pairwise(parts):
-            frame = -(-following.stream_start // record)
-            if frame >= self.n_frames:
-                break  # no whole frame after this boundary: nothing shifted
-            jump = None
-            checked = counting and 0 < frame < self.n_frames
-            if checked:
-                num = self.read_headers([frame - 1, frame])["num"].astype(np.int64)
-                if num[1] != num[0] + 1:
-                    jump = num
-            # the sizes speak only where no counter does: some writers split
-            # parts at odd sizes, and a counter that runs on proves nothing
-            # was lost
-            short = not checked and (
-                part.length == 0 or part.length < largest - record - MAIN_HEADER_SIZE
-            )
-            if not (short or jump is not None):
-                continue
-            if short:
-                found = str(part.length) if part.length else "no frame bytes"
-                self.problems.append(
-                    Finding(
-                        "warning", part.name, None, "part size",
-                        f"about {largest} bytes of frames, like the other parts",
-                        found, "the part may have lost bytes",
-                    )
-                )  # fmt: skip
-            if jump is not None:
-                after, offset = self.chain.locate(frame * record)
-                self.problems.append(
-                    Finding(
-                        "warning", after.name, offset, "num", str(jump[0] + 1),
-                        str(jump[1]), f"frame counter at the start of {after.name}; "
-                        f"{part.name} may have lost bytes",
-                    )
-                )  # fmt: skip
-            msg = f"{part.name}: "
-            if short and part.length == 0:
-                msg += "the part holds no frame bytes, yet frames follow it; "
-            elif short:
-                msg += (
-                    f"the part holds {part.length} bytes of frames, far fewer than "
-                    f"the others ({largest}); "
-                )
-            if jump is not None:
-                msg += (
-                    f"the frame counter jumps from {jump[0]} to {jump[1]} at the "
-                    f"start of {following.name}; "
-                )
-            warn(msg + "if the part lost bytes, every frame after it is shifted")
+        return [f for f in self.findings if f.severity != "info"]
 
     def __repr__(self) -> str:
         return (

@@ -10,7 +10,7 @@ Two acquisition programs record where a frame belongs:
 
 Both become a *point index* per frame (C order, -1 outside a scan);
 :func:`find_scans` cuts it into scans: runs of frames whose index does not
-decrease. :func:`frame_diagnostics` checks the counter and the clock.
+decrease. The counter and the clock are checked in :mod:`rsciio_tvips._checks`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-#: Largest coordinate taken as a beam position; anything larger is garbage.
-MAX_POSITION = 2**20
+from .._format.layout import MAX_POSITION
+
 #: A step of the point index larger than this many times the usual step (and
 #: than JUMP_MIN) is a corrupt header, not a scan moving on.
 JUMP_FACTOR = 50
@@ -173,37 +173,3 @@ def square_shape(n_points: int, source: str) -> tuple[int, int]:
         )
         raise ValueError(msg)
     return (side, side)
-
-
-def frame_diagnostics(headers: np.ndarray) -> dict:
-    """Check the frame counter and the frame times, from the headers alone.
-
-    Parameters
-    ----------
-    headers : numpy.ndarray
-        Frame headers of every frame.
-
-    Returns
-    -------
-    dict
-        ``counter_gaps`` (places where the counter jumps by more than 1),
-        ``counter_missing`` (frames those jumps skip), ``counter_resets``
-        (places where it does not increase), ``time_reversals`` (frames
-        earlier than the one before), ``frame_interval_ms`` (median),
-        ``frame_rate`` (frames per second from it, 0 if unknown),
-        ``duration_s`` (last frame time minus first).
-    """
-    num = headers["num"].astype(np.int64)
-    dn = np.diff(num)
-    t = headers["timestamp"].astype(np.int64) * 1000 + headers["ms"].astype(np.int64)
-    dt = np.diff(t)
-    interval = float(np.median(dt)) if dt.size else 0.0
-    return {
-        "counter_gaps": int((dn > 1).sum()),
-        "counter_missing": int((dn[dn > 1] - 1).sum()),
-        "counter_resets": int((dn <= 0).sum()),
-        "time_reversals": int((dt < 0).sum()),
-        "frame_interval_ms": interval,
-        "frame_rate": 1000.0 / interval if interval > 0 else 0.0,
-        "duration_s": float(t[-1] - t[0]) / 1000 if t.size else 0.0,
-    }

@@ -8,19 +8,22 @@ beam positions, and the reader arguments that rebuild the scan.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import os
 import warnings
 
 import numpy as np
 
+from .._checks import frame_stream, stream_findings, worst_first
+from .._format.layout import MS_PER_S, frame_times_ms
 from .._reading.recording import TvipsRecording
-from .._scans.detect import find_scans, frame_diagnostics, rotator_points
-from ..exceptions import TvipsFormatWarning
+from .._scans.detect import find_scans, rotator_points
+from ..exceptions import Finding, TvipsFormatWarning
 
 
 def _utc(ms: int) -> str:
-    moment = datetime.datetime.fromtimestamp(ms / 1000, tz=datetime.timezone.utc)
+    moment = datetime.datetime.fromtimestamp(ms / MS_PER_S, tz=datetime.timezone.utc)
     return moment.isoformat(timespec="milliseconds")
 
 
@@ -52,45 +55,42 @@ def describe(filename: str | os.PathLike, estimate_hysteresis: bool = False) -> 
         ``recording``, ``parts``, ``main_header``, ``frames``,
         ``first_frame_header``, ``time``, ``counter``, ``rotator``,
         ``scan_positions``, ``suggested`` (keyword arguments for
-        ``file_reader``, or None with the reason in ``suggested_why``) and
-        ``problems`` (the reader's warnings: a missing part, a truncated
-        end ...; the recording is opened with ``permissive=True``). Only
-        JSON types.
+        ``file_reader``, or None with the reason in ``suggested_why``),
+        ``problems`` (what :func:`rsciio_tvips.validate` finds, each a dict
+        of a :class:`~rsciio_tvips.Finding`'s fields; the recording is
+        opened as with ``permissive=True``) and ``scan_warnings`` (what the
+        suggested scan would warn about). Only JSON types.
 
     Raises
     ------
     TvipsFormatError
         If the recording cannot be opened.
     """
+    rec = TvipsRecording.inspect(filename)
     with warnings.catch_warnings(record=True) as caught:
-        # what the reader finds (a missing part, a truncated end, a scan
-        # that runs past the recording) goes into "problems", not to stderr
+        # what the suggested scan would warn about (a scan that runs past the
+        # recording) goes into the summary, not to stderr
         warnings.simplefilter("always", TvipsFormatWarning)
-        out = _describe(filename, estimate_hysteresis)
-    out["problems"] = []
+        out = _describe(rec, estimate_hysteresis)
+    out["scan_warnings"] = []
     for w in caught:
         if issubclass(w.category, TvipsFormatWarning):
-            out["problems"].append(str(w.message))
+            out["scan_warnings"].append(str(w.message))
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     return out
 
 
-def _describe(filename, estimate_hysteresis: bool) -> dict:
-    rec = TvipsRecording(filename, permissive=True)
+def _describe(rec, estimate_hysteresis: bool) -> dict:
     h = rec.header
     record = h.record_size
     headers = rec.frame_headers
     names = headers.dtype.names
-    parts = []
-    for part in rec.chain.parts:
-        # frames whose record starts in this part
-        first = -(-part.stream_start // record)
-        stop = min(rec.n_frames, -(-(part.stream_start + part.length) // record))
-        parts.append(
-            {"name": part.name, "bytes": part.file_offset + part.length,
-             "frames": max(0, stop - first)}
-        )  # fmt: skip
+    counts = rec.chain.frames_per_part(record, rec.n_frames)
+    parts = [
+        {"name": part.name, "bytes": part.size, "frames": count}
+        for part, count in zip(rec.chain.parts, counts, strict=True)
+    ]
     out = {
         "recording": rec.chain.first.path,
         "parts": parts,
@@ -106,8 +106,9 @@ def _describe(filename, estimate_hysteresis: bool) -> dict:
         },
         "first_frame_header": {n: headers[n][0].item() for n in names if n != "extra"},
     }
-    # every frame header (12 bytes and more) has the counter and the times
-    checks = frame_diagnostics(headers)
+    # one pass of the checks over the headers: the counts and the findings
+    stream = frame_stream(rec, headers)
+    checks = stream.summary()
     out["time"] = _times(headers, checks)
     out["counter"] = {
         "first": int(headers["num"][0]),
@@ -119,11 +120,13 @@ def _describe(filename, estimate_hysteresis: bool) -> dict:
     out["rotator"] = _rotator(headers) if "rotidx" in names else None
     out["scan_positions"] = _positions(headers)
     out["suggested"], out["suggested_why"] = _suggest(rec, estimate_hysteresis)
+    findings = worst_first(rec.findings + stream_findings(rec, stream))
+    out["problems"] = [dataclasses.asdict(f) for f in findings]
     return _plain(out)
 
 
 def _times(headers, checks: dict) -> dict:
-    t = headers["timestamp"].astype(np.int64) * 1000 + headers["ms"].astype(np.int64)
+    t = frame_times_ms(headers)
     return {
         "first_utc": _utc(int(t[0])),
         "last_utc": _utc(int(t[-1])),
@@ -251,5 +254,6 @@ def as_text(d: dict) -> str:
         lines.append(f"  ({d['suggested_why']})")
     else:
         lines.append(f"no scan found in the frame headers: {d['suggested_why']}")
-    lines += [f"problem: {text}" for text in d["problems"]]
+    lines += [f"problem: {Finding(**p)}" for p in d["problems"]]
+    lines += [f"scan: {text}" for text in d["scan_warnings"]]
     return "\n".join(lines)

@@ -1,0 +1,207 @@
+"""One defect, one finding: every path that checks a defect reports it alike.
+
+For each kind of defect a recording is built here byte by byte, and
+``validate()``, the strict error, the permissive warnings,
+``TvipsRecording.problems`` and ``tvips info --json`` must report it once,
+naming the same file and the same offset. Defects found only by reading every
+frame header (a counter jump inside a part, a time reversal) are reported by
+the validator and ``info`` only: opening reads the headers at the joins of
+the parts, no more, so it warns nothing about them.
+"""
+
+import json
+import re
+import warnings
+
+import pytest
+
+from rsciio_tvips import (
+    Finding,
+    TvipsFormatError,
+    TvipsFormatWarning,
+    TvipsRecording,
+    validate,
+)
+from rsciio_tvips.__main__ import main
+
+RECORD = 60 + 3 * 4 * 2  # default frame header and 3 x 4 uint16 pixels
+
+
+def defects(findings):
+    return [f for f in findings if f.severity != "info"]
+
+
+def info_problems(path, capsys):
+    assert main(["info", "--json", str(path)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    return [Finding(**p) for p in out["problems"] if p["severity"] != "info"]
+
+
+def opened(path, permissive):
+    """Open strictly or permissively; return (recording or error, warnings)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            result = TvipsRecording(path, permissive=permissive)
+        except TvipsFormatError as e:
+            result = e
+    texts = [str(w.message) for w in caught if w.category is TvipsFormatWarning]
+    return result, texts
+
+
+def where(finding):
+    """The start of a message naming the finding's file and offset."""
+    if finding.offset is None:
+        return f"{finding.file}: "
+    return f"{finding.file}: .*at offset {finding.offset}\\b|{finding.file} at offset"
+
+
+def emptied_middle_part(make_tvips):
+    rec = make_tvips(n_frames=9, records_per_part=3)
+    rec.paths[1].write_bytes(b"")
+    return rec, Finding(
+        "warning", "rec_001.tvips", 0, "part boundary",
+        "frame counter 4 at the start of rec_002.tvips", "7",
+        "the part may have lost bytes: every frame after it is shifted",
+    )  # fmt: skip
+
+
+def truncated_last_record(make_tvips):
+    rec = make_tvips(n_frames=6, records_per_part=3, truncate=7)
+    return rec, Finding(
+        "warning", "rec_001.tvips", 2 * RECORD, "frame record", f"{RECORD} bytes",
+        f"{RECORD - 7}", "truncated last record: 5 whole frames are read",
+    )  # fmt: skip
+
+
+def missing_part(make_tvips):
+    rec = make_tvips(n_frames=9, records_per_part=3)
+    rec.paths[1].unlink()
+    return rec, Finding(
+        "error", "rec_001.tvips", None, "part chain",
+        "part 1 of 'rec' (parts up to 2 exist)", "no such file",
+        "permissive=True reads the parts before it",
+    )  # fmt: skip
+
+
+def bad_header_field(make_tvips):
+    from conftest import main_header
+
+    rec = make_tvips(n_frames=3, header=main_header(bitsperpixel=12))
+    return rec, Finding(
+        "fatal", "rec_000.tvips", 16, "bitsperpixel", "8, 16, 32 or 64", "12",
+        "unsupported pixel depth",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "build",
+    [emptied_middle_part, truncated_last_record, missing_part, bad_header_field],
+    ids=lambda f: f.__name__,
+)
+def test_a_defect_found_on_opening_is_reported_once_everywhere(
+    make_tvips, capsys, build
+):
+    rec, expected = build(make_tvips)
+    assert defects(validate(rec.path)) == [expected]
+    pattern = re.compile(where(expected))
+    strict, strict_warnings = opened(rec.path, permissive=False)
+    loose, loose_warnings = opened(rec.path, permissive=True)
+    if expected.severity == "warning":
+        # read either way, with one warning that names the file and offset
+        assert strict.problems == loose.problems == [expected]
+        assert len(strict_warnings) == 1 and pattern.match(strict_warnings[0])
+        assert loose_warnings == strict_warnings
+    elif expected.severity == "error":
+        assert isinstance(strict, TvipsFormatError) and not strict_warnings
+        assert pattern.match(str(strict)) and strict.findings == [expected]
+        assert loose.problems == [expected]
+        assert len(loose_warnings) == 1
+        assert loose_warnings[0].startswith(str(strict) + "; the parts before it")
+    else:  # fatal: raised however it is opened
+        assert isinstance(strict, TvipsFormatError)
+        assert isinstance(loose, TvipsFormatError)
+        assert str(strict) == str(loose) and pattern.match(str(strict))
+        assert strict.findings == [expected]
+    if expected.severity == "fatal":
+        assert main(["info", "--json", str(rec.path)]) == 2
+        assert capsys.readouterr().err.startswith(f"tvips info: {expected.file}: ")
+    else:
+        assert info_problems(rec.path, capsys) == [expected]
+
+
+def test_emptied_middle_part_message(make_tvips):
+    rec, _ = emptied_middle_part(make_tvips)
+    msg = (
+        "rec_001.tvips at offset 0 (its end): the part holds no frame bytes, yet "
+        "frames follow it; the frame counter jumps from 3 to 7 at the start of "
+        "rec_002.tvips; if the part lost bytes, every frame after it is shifted"
+    )
+    with pytest.warns(TvipsFormatWarning, match=f"^{re.escape(msg)}$"):
+        TvipsRecording(rec.path)
+
+
+def headers_changed(**changes):
+    from conftest import default_header_values
+
+    def values(i):
+        v = default_header_values(i)
+        for name, at in changes.items():
+            v[name] = at.get(i, v[name])
+        return v
+
+    return values
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        (
+            {"num": {i: 46 + i for i in range(4, 9)}},
+            Finding(
+                "warning", "rec_001.tvips", 1 * RECORD, "num", "5", "50",
+                "frame counter skips: frames dropped; first at frame 4, 1 frame(s)",
+            ),
+        ),
+        (
+            {"timestamp": {5: 1_600_000_000}},
+            Finding(
+                "warning", "rec_001.tvips", 2 * RECORD + 4, "timestamp",
+                "1700000001000", "1600000000250",
+                "frame earlier than the one before; first at frame 5, 1 frame(s)",
+            ),
+        ),
+    ],
+    ids=["counter jump", "time reversal"],
+)  # fmt: skip
+def test_a_defect_found_in_the_frame_headers_is_reported_once(
+    make_tvips, capsys, changes, expected
+):
+    rec = make_tvips(
+        n_frames=9, records_per_part=3, header_values=headers_changed(**changes)
+    )
+    assert defects(validate(rec.path)) == [expected]
+    assert info_problems(rec.path, capsys) == [expected]
+    strict, texts = opened(rec.path, permissive=False)
+    assert strict.problems == [] and texts == []
+
+
+def test_a_counter_jump_at_a_join_is_the_boundarys(make_tvips):
+    # dropped frames exactly where a part starts: one finding, not two
+    rec = make_tvips(
+        n_frames=9,
+        records_per_part=3,
+        header_values=headers_changed(num={6: 20, 7: 21, 8: 22}),
+    )
+    (finding,) = defects(validate(rec.path))
+    assert (finding.file, finding.offset, finding.field) == (
+        "rec_001.tvips",
+        3 * RECORD,
+        "part boundary",
+    )
+
+
+def test_permissive_missing_part_is_in_problems(make_tvips):
+    rec, expected = missing_part(make_tvips)
+    with pytest.warns(TvipsFormatWarning):
+        assert TvipsRecording(rec.path, permissive=True).problems == [expected]
