@@ -8,8 +8,8 @@ import pytest
 
 from rsciio_tvips import TvipsRecording, file_reader
 from rsciio_tvips.__main__ import main
-from rsciio_tvips._tools.convert import convert
-from rsciio_tvips._tools.demo import demo_frames, write_demo_recording
+from rsciio_tvips._tools.convert import convert, to_format, to_tvips
+from rsciio_tvips._tools.demo import demo_frames, run_demo, write_demo_recording
 
 hs = pytest.importorskip("hyperspy.api")
 
@@ -198,3 +198,33 @@ def test_line_scan_from_the_command_line(demo, tmp_path):
             "--scan-start-frame", "5", "-q"]  # fmt: skip
     assert main(args) == 0
     np.testing.assert_array_equal(np.load(out), scan_truth().reshape(256, 64, 64))
+
+
+def test_each_writer_has_its_function(demo, tmp_path):
+    # convert only chooses; each function writes its kind and no other
+    summary = to_tvips(demo, tmp_path / "t", frames="0:4")
+    assert summary == {
+        "format": "tvips",
+        "shape": [4, 64, 64],
+        "dtype": "uint16",
+        "files": [str(tmp_path / "t_000.tvips")],
+    }
+    assert to_format(demo, tmp_path / "s.npy", frames="0:4")["format"] == "numpy"
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "s.npy"),
+        TvipsRecording(tmp_path / "t_000.tvips").read_frames(range(4)),
+    )
+    with pytest.raises(ValueError, match=re.escape(
+        "cannot write 't.tvips': the extension must be one of .blo, .hspy, .mrc, "
+        ".npy, .tif, .tiff, .zspy"
+    )):  # fmt: skip
+        to_format(demo, tmp_path / "t.tvips")
+
+
+def test_demo_prints_what_it_returns(tmp_path, capsys):
+    lines = run_demo(tmp_path / "kept")
+    assert capsys.readouterr().out == "".join(line + "\n" for line in lines)
+    assert lines[0] == f"Wrote demo_000.tvips and its parts in {tmp_path / 'kept'}:"
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [
+        f"demo_00{k}.tvips" for k in range(4)
+    ]

@@ -6,6 +6,8 @@ with the stage tilt ``stagea`` and the frame times. The SMV files are read
 back by fabio, a reader independent of this package.
 """
 
+import dataclasses
+import inspect
 import json
 import re
 
@@ -17,12 +19,15 @@ from conftest import build, default_header_values, main_header
 import rsciio_tvips._microed.smv as smv
 from rsciio_tvips import TvipsRecording, file_reader, to_smv
 from rsciio_tvips.__main__ import main
+from rsciio_tvips._microed.geometry import SmvGeometry
+from rsciio_tvips._microed.options import SMV_OPTIONS
 from rsciio_tvips._microed.smv_format import (
     electron_wavelength,
     image_pedestal,
     leginon_offset,
     smv_header,
 )
+from rsciio_tvips._scans.ranges import parse_range
 from rsciio_tvips._tools.convert import convert
 
 SHAPE = (4, 6)  # rows, columns
@@ -654,6 +659,89 @@ def test_missing_folder(tmp_path):
         f"{tmp_path / 'no'}: no such folder for the images"
     )):  # fmt: skip
         to_smv(rec.path, tmp_path / "no" / "a_###.img", signed=True)
+
+
+# -- the geometry options and the frame range, on their own ---------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"physical_pixel_size": -1}, "physical_pixel_size must be positive, got -1"),
+        ({"flip": "xy"}, "flip must be None, 'x' or 'y', got 'xy'"),
+        ({"rot90": 0.5}, "rot90 must be an integer number of quarter turns, got 0.5"),
+        ({"gain": -2}, "gain must be positive, got -2"),
+        ({"beam_center": (1, 2, 3)}, "beam_center takes two numbers (x, y) in mm, "
+         "got (1, 2, 3)"),
+        ({"frame_time": -1}, "frame_time must be positive, got -1"),
+        ({"rotation_rate": 0.0}, "rotation_rate must not be 0 degrees per second"),
+        ({"start_angle": 0}, "start_angle goes with rotation_rate; without it the "
+         "angles come from the stage tilt (stagea) of the frames"),
+        ({"distance": 0}, "distance must be positive, got 0"),
+        ({"wavelength": -0.02}, "wavelength must be positive, got -0.02"),
+        # the first value out of range is the one reported
+        ({"gain": 0, "distance": 0}, "gain must be positive, got 0"),
+        ({"frame_time": 0, "rotation_rate": 0}, "frame_time must be positive"),
+    ],
+)  # fmt: skip
+def test_geometry_refuses_bad_values(kwargs, message):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
+        SmvGeometry(**kwargs)
+
+
+def test_geometry_is_normalised_and_frozen():
+    g = SmvGeometry(rot90=-3, beam_center=[1, 2], rotation_rate=0.5, start_angle=-3)
+    assert (g.rot90, g.beam_center) == (1, (1.0, 2.0))
+    assert g == SmvGeometry(rot90=5, beam_center=(1.0, 2.0), rotation_rate=0.5,
+                            start_angle=-3)  # fmt: skip
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        g.gain = 2.0
+    image = np.arange(6).reshape(2, 3)
+    np.testing.assert_array_equal(SmvGeometry(flip="x").orient(image), image[:, ::-1])
+    np.testing.assert_array_equal(SmvGeometry(flip="y", rot90=1).orient(image),
+                                  np.rot90(image[::-1]))  # fmt: skip
+
+
+def test_geometry_options_are_checked_before_anything_is_opened(tmp_path):
+    # no recording, no folder: the bad option is what is reported
+    with pytest.raises(ValueError, match=r"^distance must be positive, got -5$"):
+        to_smv(tmp_path / "none.tvips", tmp_path / "no" / "a_###.img", distance=-5)
+
+
+def test_the_smv_option_table_covers_to_smv():
+    # every optional keyword of to_smv is a row of the command line's table,
+    # but those every output takes (the command's own options)
+    keywords = [
+        name
+        for name, p in inspect.signature(to_smv).parameters.items()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY
+    ]
+    own = {"frames", "signed", "overwrite", "permissive"}
+    assert sorted(row.keyword for row in SMV_OPTIONS) == sorted(set(keywords) - own)
+    assert len({row.flag for row in SMV_OPTIONS}) == len(SMV_OPTIONS)
+    assert SMV_OPTIONS[2].option == "--max-offset"
+    assert SMV_OPTIONS[2].help == "cap of Leginon's offset (2000)"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2:10", slice(2, 10)),
+        (":10", slice(None, 10)),
+        ("2:", slice(2, None)),
+        (":", slice(None, None)),
+        (" -3 : ", slice(-3, None)),
+    ],
+)
+def test_parse_range(text, expected):
+    assert parse_range(text, "frames") == expected
+
+
+@pytest.mark.parametrize("text", ["5", "1:2:3", "a:b", "1.5:2", ""])
+def test_parse_range_refuses(text):
+    msg = f"crop rows takes START:STOP (either may be left out), got {text!r}"
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        parse_range(text, "crop rows")
 
 
 # -- the command line -----------------------------------------------------------

@@ -4,7 +4,14 @@
 consecutive frames, streaming: the frames are read in batches of bounded
 size, twice (the first pass finds the minima that set the offset, the
 second writes). The header text, the names and the offset rule are in
-:mod:`._smv_format`.
+:mod:`.smv_format`.
+
+:func:`to_smv` wires four steps, each with one job: :class:`.SmvGeometry`
+checks the geometry options and fills in the rest from the recording,
+:func:`.plan_images` decides which frames go into which file (and checks
+that no file is in the way), :func:`write_images` writes the images
+(after :func:`find_levels` has chosen the offset) and :func:`write_log`
+the JSON beside them.
 
 Gain- and dark-corrected frames hold negative values, which the uint16 of
 SMV cannot. Leginon's rule, followed here: one offset for the whole series
@@ -25,23 +32,19 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
-from .._format.layout import MODE_DIFFRACTION
 from .._reading.recording import TvipsRecording
-from .._tools.convert import parse_range
+from .geometry import ResolvedGeometry, SmvGeometry
+from .plan import SmvPlan, plan_images
 from .smv_format import (
     LEGINON_MAX_OFFSET,
     SMV_MAX,
     TEMCAM_F416_PIXEL_MM,
-    electron_wavelength,
-    format_number,
     image_pedestal,
     leginon_offset,
-    log_name,
-    output_names,
     smv_date,
     smv_header,
 )
@@ -69,124 +72,8 @@ def _images(rec: TvipsRecording, frames: np.ndarray, group: int):
                 filled = 0
 
 
-def _orient(image: np.ndarray, flip, rot90: int) -> np.ndarray:
-    """Mirror (``flip``), then turn by quarter turns (``numpy.rot90``)."""
-    if flip == "x":
-        image = image[:, ::-1]
-    elif flip == "y":
-        image = image[::-1]
-    return np.rot90(image, rot90)
-
-
-def _frame_time(times_ms: np.ndarray, frame_time):
-    """Return the time per frame in s and where it came from."""
-    if frame_time is not None:
-        if not frame_time > 0:
-            raise ValueError(f"frame_time must be positive, got {frame_time}")
-        return float(frame_time), "frame_time option"
-    steps = np.diff(times_ms)
-    interval = float(np.median(steps)) / 1000 if steps.size else 0.0
-    if interval <= 0:
-        msg = (
-            f"cannot tell the frame time from the frame headers: the "
-            f"{times_ms.size} frame(s) do not show increasing times: give "
-            "frame_time in seconds"
-        )
-        raise ValueError(msg)
-    return interval, "frame headers (median interval)"
-
-
-def _angles(headers, frame_time: float, rotation_rate, start_angle) -> dict:
-    """Return the angle of the first frame and the step per frame, and why."""
-    has_alpha = "stagea" in headers.dtype.names
-    if rotation_rate is not None:
-        if rotation_rate == 0:
-            raise ValueError("rotation_rate must not be 0 degrees per second")
-        if start_angle is None:
-            start = float(headers["stagea"][0]) if has_alpha else 0.0
-            start_source = "stagea of the first frame" if has_alpha else "0"
-        else:
-            start, start_source = float(start_angle), "start_angle option"
-        return {
-            "source": "rotation_rate",
-            "start": start,
-            "start_source": start_source,
-            "step": float(rotation_rate) * frame_time,
-            "rotation_rate": float(rotation_rate),
-        }
-    if start_angle is not None:
-        msg = (
-            "start_angle goes with rotation_rate; without it the angles come from "
-            "the stage tilt (stagea) of the frames"
-        )
-        raise ValueError(msg)
-    if not has_alpha:
-        msg = (
-            f"the frame headers ({headers.dtype.itemsize} bytes) hold no stage "
-            "tilt (stagea, offset 40): give rotation_rate in degrees per second"
-        )
-        raise ValueError(msg)
-    alpha = headers["stagea"].astype(np.float64)
-    if alpha.size < 2 or np.ptp(alpha) == 0:
-        msg = (
-            f"the frame headers do not show the rotation: stagea is "
-            f"{format_number(alpha[0])} degrees in all {alpha.size} frame(s): give "
-            "rotation_rate in degrees per second"
-        )
-        raise ValueError(msg)
-    # a straight line through the readings: every image then gets the same
-    # OSC_RANGE and starts where the one before ends, as DIALS requires
-    # (least squares about the means: exact for readings on a straight line)
-    index = np.arange(alpha.size, dtype=np.float64)
-    di, da = index - index.mean(), alpha - alpha.mean()
-    step = float(di @ da / (di @ di))
-    start = float(alpha.mean() - step * index.mean())
-    residual = float(np.abs(alpha - (start + step * index)).max())
-    return {
-        "source": "stagea",
-        "start": float(start),
-        "start_source": "straight-line fit of stagea",
-        "step": float(step),
-        "rotation_rate": float(step) / frame_time,
-        "stagea_first": float(alpha[0]),
-        "stagea_last": float(alpha[-1]),
-        "stagea_max_residual": residual,
-    }
-
-
-def _distance(rec: TvipsRecording, headers, distance):
-    if distance is not None:
-        if not distance > 0:
-            raise ValueError(f"distance must be positive, got {distance}")
-        return float(distance), "distance option"
-    camera = rec.header.fields["magtotal"]
-    mode = headers["mode"][0] if "mode" in headers.dtype.names else None
-    if mode == MODE_DIFFRACTION and camera > 0:
-        return float(camera), "camera length (magtotal) of the main header"
-    msg = (
-        "no detector distance: the recording does not say it is in diffraction "
-        "mode with a camera length (magtotal, offset 44): give distance in mm"
-    )
-    raise ValueError(msg)
-
-
-def _wavelength(rec: TvipsRecording, wavelength):
-    if wavelength is not None:
-        if not wavelength > 0:
-            raise ValueError(f"wavelength must be positive, got {wavelength}")
-        return float(wavelength), "wavelength option"
-    kv = rec.header.fields["ht"]
-    if kv <= 0:
-        msg = (
-            "no wavelength: the high tension of the main header (ht, offset 40) "
-            "is 0: give wavelength in Angstrom"
-        )
-        raise ValueError(msg)
-    return electron_wavelength(kv), f"high tension (ht) {kv} kV"
-
-
-def _check_options(sum_frames, offset, max_offset, physical_pixel_size, flip,
-                   rot90, gain, beam_center) -> None:  # fmt: skip
+def _check_levels(sum_frames, offset, max_offset) -> None:
+    """Check the options that are not geometry: the summing and the offset."""
     if int(sum_frames) != sum_frames or sum_frames < 1:
         raise ValueError(f"sum_frames must be a positive integer, got {sum_frames}")
     if offset is not None and not 0 <= offset <= SMV_MAX:
@@ -195,21 +82,195 @@ def _check_options(sum_frames, offset, max_offset, physical_pixel_size, flip,
         raise ValueError(
             f"max_offset must be between 0 and {SMV_MAX}, got {max_offset}"
         )
-    if not physical_pixel_size > 0:
-        msg = f"physical_pixel_size must be positive, got {physical_pixel_size}"
-        raise ValueError(msg)
-    if flip not in (None, "x", "y"):
-        raise ValueError(f"flip must be None, 'x' or 'y', got {flip!r}")
-    if int(rot90) != rot90:
-        raise ValueError(
-            f"rot90 must be an integer number of quarter turns, got {rot90}"
+
+
+@dataclass(frozen=True)
+class Levels:
+    """The offset added to every pixel, and what DIALS subtracts.
+
+    Attributes
+    ----------
+    minima : list of int
+        The minimum of each image, summed, before the offset.
+    offset, offset_source : int, str
+        Added to every pixel (``LEGINON_OFFSET``), and why.
+    max_offset : int
+        The cap of Leginon's offset.
+    pedestal : int
+        ``IMAGE_PEDESTAL``.
+    """
+
+    minima: list[int]
+    offset: int
+    offset_source: str
+    max_offset: int
+    pedestal: int
+
+
+def find_levels(plan: SmvPlan, offset: int | None, max_offset: int) -> Levels:
+    """Read the images once and choose the offset (Leginon's rule, see :func:`to_smv`).
+
+    Parameters
+    ----------
+    plan : SmvPlan
+        The images.
+    offset : int or None
+        The ``offset`` option (None: Leginon's rule).
+    max_offset : int
+        The cap of Leginon's offset.
+
+    Returns
+    -------
+    Levels
+    """
+    minima = [int(image.min()) for image in _images(plan.rec, plan.frames, plan.group)]
+    if offset is None:
+        shift, source = leginon_offset(minima, max_offset), "Leginon's rule"
+    else:
+        shift, source = int(offset), "offset option"
+    return Levels(minima=minima, offset=shift, offset_source=source,
+                  max_offset=int(max_offset),
+                  pedestal=image_pedestal(minima, shift))  # fmt: skip
+
+
+def write_images(
+    plan: SmvPlan,
+    geometry: SmvGeometry,
+    resolved: ResolvedGeometry,
+    levels: Levels,
+    overwrite: bool,
+) -> tuple[list[int], list[int]]:
+    """Read the images again and write them: offset, clip, orient, header.
+
+    Parameters
+    ----------
+    plan : SmvPlan
+        The images and their names.
+    geometry, resolved : SmvGeometry, ResolvedGeometry
+        The options and the values of the headers.
+    levels : Levels
+        The offset and the pedestal.
+    overwrite : bool
+        Replace existing files (otherwise each is created, and an existing
+        one is an error).
+
+    Returns
+    -------
+    tuple of list of int
+        Pixels clipped to 0 and to 65535, one count per image.
+    """
+    rows, cols = resolved.shape
+    binx, biny = resolved.binning
+    group, seconds = plan.group, resolved.frame_time
+    osc_range = resolved.angles["step"] * group
+    fixed = {
+        "DIM": 2, "BYTE_ORDER": "little_endian", "TYPE": "unsigned_short",
+        "SIZE1": cols, "SIZE2": rows, "PIXEL_SIZE": resolved.pixel_size,
+        "BIN": f"{binx}x{biny}",
+    }  # fmt: skip
+    low_counts, high_counts = [], []
+    mode = "wb" if overwrite else "xb"
+    for k, image in enumerate(_images(plan.rec, plan.frames, group)):
+        values = image + levels.offset
+        low_counts.append(int(np.count_nonzero(values < 0)))
+        high_counts.append(int(np.count_nonzero(values > SMV_MAX)))
+        np.clip(values, 0, SMV_MAX, out=values)
+        pixels = geometry.orient(values.astype("<u2"))
+        start = resolved.angles["start"] + k * osc_range
+        header = smv_header(
+            {
+                **fixed,
+                "DATE": smv_date(int(plan.times_ms[k * group])),
+                "TIME": seconds * group,
+                "ACC_TIME": round(seconds * group * 1000),
+                "DISTANCE": resolved.distance,
+                "OSC_START": start,
+                "OSC_RANGE": osc_range,
+                "PHI": start,
+                "TWOTHETA": 0,
+                "WAVELENGTH": resolved.wavelength,
+                "BEAM_CENTER_X": resolved.beam_center[0],
+                "BEAM_CENTER_Y": resolved.beam_center[1],
+                "IMAGE_PEDESTAL": levels.pedestal,
+                "GAIN": float(geometry.gain),
+                "LEGINON_OFFSET": levels.offset,
+            }
         )
-    if not gain > 0:
-        raise ValueError(f"gain must be positive, got {gain}")
-    if beam_center is not None and len(beam_center) != 2:
-        raise ValueError(
-            f"beam_center takes two numbers (x, y) in mm, got {beam_center!r}"
-        )
+        with open(plan.names[k], mode) as f:
+            f.write(header)
+            f.write(np.ascontiguousarray(pixels).tobytes())
+    return low_counts, high_counts
+
+
+def write_log(
+    plan: SmvPlan,
+    geometry: SmvGeometry,
+    resolved: ResolvedGeometry,
+    levels: Levels,
+    clipped: tuple[list[int], list[int]],
+    *,
+    signed: bool,
+    start_number: int,
+    overwrite: bool,
+) -> dict:
+    """Write the JSON log beside the images and return what it holds.
+
+    Parameters
+    ----------
+    plan, geometry, resolved, levels
+        What :func:`to_smv` planned, was given, found and chose.
+    clipped : tuple of list of int
+        What :func:`write_images` returns.
+    signed, start_number, overwrite
+        The options of :func:`to_smv`.
+
+    Returns
+    -------
+    dict
+        The log; its keys are listed under Returns of :func:`to_smv`.
+    """
+    low_counts, high_counts = clipped
+    last = plan.first + plan.frames.size
+    log = {
+        "format": "smv",
+        "source": str(plan.rec.chain.first.path),
+        "files": [str(p) for p in plan.names],
+        "log": str(plan.log_path),
+        "frames": [plan.first, last],
+        "sum_frames": plan.group,
+        "dropped_frames": plan.dropped,
+        "start_number": int(start_number),
+        "signed": bool(signed),
+        "shape": list(resolved.shape),
+        "offset": levels.offset,
+        "offset_source": levels.offset_source,
+        "max_offset": levels.max_offset,
+        "pedestal": levels.pedestal,
+        "minima": levels.minima,
+        "clipped_low": sum(low_counts),
+        "clipped_high": sum(high_counts),
+        "clipped_low_per_image": low_counts,
+        "clipped_high_per_image": high_counts,
+        "angles": {**resolved.angles,
+                   "osc_range": resolved.angles["step"] * plan.group},
+        "frame_time": resolved.frame_time,
+        "frame_time_source": resolved.frame_time_source,
+        "distance": resolved.distance,
+        "distance_source": resolved.distance_source,
+        "wavelength": resolved.wavelength,
+        "wavelength_source": resolved.wavelength_source,
+        "pixel_size": resolved.pixel_size,
+        "physical_pixel_size": float(geometry.physical_pixel_size),
+        "binning": list(resolved.binning),
+        "beam_center": list(resolved.beam_center),
+        "beam_center_source": resolved.beam_center_source,
+        "gain": float(geometry.gain),
+        "orientation": {"flip": geometry.flip, "rot90": geometry.rot90},
+    }  # fmt: skip
+    with open(plan.log_path, "w" if overwrite else "x", encoding="utf-8") as f:
+        json.dump(log, f, indent=2)
+        f.write("\n")
+    return log
 
 
 def to_smv(
@@ -356,144 +417,20 @@ def to_smv(
     >>> log["offset"], log["pedestal"], log["angles"]["source"]  # doctest: +SKIP
     (2000, 1855, 'stagea')
     """
-    _check_options(sum_frames, offset, max_offset, physical_pixel_size, flip,
-                   rot90, gain, beam_center)  # fmt: skip
-    group, rot90 = int(sum_frames), int(rot90) % 4
-    folder = Path(template).parent
-    if not folder.is_dir():
-        raise FileNotFoundError(f"{folder}: no such folder for the images")
-    rec = TvipsRecording(filename, permissive=permissive, signed=signed)
-    if frames is None or isinstance(frames, slice):
-        sl = frames or slice(None)
-    else:
-        sl = parse_range(frames, "frames")
-    first, stop, _ = sl.indices(rec.n_frames)
-    available = max(0, stop - first)
-    n_images = available // group
-    if n_images == 0:
-        msg = (
-            f"frames {first} to {stop} ({available} frames) do not fill one image "
-            f"of {group} summed frames"
-        )
-        raise ValueError(msg)
-    used = np.arange(first, first + n_images * group, dtype=np.int64)
-    names = output_names(template, int(start_number), n_images)
-    log_path = log_name(template)
-    if not overwrite:
-        existing = [p for p in [*names, log_path] if p.exists()]
-        if existing:
-            msg = (
-                f"{existing[0]} exists ({len(existing)} of the {len(names) + 1} "
-                "files to write exist): pass overwrite=True (--overwrite) to "
-                "replace them"
-            )
-            raise FileExistsError(msg)
-
-    headers = rec.frame_headers[used]
-    times_ms = headers["timestamp"].astype(np.int64) * 1000 + headers["ms"]
-    seconds, time_source = _frame_time(times_ms, frame_time)
-    angles = _angles(headers, seconds, rotation_rate, start_angle)
-    length, distance_source = _distance(rec, headers, distance)
-    lam, wavelength_source = _wavelength(rec, wavelength)
-    fields = rec.header.fields
-    binx, biny = max(fields["binx"], 1), max(fields["biny"], 1)
-    if binx != biny:
-        msg = (
-            f"the frames are binned {binx} x {biny}: SMV has one PIXEL_SIZE, for "
-            "square pixels"
-        )
-        raise ValueError(msg)
-    pixel = physical_pixel_size * binx
-    rows, cols = rec.frame_shape[::-1] if rot90 % 2 else rec.frame_shape
-    if beam_center is None:
-        centre = (rows * pixel / 2, cols * pixel / 2)
-        centre_source = "centre of the image"
-    else:
-        centre = tuple(float(v) for v in beam_center)
-        centre_source = "beam_center option"
-
-    # First pass: the minimum of every image sets the offset and pedestal.
-    minima = [int(image.min()) for image in _images(rec, used, group)]
-    if offset is None:
-        shift, offset_source = leginon_offset(minima, max_offset), "Leginon's rule"
-    else:
-        shift, offset_source = int(offset), "offset option"
-    pedestal = image_pedestal(minima, shift)
-
-    osc_range = angles["step"] * group
-    fixed = {
-        "DIM": 2, "BYTE_ORDER": "little_endian", "TYPE": "unsigned_short",
-        "SIZE1": cols, "SIZE2": rows, "PIXEL_SIZE": pixel, "BIN": f"{binx}x{biny}",
-    }  # fmt: skip
-    low_counts, high_counts = [], []
-    mode = "wb" if overwrite else "xb"
-    # Second pass: offset, clip, orient, write.
-    for k, image in enumerate(_images(rec, used, group)):
-        values = image + shift
-        low_counts.append(int(np.count_nonzero(values < 0)))
-        high_counts.append(int(np.count_nonzero(values > SMV_MAX)))
-        np.clip(values, 0, SMV_MAX, out=values)
-        pixels = _orient(values.astype("<u2"), flip, rot90)
-        start = angles["start"] + k * osc_range
-        header = smv_header(
-            {
-                **fixed,
-                "DATE": smv_date(int(times_ms[k * group])),
-                "TIME": seconds * group,
-                "ACC_TIME": round(seconds * group * 1000),
-                "DISTANCE": length,
-                "OSC_START": start,
-                "OSC_RANGE": osc_range,
-                "PHI": start,
-                "TWOTHETA": 0,
-                "WAVELENGTH": lam,
-                "BEAM_CENTER_X": centre[0],
-                "BEAM_CENTER_Y": centre[1],
-                "IMAGE_PEDESTAL": pedestal,
-                "GAIN": float(gain),
-                "LEGINON_OFFSET": shift,
-            }
-        )
-        with open(names[k], mode) as f:
-            f.write(header)
-            f.write(np.ascontiguousarray(pixels).tobytes())
-
-    log = {
-        "format": "smv",
-        "source": str(rec.chain.first.path),
-        "files": [str(p) for p in names],
-        "log": str(log_path),
-        "frames": [first, first + n_images * group],
-        "sum_frames": group,
-        "dropped_frames": available - n_images * group,
-        "start_number": int(start_number),
-        "signed": bool(signed),
-        "shape": [rows, cols],
-        "offset": shift,
-        "offset_source": offset_source,
-        "max_offset": int(max_offset),
-        "pedestal": pedestal,
-        "minima": minima,
-        "clipped_low": sum(low_counts),
-        "clipped_high": sum(high_counts),
-        "clipped_low_per_image": low_counts,
-        "clipped_high_per_image": high_counts,
-        "angles": {**angles, "osc_range": osc_range},
-        "frame_time": seconds,
-        "frame_time_source": time_source,
-        "distance": length,
-        "distance_source": distance_source,
-        "wavelength": lam,
-        "wavelength_source": wavelength_source,
-        "pixel_size": pixel,
-        "physical_pixel_size": float(physical_pixel_size),
-        "binning": [binx, biny],
-        "beam_center": list(centre),
-        "beam_center_source": centre_source,
-        "gain": float(gain),
-        "orientation": {"flip": flip, "rot90": rot90},
-    }
-    with open(log_path, "w" if overwrite else "x", encoding="utf-8") as f:
-        json.dump(log, f, indent=2)
-        f.write("\n")
-    return log
+    # every option is checked before the recording is opened
+    _check_levels(sum_frames, offset, max_offset)
+    geometry = SmvGeometry(
+        physical_pixel_size=physical_pixel_size, distance=distance,
+        beam_center=beam_center, wavelength=wavelength,
+        rotation_rate=rotation_rate, start_angle=start_angle,
+        frame_time=frame_time, gain=gain, flip=flip, rot90=rot90,
+    )  # fmt: skip
+    plan = plan_images(filename, template, sum_frames=sum_frames, frames=frames,
+                       start_number=start_number, signed=signed,
+                       overwrite=overwrite, permissive=permissive)  # fmt: skip
+    resolved = geometry.resolve(plan.rec, plan.headers, plan.times_ms)
+    # two passes: the minima of all images set the offset of each
+    levels = find_levels(plan, offset, max_offset)
+    clipped = write_images(plan, geometry, resolved, levels, overwrite)
+    return write_log(plan, geometry, resolved, levels, clipped, signed=signed,
+                     start_number=start_number, overwrite=overwrite)  # fmt: skip

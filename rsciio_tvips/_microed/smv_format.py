@@ -4,7 +4,7 @@ An SMV file is a text header of ``KEY=VALUE;`` lines in braces, with
 ``HEADER_BYTES`` on the second line, padded to a multiple of 512 bytes, then
 the pixels. This module makes the header text, the ``DATE`` string, the
 numbered file names, the electron wavelength and Leginon's offset and
-pedestal; :mod:`._smv` reads the frames and writes the files.
+pedestal; :mod:`.smv` reads the frames and writes the files.
 
 Which keys DIALS reads and how (``FormatSMVADSC`` in dxtbx): ``TIME`` is the
 exposure in seconds, ``DATE`` is read as UTC in the form ``Tue Nov 14

@@ -43,54 +43,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-import numpy as np
-
-from .._api import file_reader
-from .._reading.recording import TvipsRecording
+from .._microed.options import SMV_OPTIONS
 from .._validate import status, validate
 from ..exceptions import SEVERITIES, TvipsFormatError
-from .demo import write_demo_recording
-
-
-def _demo(keep: str | None, out=sys.stdout) -> int:
-    def say(*args):
-        print(*args, file=out)
-
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(keep) if keep else Path(tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        first = write_demo_recording(folder)
-        rec = TvipsRecording(first)
-        say(f"Wrote {first.name} and its parts in {folder}:")
-        for part in rec.chain.parts:
-            say(f"  {part.name:16s} {part.file_offset + part.length:>9d} bytes")
-        say(repr(rec))
-        h = rec.frame_headers
-        say(
-            f"frame header: {rec.header.frame_header_bytes} bytes; counter "
-            f"{h['num'][0]}..{h['num'][-1]}; rotator index 0 for frames "
-            f"{np.flatnonzero(h['rotidx'] == 0).tolist()}"
-        )
-        start = int(np.argmax(h["rotidx"] > 0))
-        (d,) = file_reader(
-            first, lazy=True, scan_shape=(16, 16), scan_start_frame=start
-        )
-        data = d["data"]
-        say(f"scan from frame {start}: {data.shape} {data.dtype}, lazy")
-        vbf = data[:, :, 28:36, 28:36].mean(axis=(2, 3)).compute()
-        say("virtual bright field (mean of the central 8x8 pixels), rows 0, 8, 15:")
-        for row in (0, 8, 15):
-            say("  " + " ".join(f"{v:4.0f}" for v in vbf[row]))
-        meta = d["metadata"]
-        say(
-            f"acquired {meta['General']['date']} {meta['General']['time']} UTC, "
-            f"{meta['Acquisition_instrument']['TEM']['beam_energy']:.0f} kV, "
-            f"signal type {meta['Signal'].get('signal_type')}"
-        )
-    return 0
+from .demo import run_demo
 
 
 def _info(filename: str, as_json: bool, estimate: bool, out=None) -> int:
@@ -181,81 +139,19 @@ def _preview(args) -> int:
     return 0
 
 
-#: Options of ``convert`` for SMV output, and the :func:`to_smv` keyword
-#: each one sets (None: not given, the function's default holds).
-SMV_OPTIONS = {
-    "sum": "sum_frames", "offset": "offset", "max_offset": "max_offset",
-    "physical_pixel_size": "physical_pixel_size", "distance": "distance",
-    "beam_center": "beam_center", "wavelength": "wavelength",
-    "rotation_rate": "rotation_rate", "start_angle": "start_angle",
-    "frame_time": "frame_time", "gain": "gain", "flip": "flip", "rot90": "rot90",
-    "start_number": "start_number",
-}  # fmt: skip
-
-
 def _smv_options(parser) -> None:
     group = parser.add_argument_group(
         "SMV output (--to smv, or an OUTPUT ending in .img): MicroED images for "
         "DIALS, one per frame; OUTPUT holds ### for the image number"
     )
     group.add_argument("--to", choices=("smv",), help="write SMV images")
-    add = group.add_argument
-    add("--sum", type=int, metavar="N", help="sum N consecutive frames per image")
-    add(
-        "--offset",
-        type=int,
-        metavar="N",
-        help="add N to every pixel instead of Leginon's offset",
-    )
-    add("--max-offset", type=int, metavar="N", help="cap of Leginon's offset (2000)")
-    add(
-        "--physical-pixel-size",
-        type=float,
-        metavar="MM",
-        help="detector pixel before binning, mm (0.0156: TemCam-F416)",
-    )
-    add(
-        "--distance",
-        type=float,
-        metavar="MM",
-        help="detector distance (default: the camera length in diffraction mode)",
-    )
-    add(
-        "--beam-center",
-        type=float,
-        nargs=2,
-        metavar=("X", "Y"),
-        help="BEAM_CENTER_X (from the first row) and _Y (from the first column), "
-        "mm (default: the centre)",
-    )
-    add(
-        "--wavelength",
-        type=float,
-        metavar="A",
-        help="Angstrom (default: from the high tension)",
-    )
-    add(
-        "--rotation-rate",
-        type=float,
-        metavar="DEG_PER_S",
-        help="angles from this rate and the frame times, not from stagea",
-    )
-    add(
-        "--start-angle",
-        type=float,
-        metavar="DEG",
-        help="with --rotation-rate: angle of the first frame",
-    )
-    add(
-        "--frame-time",
-        type=float,
-        metavar="S",
-        help="seconds per frame (default: from the frame times)",
-    )
-    add("--gain", type=float, help="GAIN for DIALS, counts per electron (1)")
-    add("--flip", choices=("x", "y"), help="mirror the columns (x) or rows (y)")
-    add("--rot90", type=int, metavar="K", help="then turn by K quarter turns")
-    add("--start-number", type=int, metavar="N", help="number of the first image (1)")
+    for row in SMV_OPTIONS:
+        # only what a row sets: argparse's defaults (metavar, one value, any
+        # text) hold for the rest
+        given = {"type": row.type, "metavar": row.metavar, "nargs": row.nargs,
+                 "choices": row.choices}  # fmt: skip
+        kw = {key: value for key, value in given.items() if value is not None}
+        group.add_argument(row.option, dest=row.flag, help=row.help, **kw)
 
 
 def _convert_smv(args) -> int:
@@ -268,7 +164,7 @@ def _convert_smv(args) -> int:
     given = [name for name, value in others.items() if value]
     if given:
         return _fail("convert", f"SMV output does not take {', '.join(given)}")
-    kw = {key: getattr(args, dest) for dest, key in SMV_OPTIONS.items()}
+    kw = {row.keyword: getattr(args, row.flag) for row in SMV_OPTIONS}
     try:
         log = to_smv(
             args.file, args.output, frames=args.frames, signed=args.signed,
@@ -300,11 +196,7 @@ def _convert(args) -> int:
 
     if args.to == "smv" or Path(args.output).suffix.lower() == ".img":
         return _convert_smv(args)
-    given = [
-        "--" + dest.replace("_", "-")
-        for dest in SMV_OPTIONS
-        if getattr(args, dest) is not None
-    ]
+    given = [row.option for row in SMV_OPTIONS if getattr(args, row.flag) is not None]
     if given:
         msg = f"{', '.join(given)}: only for SMV output (--to smv or an .img OUTPUT)"
         return _fail("convert", msg)
@@ -419,4 +311,5 @@ def main(argv=None) -> int:
         return _preview(args)
     if args.command == "info":
         return _info(args.file, args.json, args.estimate_hysteresis)
-    return _demo(args.keep)
+    run_demo(args.keep)
+    return 0

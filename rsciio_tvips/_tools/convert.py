@@ -18,6 +18,11 @@ extension               writer
 Memory stays at a few chunks whatever the size of the recording: each
 writer gets the data one dask chunk at a time (``rechunking`` sets their
 size).
+
+:func:`convert` only chooses between the two kinds of output:
+:func:`to_tvips` (a new recording, frame headers kept, existing parts
+checked by the writer's own naming) and :func:`to_format` (one file, by a
+library's writer).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from pathlib import Path
 import numpy as np
 
 from .._api import file_reader
+from .._scans.ranges import parse_range
+from .._writing import existing_parts, recording_names
 
 #: Extensions :func:`convert` writes, by writer.
 FORMATS = {
@@ -43,19 +50,6 @@ FORMATS = {
     ".npy": "numpy",
     ".tvips": "tvips",
 }
-
-
-def parse_range(text: str, what: str) -> slice:
-    """Return the slice of ``"START:STOP"`` (either may be empty)."""
-    parts = text.split(":")
-    try:
-        if len(parts) != 2:
-            raise ValueError
-        start, stop = (int(p) if p.strip() else None for p in parts)
-    except ValueError:
-        msg = f"{what} takes START:STOP (either may be left out), got {text!r}"
-        raise ValueError(msg) from None
-    return slice(start, stop)
 
 
 def convert(
@@ -112,47 +106,160 @@ def convert(
         a format that cannot hold them (``.blo`` needs a 2-D scan).
     FileExistsError
         If ``out`` exists and ``overwrite`` is False.
+
+    Notes
+    -----
+    This only chooses: ``.tvips`` goes to :func:`to_tvips`, every other
+    extension to :func:`to_format`.
+    """
+    out = Path(out)
+    select = {"frames": frames, "crop": crop, "binning": binning}
+    if _writer(out, FORMATS) == "tvips":
+        return to_tvips(filename, out, max_file_size=max_file_size,
+                        overwrite=overwrite, progress=progress, **select,
+                        **reader_kwargs)  # fmt: skip
+    return to_format(filename, out, intensity_scaling=intensity_scaling,
+                     overwrite=overwrite, progress=progress, **select,
+                     **reader_kwargs)  # fmt: skip
+
+
+def to_tvips(
+    filename: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    frames: str | None = None,
+    crop: str | None = None,
+    binning: int = 1,
+    max_file_size: int | None = None,
+    overwrite: bool = False,
+    progress: bool = False,
+    **reader_kwargs,
+) -> dict:
+    """Write a recording (a selection of it) as a new ``.tvips`` recording.
+
+    The per-frame headers (counter, times, rotator index ...) go along,
+    unless ``frame_headers=False`` is passed to the reader.
+
+    Parameters
+    ----------
+    filename, frames, crop, binning, progress, **reader_kwargs
+        As for :func:`convert`.
+    out : str or os.PathLike
+        The recording to write (``x.tvips`` writes ``x_000.tvips`` ...).
+    max_file_size : int, optional
+        The most bytes per part.
+    overwrite : bool, optional
+        Replace every part of a recording of that name.
+
+    Returns
+    -------
+    dict
+        As for :func:`convert`; ``files`` lists every part written.
+
+    Raises
+    ------
+    ValueError
+        For options that do not fit the data.
+    FileExistsError
+        If a part of a recording named ``out`` exists and ``overwrite`` is
+        False (checked before anything is read).
+    """
+    out = Path(out)
+    directory, stem, _ = recording_names(out)
+    taken = existing_parts(directory, stem)
+    if taken and not overwrite:
+        msg = (
+            f"{directory / taken[0]}: a recording named {stem!r} exists: pass "
+            "overwrite=True (--overwrite) to replace it"
+        )
+        raise FileExistsError(msg)
+    reader_kwargs.setdefault("frame_headers", True)
+    d = _open(filename, frames, crop, binning, reader_kwargs)
+    with _progress_bar(progress):
+        files = _write_tvips(d, out, max_file_size, overwrite, progress)
+    return _summary("tvips", d["data"], files)
+
+
+def to_format(
+    filename: str | os.PathLike,
+    out: str | os.PathLike,
+    *,
+    frames: str | None = None,
+    crop: str | None = None,
+    binning: int = 1,
+    intensity_scaling="minmax",
+    overwrite: bool = False,
+    progress: bool = False,
+    **reader_kwargs,
+) -> dict:
+    """Write a recording (a selection of it) with a library's writer.
+
+    HyperSpy for ``.hspy``, ``.zspy`` and ``.blo``, tifffile for ``.tif``,
+    mrcfile for ``.mrc``, numpy for ``.npy`` (see the module
+    documentation).
+
+    Parameters
+    ----------
+    filename, frames, crop, binning, intensity_scaling, progress, **reader_kwargs
+        As for :func:`convert`.
+    out : str or os.PathLike
+        The file to write; its extension chooses the writer.
+    overwrite : bool, optional
+        Replace ``out`` if it exists.
+
+    Returns
+    -------
+    dict
+        As for :func:`convert`.
+
+    Raises
+    ------
+    ValueError
+        For an extension not written here, options that do not fit the
+        data, or a format that cannot hold them (``.blo`` needs a 2-D scan).
+    FileExistsError
+        If ``out`` exists and ``overwrite`` is False.
     """
     out = Path(out)
     ext = out.suffix.lower()
-    if ext not in FORMATS:
-        known = ", ".join(sorted(FORMATS))
-        raise ValueError(
-            f"cannot write {out.name!r}: the extension must be one of {known}"
-        )
-    if FORMATS[ext] == "tvips":
-        from .._writing.store import existing_parts
-        from .._writing.writer import _names
-
-        directory, stem, _ = _names(out)
-        taken = existing_parts(directory, stem)
-        if taken and not overwrite:
-            msg = (
-                f"{directory / taken[0]}: a recording named {stem!r} exists: pass "
-                "overwrite=True (--overwrite) to replace it"
-            )
-            raise FileExistsError(msg)
-    elif out.exists() and not overwrite:
+    others = {k: v for k, v in FORMATS.items() if v != "tvips"}
+    writer = _writer(out, others)
+    if out.exists() and not overwrite:
         msg = f"{out} exists: pass overwrite=True (--overwrite) to replace it"
         raise FileExistsError(msg)
-    writer = FORMATS[ext]
-    if writer == "tvips":
-        # the per-frame headers (counter, times, rotator index ...) go along
-        reader_kwargs.setdefault("frame_headers", True)
-    (d,) = file_reader(filename, lazy=True, **reader_kwargs)
-    d = _select(d, frames, crop, int(binning))
+    d = _open(filename, frames, crop, binning, reader_kwargs)
+    # HyperSpy shows its own progress bar (show_progressbar)
     with _progress_bar(progress and writer != "hyperspy"):
         if writer == "hyperspy":
             files = _write_hyperspy(d, out, ext, overwrite, progress, intensity_scaling)
-        elif writer == "tvips":
-            files = _write_tvips(d, out, max_file_size, overwrite, progress)
         elif writer == "numpy":
             files = _write_npy(d["data"], out)
         elif writer == "tifffile":
             files = _write_tiff(d["data"], out)
         else:
             files = _write_mrc(d["data"], out)
-    data = d["data"]
+    return _summary(writer, d["data"], files)
+
+
+def _writer(out: Path, formats: dict) -> str:
+    """Return the writer of ``out``'s extension among ``formats``, or refuse it."""
+    ext = out.suffix.lower()
+    if ext not in formats:
+        known = ", ".join(sorted(formats))
+        raise ValueError(
+            f"cannot write {out.name!r}: the extension must be one of {known}"
+        )
+    return formats[ext]
+
+
+def _open(filename, frames, crop, binning, reader_kwargs: dict) -> dict:
+    """Read the recording lazily and apply the selection: nothing is read yet."""
+    (d,) = file_reader(filename, lazy=True, **reader_kwargs)
+    return _select(d, frames, crop, int(binning))
+
+
+def _summary(writer: str, data, files) -> dict:
+    """Return what :func:`convert` returns."""
     return {"format": writer, "shape": list(data.shape), "dtype": data.dtype.name,
             "files": [str(f) for f in files]}  # fmt: skip
 
@@ -260,10 +367,7 @@ def _write_tvips(d, out, max_file_size, overwrite, progress):
     d = dict(d, attributes={"_lazy": True})
     file_writer(out, d, max_file_size=max_file_size, show_progressbar=progress,
                 overwrite_recording=overwrite)  # fmt: skip
-    from .._writing.store import existing_parts
-    from .._writing.writer import _names
-
-    directory, stem, _ = _names(out)  # the writer's own naming of the parts
+    directory, stem, _ = recording_names(out)  # the writer's own naming of the parts
     return [directory / name for name in existing_parts(directory, stem)]
 
 

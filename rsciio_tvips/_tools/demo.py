@@ -11,10 +11,13 @@ the scan point, over a faint background.
 from __future__ import annotations
 
 import os
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from .._api import file_reader
 from .._format.layout import (
     MAIN_HEADER_DTYPE,
     MODE_DIFFRACTION,
@@ -22,6 +25,7 @@ from .._format.layout import (
     part_name,
     record_dtype,
 )
+from .._reading.recording import TvipsRecording
 
 #: When the demo recording was "acquired" (unix time, UTC).
 DEMO_START = 1_700_000_000
@@ -130,3 +134,76 @@ def write_demo_recording(
         path = directory / part_name(name, k)
         path.write_bytes(data[start : start + part_size])
     return directory / part_name(name, 0)
+
+
+def demo_summary(folder: str | os.PathLike) -> list[str]:
+    """Write the demo recording into ``folder``, read it back, describe it.
+
+    Parameters
+    ----------
+    folder : str or os.PathLike
+        Where to write the parts (made if needed).
+
+    Returns
+    -------
+    list of str
+        The lines ``tvips demo`` prints: the parts and their sizes, the
+        recording, its frame headers, the lazy scan, a virtual bright-field
+        image (three of its rows) and the metadata of the acquisition.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    first = write_demo_recording(folder)
+    rec = TvipsRecording(first)
+    lines = [f"Wrote {first.name} and its parts in {folder}:"]
+    for part in rec.chain.parts:
+        lines.append(f"  {part.name:16s} {part.file_offset + part.length:>9d} bytes")
+    lines.append(repr(rec))
+    h = rec.frame_headers
+    lines.append(
+        f"frame header: {rec.header.frame_header_bytes} bytes; counter "
+        f"{h['num'][0]}..{h['num'][-1]}; rotator index 0 for frames "
+        f"{np.flatnonzero(h['rotidx'] == 0).tolist()}"
+    )
+    # the scan starts at the first frame the rotator numbers
+    start = int(np.argmax(h["rotidx"] > 0))
+    (d,) = file_reader(first, lazy=True, scan_shape=(16, 16), scan_start_frame=start)
+    data = d["data"]
+    lines.append(f"scan from frame {start}: {data.shape} {data.dtype}, lazy")
+    vbf = data[:, :, 28:36, 28:36].mean(axis=(2, 3)).compute()
+    lines.append(
+        "virtual bright field (mean of the central 8x8 pixels), rows 0, 8, 15:"
+    )
+    for row in (0, 8, 15):
+        lines.append("  " + " ".join(f"{v:4.0f}" for v in vbf[row]))
+    meta = d["metadata"]
+    lines.append(
+        f"acquired {meta['General']['date']} {meta['General']['time']} UTC, "
+        f"{meta['Acquisition_instrument']['TEM']['beam_energy']:.0f} kV, "
+        f"signal type {meta['Signal'].get('signal_type')}"
+    )
+    return lines
+
+
+def run_demo(keep: str | os.PathLike | None = None, out=None) -> list[str]:
+    """Print :func:`demo_summary` of a demo written into ``keep`` or a temporary folder.
+
+    Parameters
+    ----------
+    keep : str or os.PathLike, optional
+        Folder to write into and leave the recording in. By default a
+        temporary folder, removed afterwards.
+    out : file, optional
+        Where to print (default: standard output).
+
+    Returns
+    -------
+    list of str
+        The lines printed.
+    """
+    out = out or sys.stdout
+    with tempfile.TemporaryDirectory() as tmp:
+        lines = demo_summary(keep if keep else tmp)
+    for line in lines:
+        print(line, file=out)
+    return lines

@@ -1,0 +1,333 @@
+"""The detector and beam geometry of an SMV export: what is given, and what is found.
+
+:class:`SmvGeometry` holds the geometry options of :func:`~.smv.to_smv`
+(pixel size, distance, beam centre, wavelength, rotation, frame time, gain,
+orientation) and checks each of them once, when it is made, before anything
+is read. :meth:`SmvGeometry.resolve` then fills in what was not given from
+the recording (the camera length, the high tension, the stage tilt, the
+frame times) and says where every value came from; the result, a
+:class:`ResolvedGeometry`, is what the image headers and the log are made
+of.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._format.layout import MODE_DIFFRACTION
+from .._reading.recording import TvipsRecording
+from .smv_format import TEMCAM_F416_PIXEL_MM, electron_wavelength, format_number
+
+#: Values of ``flip``: none, mirror the columns, mirror the rows.
+FLIPS = (None, "x", "y")
+
+
+@dataclass(frozen=True)
+class ResolvedGeometry:
+    """Every geometry value of an SMV export, with where it came from.
+
+    Attributes
+    ----------
+    frame_time, frame_time_source : float, str
+        Seconds per frame.
+    angles : dict
+        ``source``, ``start``, ``start_source``, ``step`` (degrees per
+        frame), ``rotation_rate`` (degrees per second) and, from the stage
+        tilt, ``stagea_first``, ``stagea_last`` and ``stagea_max_residual``.
+    distance, distance_source : float, str
+        Detector distance in mm.
+    wavelength, wavelength_source : float, str
+        Electron wavelength in Angstrom.
+    pixel_size : float
+        ``PIXEL_SIZE`` in mm: the physical pixel times the binning.
+    binning : tuple of int
+        ``(binx, biny)`` of the main header, at least 1.
+    shape : tuple of int
+        ``(rows, columns)`` of a written image, after ``rot90``.
+    beam_center, beam_center_source : tuple of float, str
+        ``BEAM_CENTER_X`` and ``BEAM_CENTER_Y`` in mm.
+    """
+
+    frame_time: float
+    frame_time_source: str
+    angles: dict
+    distance: float
+    distance_source: str
+    wavelength: float
+    wavelength_source: str
+    pixel_size: float
+    binning: tuple[int, int]
+    shape: tuple[int, int]
+    beam_center: tuple[float, float]
+    beam_center_source: str
+
+
+@dataclass(frozen=True)
+class SmvGeometry:
+    """Geometry options of an SMV export, checked when made.
+
+    Each attribute is the :func:`~.smv.to_smv` keyword of the same name
+    and means what it documents there; None stands for "from the
+    recording" (or, for ``beam_center``, the centre of the image).
+
+    Attributes
+    ----------
+    physical_pixel_size : float
+        Detector pixel before binning, in mm.
+    distance : float or None
+        Detector distance in mm.
+    beam_center : tuple of float or None
+        ``(x, y)`` in mm, kept as two floats.
+    wavelength : float or None
+        In Angstrom.
+    rotation_rate : float or None
+        Degrees per second.
+    start_angle : float or None
+        With ``rotation_rate``: degrees at the start of the first frame.
+    frame_time : float or None
+        Seconds per frame.
+    gain : float
+        ``GAIN``, counts per electron.
+    flip : {None, "x", "y"}
+        Mirror the columns (``"x"``) or the rows (``"y"``), before ``rot90``.
+    rot90 : int
+        Quarter turns after ``flip``, kept as 0 to 3.
+
+    Raises
+    ------
+    ValueError
+        For a value out of range, checked in this order (the first found
+        is reported): ``physical_pixel_size``, ``flip``, ``rot90``,
+        ``gain``, ``beam_center``, ``frame_time``, ``rotation_rate``,
+        ``start_angle`` (which needs ``rotation_rate``), ``distance``,
+        ``wavelength``.
+
+    Examples
+    --------
+    >>> SmvGeometry(rot90=5).rot90
+    1
+    >>> SmvGeometry(gain=0)
+    Traceback (most recent call last):
+    ...
+    ValueError: gain must be positive, got 0
+    """
+
+    physical_pixel_size: float = TEMCAM_F416_PIXEL_MM
+    distance: float | None = None
+    beam_center: tuple[float, float] | None = None
+    wavelength: float | None = None
+    rotation_rate: float | None = None
+    start_angle: float | None = None
+    frame_time: float | None = None
+    gain: float = 1.0
+    flip: str | None = None
+    rot90: int = 0
+
+    def __post_init__(self) -> None:
+        """Check every value, then keep ``rot90`` and ``beam_center`` normalised."""
+        if not self.physical_pixel_size > 0:
+            msg = (
+                f"physical_pixel_size must be positive, got {self.physical_pixel_size}"
+            )
+            raise ValueError(msg)
+        if self.flip not in FLIPS:
+            raise ValueError(f"flip must be None, 'x' or 'y', got {self.flip!r}")
+        if int(self.rot90) != self.rot90:
+            msg = f"rot90 must be an integer number of quarter turns, got {self.rot90}"
+            raise ValueError(msg)
+        if not self.gain > 0:
+            raise ValueError(f"gain must be positive, got {self.gain}")
+        if self.beam_center is not None and len(self.beam_center) != 2:
+            msg = (
+                f"beam_center takes two numbers (x, y) in mm, got {self.beam_center!r}"
+            )
+            raise ValueError(msg)
+        # the order in which to_smv once met these, where each was used
+        self._check_positive("frame_time")
+        if self.rotation_rate is not None and self.rotation_rate == 0:
+            raise ValueError("rotation_rate must not be 0 degrees per second")
+        if self.rotation_rate is None and self.start_angle is not None:
+            msg = (
+                "start_angle goes with rotation_rate; without it the angles come "
+                "from the stage tilt (stagea) of the frames"
+            )
+            raise ValueError(msg)
+        self._check_positive("distance")
+        self._check_positive("wavelength")
+        # frozen: normalise through object.__setattr__, once, here
+        object.__setattr__(self, "rot90", int(self.rot90) % 4)
+        if self.beam_center is not None:
+            centre = tuple(float(v) for v in self.beam_center)
+            object.__setattr__(self, "beam_center", centre)
+
+    def _check_positive(self, name: str) -> None:
+        value = getattr(self, name)
+        if value is not None and not value > 0:
+            raise ValueError(f"{name} must be positive, got {value}")
+
+    def orient(self, image: np.ndarray) -> np.ndarray:
+        """Return ``image`` mirrored (``flip``), then turned (``numpy.rot90``).
+
+        Parameters
+        ----------
+        image : numpy.ndarray
+            One image, rows first.
+
+        Returns
+        -------
+        numpy.ndarray
+            A view of ``image``.
+        """
+        if self.flip == "x":
+            image = image[:, ::-1]
+        elif self.flip == "y":
+            image = image[::-1]
+        return np.rot90(image, self.rot90)
+
+    def resolve(
+        self, rec: TvipsRecording, headers: np.ndarray, times_ms: np.ndarray
+    ) -> ResolvedGeometry:
+        """Fill in from the recording what the options leave open.
+
+        Parameters
+        ----------
+        rec : TvipsRecording
+            The recording (its main header gives ``magtotal``, ``ht`` and
+            the binning).
+        headers : numpy.ndarray
+            The frame headers of the frames used.
+        times_ms : numpy.ndarray of int64
+            Their times, in ms since 1970 (UTC).
+
+        Returns
+        -------
+        ResolvedGeometry
+
+        Raises
+        ------
+        ValueError
+            If a value is neither given nor in the recording, in this order:
+            the frame time (times that do not increase), the rotation (no
+            ``stagea``, or one that does not change), the distance (not in
+            diffraction mode, or no camera length), the wavelength (``ht``
+            0); or if the binning is not square.
+        """
+        seconds, time_source = self._frame_time(times_ms)
+        angles = self._angles(headers, seconds)
+        distance, distance_source = self._distance(rec, headers)
+        wavelength, wavelength_source = self._wavelength(rec)
+        fields = rec.header.fields
+        binx, biny = max(fields["binx"], 1), max(fields["biny"], 1)
+        if binx != biny:
+            msg = (
+                f"the frames are binned {binx} x {biny}: SMV has one PIXEL_SIZE, "
+                "for square pixels"
+            )
+            raise ValueError(msg)
+        pixel = self.physical_pixel_size * binx
+        rows, cols = rec.frame_shape[::-1] if self.rot90 % 2 else rec.frame_shape
+        if self.beam_center is None:
+            centre = (rows * pixel / 2, cols * pixel / 2)
+            centre_source = "centre of the image"
+        else:
+            centre, centre_source = self.beam_center, "beam_center option"
+        return ResolvedGeometry(
+            frame_time=seconds, frame_time_source=time_source, angles=angles,
+            distance=distance, distance_source=distance_source,
+            wavelength=wavelength, wavelength_source=wavelength_source,
+            pixel_size=pixel, binning=(binx, biny), shape=(rows, cols),
+            beam_center=centre, beam_center_source=centre_source,
+        )  # fmt: skip
+
+    def _frame_time(self, times_ms: np.ndarray) -> tuple[float, str]:
+        """Return the time per frame in s and where it came from."""
+        if self.frame_time is not None:
+            return float(self.frame_time), "frame_time option"
+        steps = np.diff(times_ms)
+        interval = float(np.median(steps)) / 1000 if steps.size else 0.0
+        if interval <= 0:
+            msg = (
+                f"cannot tell the frame time from the frame headers: the "
+                f"{times_ms.size} frame(s) do not show increasing times: give "
+                "frame_time in seconds"
+            )
+            raise ValueError(msg)
+        return interval, "frame headers (median interval)"
+
+    def _angles(self, headers: np.ndarray, frame_time: float) -> dict:
+        """Return the angle of the first frame and the step per frame, and why."""
+        has_alpha = "stagea" in headers.dtype.names
+        if self.rotation_rate is not None:
+            if self.start_angle is None:
+                start = float(headers["stagea"][0]) if has_alpha else 0.0
+                start_source = "stagea of the first frame" if has_alpha else "0"
+            else:
+                start, start_source = float(self.start_angle), "start_angle option"
+            return {
+                "source": "rotation_rate",
+                "start": start,
+                "start_source": start_source,
+                "step": float(self.rotation_rate) * frame_time,
+                "rotation_rate": float(self.rotation_rate),
+            }
+        if not has_alpha:
+            msg = (
+                f"the frame headers ({headers.dtype.itemsize} bytes) hold no stage "
+                "tilt (stagea, offset 40): give rotation_rate in degrees per second"
+            )
+            raise ValueError(msg)
+        alpha = headers["stagea"].astype(np.float64)
+        if alpha.size < 2 or np.ptp(alpha) == 0:
+            msg = (
+                f"the frame headers do not show the rotation: stagea is "
+                f"{format_number(alpha[0])} degrees in all {alpha.size} frame(s): "
+                "give rotation_rate in degrees per second"
+            )
+            raise ValueError(msg)
+        # a straight line through the readings: every image then gets the same
+        # OSC_RANGE and starts where the one before ends, as DIALS requires
+        # (least squares about the means: exact for readings on a straight line)
+        index = np.arange(alpha.size, dtype=np.float64)
+        di, da = index - index.mean(), alpha - alpha.mean()
+        step = float(di @ da / (di @ di))
+        start = float(alpha.mean() - step * index.mean())
+        residual = float(np.abs(alpha - (start + step * index)).max())
+        return {
+            "source": "stagea",
+            "start": float(start),
+            "start_source": "straight-line fit of stagea",
+            "step": float(step),
+            "rotation_rate": float(step) / frame_time,
+            "stagea_first": float(alpha[0]),
+            "stagea_last": float(alpha[-1]),
+            "stagea_max_residual": residual,
+        }
+
+    def _distance(self, rec: TvipsRecording, headers: np.ndarray) -> tuple[float, str]:
+        """Return the detector distance in mm and where it came from."""
+        if self.distance is not None:
+            return float(self.distance), "distance option"
+        camera = rec.header.fields["magtotal"]
+        mode = headers["mode"][0] if "mode" in headers.dtype.names else None
+        if mode == MODE_DIFFRACTION and camera > 0:
+            return float(camera), "camera length (magtotal) of the main header"
+        msg = (
+            "no detector distance: the recording does not say it is in diffraction "
+            "mode with a camera length (magtotal, offset 44): give distance in mm"
+        )
+        raise ValueError(msg)
+
+    def _wavelength(self, rec: TvipsRecording) -> tuple[float, str]:
+        """Return the wavelength in Angstrom and where it came from."""
+        if self.wavelength is not None:
+            return float(self.wavelength), "wavelength option"
+        kv = rec.header.fields["ht"]
+        if kv <= 0:
+            msg = (
+                "no wavelength: the high tension of the main header (ht, offset 40) "
+                "is 0: give wavelength in Angstrom"
+            )
+            raise ValueError(msg)
+        return electron_wavelength(kv), f"high tension (ht) {kv} kV"
