@@ -33,10 +33,10 @@ import atheris
 import numpy as np
 
 with atheris.instrument_imports(include=["rsciio_tvips"]):
+    from rsciio_tvips._checks import frame_summary
     from rsciio_tvips._format.header import parse_main_header
     from rsciio_tvips._format.layout import MAIN_HEADER_SIZE, frame_header_dtype
     from rsciio_tvips._metadata.decode import header_dict, time_axis, utc_datetime
-    from rsciio_tvips._scans.detect import frame_diagnostics
     from rsciio_tvips.exceptions import TvipsFormatError
 
 #: The name errors must start with.
@@ -89,7 +89,7 @@ def decode_frame_headers(dtype: np.dtype, data: bytes) -> None:
         utc_datetime(first)
         axis = time_axis(n, first, last)
         assert axis["size"] == n
-        frame_diagnostics(headers)
+        frame_summary(headers)
 
 
 def test_one_input(data: bytes) -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import default_header_values, main_header
 
-import rsciio_tvips._checks as _checks
+import rsciio_tvips._checks.stream as _checks
 from rsciio_tvips import (
     Finding,
     TvipsFormatError,

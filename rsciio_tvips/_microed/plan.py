@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .._format.layout import frame_times_ms
 from .._reading.recording import TvipsRecording
 from .._scans.ranges import parse_range
 from .smv_format import log_name, output_names
@@ -131,7 +132,7 @@ def plan_images(
             )
             raise FileExistsError(msg)
     headers = rec.frame_headers[used]
-    times_ms = headers["timestamp"].astype(np.int64) * 1000 + headers["ms"]
+    times_ms = frame_times_ms(headers)
     return SmvPlan(rec=rec, first=first, available=available, group=group,
                    frames=used, headers=headers, times_ms=times_ms, names=names,
                    log_path=log_path)  # fmt: skip

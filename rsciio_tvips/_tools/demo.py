@@ -21,9 +21,11 @@ from .._api import file_reader
 from .._format.layout import (
     MAIN_HEADER_DTYPE,
     MODE_DIFFRACTION,
+    MS_PER_S,
     PIXEL_DTYPES,
     part_name,
     record_dtype,
+    split_times_ms,
 )
 from .._reading.recording import TvipsRecording
 
@@ -100,12 +102,11 @@ def write_demo_recording(
     header_bytes = 108
     records = np.zeros(n, record_dtype(header_bytes, np.uint16, frame_shape))
     h = records["header"]
-    t_ms = DEMO_START * 1000 + DEMO_FRAME_MS * np.arange(n)
+    t_ms = DEMO_START * MS_PER_S + DEMO_FRAME_MS * np.arange(n)
     point = np.arange(n) - before
     in_scan = (point >= 0) & (point < scan_shape[0] * scan_shape[1])
     h["num"] = np.arange(1, n + 1)
-    h["timestamp"] = t_ms // 1000
-    h["ms"] = t_ms % 1000
+    h["timestamp"], h["ms"] = split_times_ms(t_ms)
     h["mode"] = MODE_DIFFRACTION
     h["rotidx"] = np.where(in_scan, point + 1, 0)
     h["Scan_x"] = np.where(in_scan, point % scan_shape[1], 0)

@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from .._api import file_reader
+from .._format.layout import MS_PER_S, frame_times_ms
 from .._reading.recording import TvipsRecording
 from ..exceptions import TvipsFormatWarning
 
@@ -199,11 +200,9 @@ def _frame_plot(ax, headers, scan):
         ax.plot(frames, headers["rotidx"], lw=1, color="tab:blue")
         ax.set_ylabel("rotator index", color="tab:blue")
     if {"timestamp", "ms"} <= set(names):
-        t = headers["timestamp"].astype(np.int64) * 1000 + headers["ms"].astype(
-            np.int64
-        )
+        t = frame_times_ms(headers)
         twin = ax.twinx()
-        twin.plot(frames, (t - t[0]) / 1000, lw=1, color="tab:orange")
+        twin.plot(frames, (t - t[0]) / MS_PER_S, lw=1, color="tab:orange")
         twin.set_ylabel("time (s)", color="tab:orange")
     for key, style in (("start_frame", "--"), ("stop_frame", ":")):
         if key in scan:

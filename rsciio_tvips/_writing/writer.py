@@ -68,10 +68,6 @@ V2_BASE_FRAME_HEADER_SIZE = 60
 #: Part numbers have three digits.
 MAX_PARTS = 1000
 
-# _tools/convert.py still imports this old private name; it is to use
-# ``from .._writing import recording_names``: delete this line then
-_names = recording_names
-
 
 def file_writer(
     filename,

@@ -1,0 +1,250 @@
+"""The checks made when a recording is opened: part chain, sizes, part joins.
+
+They read at most a few frame headers, through a function the reader gives.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from .._format.layout import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, part_name
+from ..exceptions import Defect, Finding
+
+
+def usable_last_part(near) -> int:
+    """Return the number of the last part before the first missing one."""
+    last = FIRST_PART_NUMBER
+    while last + 1 in near.found:
+        last += 1
+    return last
+
+
+def chain_defects(near, ext: str) -> list[Defect]:
+    """Check the part chain: files claiming one number, missing parts, others.
+
+    Parameters
+    ----------
+    near : Siblings
+        What :func:`~rsciio_tvips._format.parts.siblings` found.
+    ext : str
+        Extension of the file opened, to name missing parts alike.
+
+    Returns
+    -------
+    list of Defect
+        ``error`` for each part number claimed by two files; for each missing
+        part, ``fatal`` if it is the first (it holds the main header) and
+        ``error`` otherwise; ``info`` for other recordings in the folder.
+    """
+    stem, found = near.stem, near.found
+    out = []
+    for number, kept, dropped in near.duplicates:
+        finding = Finding(
+            "error", dropped.name, None, "part chain", f"one file for part {number}",
+            f"{kept.name} and {dropped.name}", f"permissive=True reads {kept.name}",
+        )  # fmt: skip
+        message = (
+            f"{dropped.name}: two files claim part {number} of recording "
+            f"{stem!r}: {kept.name} and {dropped.name}"
+        )
+        out.append(Defect(finding, message, f"{kept.name} is read"))
+    last = max(found)
+    missing = [n for n in range(FIRST_PART_NUMBER, last) if n not in found]
+    for number in missing:
+        fatal = number == FIRST_PART_NUMBER
+        name = part_name(stem, number, ext)
+        finding = Finding(
+            "fatal" if fatal else "error", name, None, "part chain",
+            f"part {number} of {stem!r} (parts up to {last} exist)", "no such file",
+            "it holds the main header" if fatal
+            else "permissive=True reads the parts before it",
+        )  # fmt: skip
+        message = (
+            f"{name}: part {number} of the recording is missing (found parts up "
+            f"to {part_name(stem, last, ext)}, {len(missing)} missing)"
+        )
+        workaround = ""
+        if number == missing[0]:
+            ignored = ", ".join(found[n].name for n in sorted(found) if n > number)
+            workaround = f"the parts before it are read, {ignored} ignored"
+        out.append(Defect(finding, message, workaround))
+    if near.others:
+        shown = ", ".join(near.others[:5]) + (", ..." if len(near.others) > 5 else "")
+        first = found.get(FIRST_PART_NUMBER) or found[min(found)]
+        finding = Finding(
+            "info", first.name, None, "folder", f"only parts of {stem!r}",
+            f"{len(near.others)} other part files ({shown})",
+            "other recordings, not read with this one",
+        )  # fmt: skip
+        out.append(Defect(finding, f"{first.name}: {finding.found}"))
+    return out
+
+
+def size_defects(chain, header) -> list[Defect]:
+    """Check that whole frame records follow the main header, and the end.
+
+    Returns
+    -------
+    list of Defect
+        ``fatal`` when not one whole record follows the main header;
+        ``warning`` when the last record is incomplete (its bytes are
+        ignored).
+    """
+    record = header.record_size
+    n_frames, leftover = divmod(chain.nbytes, record)
+    first = chain.first.name
+    if n_frames == 0:
+        h = header
+        expected = (
+            f"at least {record} bytes (frame header {h.frame_header_bytes} + "
+            f"{h.shape[0]} x {h.shape[1]} pixels of {h.pixel_dtype.itemsize} bytes)"
+        )
+        found = f"{chain.nbytes} in {len(chain.parts)} part(s)"
+        finding = Finding(
+            "fatal", first, MAIN_HEADER_SIZE, "frame record", expected, found,
+            "no whole frame record after the main header",
+        )  # fmt: skip
+        message = (
+            f"{first}: no whole frame record after the main header at offset "
+            f"{MAIN_HEADER_SIZE}: expected {expected}, found {found}"
+        )
+        return [Defect(finding, message)]
+    if not leftover:
+        return []
+    part, offset = chain.locate(n_frames * record)
+    finding = Finding(
+        "warning", part.name, offset, "frame record", f"{record} bytes",
+        f"{leftover}", f"truncated last record: {n_frames} whole frames are read",
+    )  # fmt: skip
+    message = (
+        f"{part.name}: frame record {n_frames} at offset {offset} is truncated: "
+        f"expected {record} bytes, found {leftover}; the {leftover} bytes are "
+        f"ignored and {n_frames} whole frames are read (interrupted acquisition?)"
+    )
+    return [Defect(finding, message)]
+
+
+def _counting(header, n_frames: int, read_headers) -> bool:
+    """Whether the frame counter counts up, judged at both ends of the recording.
+
+    Two pairs of neighbouring frames, at the start and at the end, so that a
+    loss inside the first part does not hide itself.
+    """
+    if "num" not in header.frame_header_dtype.names or n_frames < 2:
+        return False
+    n = n_frames
+    num = read_headers([0, 1, n - 2, n - 1])["num"].astype(np.int64)
+    return bool(num[1] == num[0] + 1 or num[3] == num[2] + 1)
+
+
+def boundary_frames(chain, record_size: int, n_frames: int) -> set[int]:
+    """Return the frames that start a part (after the first): where parts join."""
+    return {f for f in chain.first_frames(record_size)[1:] if 0 < f < n_frames}
+
+
+def boundary_defects(chain, header, n_frames: int, read_headers) -> list[Defect]:
+    """Check where parts join, for a part that looks cut short.
+
+    A part that lost bytes (an interrupted copy) shifts every later frame.
+    Two signs of it, both cheap:
+
+    1. the frame counter, where it counts up from frame to frame, jumps at
+       the start of the next part;
+    2. where there is no such counter: acquisition software caps every part
+       at one size, so every part but the last holds within one record (and
+       the main header) as many bytes of frames as the largest, and never
+       none at all.
+
+    Parameters
+    ----------
+    chain : Chain
+        The recording's parts.
+    header : MainHeader
+        Its main header.
+    n_frames : int
+        Whole frames in the recording.
+    read_headers : callable
+        Reads the frame headers of a list of frame numbers.
+
+    Returns
+    -------
+    list of Defect
+        One ``warning`` per suspect boundary, naming the part before it (an
+        empty one if any ends there) at its end; ``info`` for an empty last
+        part, and for an empty part the frame counter runs across.
+    """
+    parts = chain.parts
+    record = header.record_size
+    if len(parts) < 2:
+        return []
+    out = []
+    largest = max(p.length for p in parts[:-1])
+    counting = _counting(header, n_frames, read_headers)
+    firsts = chain.first_frames(record)
+    for k, (part, following) in enumerate(itertools.pairwise(parts)):
+        frame = firsts[k + 1]
+        if following.length == 0 or frame >= n_frames:
+            # the join is the next part's (an empty part ends where it starts),
+            # or no whole frame follows it: nothing shifted
+            continue
+        jump = None
+        checked = counting and 0 < frame
+        if checked:
+            num = read_headers([frame - 1, frame])["num"].astype(np.int64)
+            if num[1] != num[0] + 1:
+                jump = (int(num[0]), int(num[1]))
+        empty = part.length == 0
+        # the sizes speak only where no counter does: some writers split parts
+        # at odd sizes, and a counter that runs on proves nothing was lost
+        short = not checked and (
+            empty or part.length < largest - record - MAIN_HEADER_SIZE
+        )
+        if jump is None and not short:
+            if empty:
+                out.append(_empty_part(part, "info", "the frame counter runs on"))
+            continue
+        out.append(_boundary_defect(part, following, largest, jump))
+    last = parts[-1]
+    if last.length == 0:
+        # the recorder opens the next part when one is full: an acquisition
+        # that stops then leaves it empty, and nothing can be told lost
+        out.append(_empty_part(last, "info", "the last part"))
+    return out
+
+
+def _empty_part(part, severity: str, detail: str) -> Defect:
+    finding = Finding(
+        severity, part.name, 0, "part size", "frame records", "an empty file", detail
+    )
+    message = f"{part.name}: the part is an empty file at offset 0 ({detail})"
+    return Defect(finding, message)
+
+
+def _boundary_defect(part, following, largest: int, jump) -> Defect:
+    if jump is not None:
+        expected = f"frame counter {jump[0] + 1} at the start of {following.name}"
+        found = str(jump[1])
+    else:
+        expected = f"about {largest} bytes of frames, like the other parts"
+        found = f"{part.length} bytes" if part.length else "no frame bytes"
+    finding = Finding(
+        "warning", part.name, part.size, "part boundary", expected, found,
+        "the part may have lost bytes: every frame after it is shifted",
+    )  # fmt: skip
+    message = f"{part.name} at offset {part.size} (its end): "
+    if part.length == 0:
+        message += "the part holds no frame bytes, yet frames follow it; "
+    elif jump is None:
+        message += (
+            f"the part holds {part.length} bytes of frames, far fewer than the "
+            f"others ({largest}); "
+        )
+    if jump is not None:
+        message += (
+            f"the frame counter jumps from {jump[0]} to {jump[1]} at the start of "
+            f"{following.name}; "
+        )
+    message += "if the part lost bytes, every frame after it is shifted"
+    return Defect(finding, message)

@@ -1,0 +1,237 @@
+"""The checks over every frame header, fed block by block in frame order."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._format.layout import MAX_POSITION, MS_PER_S, field_offset, frame_times_ms
+from ..exceptions import Finding
+from .opening import boundary_frames
+
+#: A frame interval this many times the median is reported as a pause.
+PAUSE_FACTOR = 10
+#: Earliest plausible frame time: 2000-01-01 UTC (unix seconds).
+EARLIEST_TIME = 946_684_800
+#: Frame headers read at a time by :func:`frame_stream`.
+BLOCK = 2**18
+
+
+STREAM_KINDS = {
+    "counter gap": ("num", "warning", "frame counter skips: frames dropped"),
+    "counter reset": ("num", "warning", "frame counter does not increase"),
+    "ms": ("ms", "warning", "milliseconds out of range"),
+    "clock": ("timestamp", "info", "the camera clock was not set?"),
+    "time reversal": ("timestamp", "warning", "frame earlier than the one before"),
+    "rotidx": ("rotidx", "warning", "rotator index beyond any scan"),
+    "Scan_x": ("Scan_x", "warning", "beam position not usable"),
+    "Scan_y": ("Scan_y", "warning", "beam position not usable"),
+}
+
+
+class FrameStream:
+    """Checks over every frame header, fed block by block in frame order.
+
+    Parameters
+    ----------
+    n_frames : int
+        Frames in the recording (bounds the plausible rotator index).
+    skip : set of int, optional
+        Frames whose counter :func:`boundary_defects` owns (the first frame
+        of each part): a jump there is reported once, as a part boundary.
+
+    Notes
+    -----
+    Memory does not grow with the recording: each kind keeps its count and
+    first occurrence, and the median frame interval comes from the first
+    block fed.
+    """
+
+    def __init__(self, n_frames: int, skip=frozenset()):
+        self.n_frames = n_frames
+        self.skip = np.array(sorted(skip), dtype=np.int64)
+        self.counts = {}  # kind -> [count, first frame, expected, found]
+        self.median = None  # median positive interval, for pauses
+        self.interval = None  # median interval, for the summary
+        self.pause = None  # [count, first frame, interval]
+        self.stats = {"gaps": 0, "missing": 0, "resets": 0, "reversals": 0}
+        self.t_first = self.t_last = None
+        self.prev = None  # last header of the previous block
+        self.fed = 0
+
+    def _note(self, kind, frames, expected, found) -> None:
+        if frames.size == 0:
+            return
+        entry = self.counts.setdefault(
+            kind, [0, int(frames[0]), str(expected[0]), str(found[0])]
+        )
+        entry[0] += int(frames.size)
+
+    def feed(self, headers: np.ndarray) -> None:
+        """Check the next block of frame headers (those after the last fed)."""
+        if headers.size == 0:
+            return
+        lo = self.fed
+        names = headers.dtype.names
+        # one frame of overlap, so that differences across blocks are seen
+        h = headers if self.prev is None else np.concatenate([self.prev, headers])
+        base = lo - (h.size - headers.size)
+        frames = np.arange(base, base + h.size)
+        new = frames >= lo  # per-frame checks count each frame once
+        if "num" in names:
+            self._counter(h["num"].astype(np.int64), frames)
+        if {"timestamp", "ms"} <= set(names):
+            self._times(h, frames, new)
+        if "rotidx" in names:
+            rot = h["rotidx"].astype(np.int64)
+            big = np.flatnonzero(new & (rot > self.n_frames * 4 + 16))
+            self._note("rotidx", frames[big], [f"at most ~{self.n_frames}"], rot[big])
+        for field in ("Scan_x", "Scan_y"):
+            if field in names:
+                v = h[field].astype(np.float64)
+                odd = ~np.isfinite(v) | (v < 0) | (v > MAX_POSITION)
+                odd = np.flatnonzero(new & odd)
+                self._note(field, frames[odd], ["a finite position >= 0"], v[odd])
+        self.prev = headers[-1:]
+        self.fed += headers.size
+
+    def _counter(self, num, frames) -> None:
+        dn = np.diff(num)
+        self.stats["gaps"] += int((dn > 1).sum())
+        self.stats["missing"] += int((dn[dn > 1] - 1).sum())
+        self.stats["resets"] += int((dn <= 0).sum())
+        odd = (dn > 1) | (dn <= 0)
+        odd &= ~np.isin(frames[1:], self.skip)
+        gap = np.flatnonzero(odd & (dn > 1))
+        back = np.flatnonzero(odd & (dn <= 0))
+        self._note("counter gap", frames[gap + 1], num[gap] + 1, num[gap + 1])
+        self._note("counter reset", frames[back + 1], num[back] + 1, num[back + 1])
+
+    def _times(self, h, frames, new) -> None:
+        sec = h["timestamp"].astype(np.int64)
+        ms = h["ms"].astype(np.int64)
+        bad_ms = np.flatnonzero(new & (ms >= MS_PER_S))
+        self._note("ms", frames[bad_ms], [f"0 to {MS_PER_S - 1}"], ms[bad_ms])
+        early = np.flatnonzero(new & (sec < EARLIEST_TIME))
+        self._note("clock", frames[early], ["a time after 2000"], sec[early])
+        t = frame_times_ms(h)
+        if self.t_first is None:
+            self.t_first = int(t[0])
+        self.t_last = int(t[-1])
+        dt = np.diff(t)
+        rev = np.flatnonzero(dt < 0)
+        self.stats["reversals"] += int(rev.size)
+        self._note("time reversal", frames[rev + 1], t[rev], t[rev + 1])
+        if self.interval is None and dt.size:
+            self.interval = float(np.median(dt))
+        if self.median is None and (dt > 0).any():
+            self.median = float(np.median(dt[dt > 0]))
+        if self.median:
+            long = np.flatnonzero(dt > PAUSE_FACTOR * self.median)
+            if long.size and self.pause is None:
+                self.pause = [0, int(frames[long[0] + 1]), int(dt[long[0]])]
+            if long.size:
+                self.pause[0] += int(long.size)
+
+    def summary(self) -> dict:
+        """Return the counts: ``original_metadata.Diagnostics``.
+
+        Returns
+        -------
+        dict
+            ``counter_gaps`` (places where the counter jumps by more than
+            1), ``counter_missing`` (frames those jumps skip),
+            ``counter_resets`` (places where it does not increase),
+            ``time_reversals`` (frames earlier than the one before),
+            ``frame_interval_ms`` (median, of the first block),
+            ``frame_rate`` (frames per second from it, 0 if unknown),
+            ``duration_s`` (last frame time minus first).
+        """
+        interval = self.interval or 0.0
+        span = 0 if self.t_first is None else self.t_last - self.t_first
+        return {
+            "counter_gaps": self.stats["gaps"],
+            "counter_missing": self.stats["missing"],
+            "counter_resets": self.stats["resets"],
+            "time_reversals": self.stats["reversals"],
+            "frame_interval_ms": interval,
+            "frame_rate": MS_PER_S / interval if interval > 0 else 0.0,
+            "duration_s": float(span) / MS_PER_S,
+        }
+
+    def findings(self, locate) -> list[Finding]:
+        """Return one finding per kind of defect seen.
+
+        Parameters
+        ----------
+        locate : callable
+            Frame number -> ``(part, file offset of its record)``.
+        """
+        out = []
+        for kind, (count, frame, expected, found) in self.counts.items():
+            field, severity, what = STREAM_KINDS[kind]
+            part, offset = locate(frame)
+            out.append(
+                Finding(
+                    severity, part.name, offset + field_offset(field), field,
+                    expected, found,
+                    f"{what}; first at frame {frame}, {count} frame(s)",
+                )
+            )  # fmt: skip
+        if self.pause is not None:
+            count, frame, interval = self.pause
+            part, offset = locate(frame)
+            out.append(
+                Finding(
+                    "info", part.name, offset + field_offset("timestamp"),
+                    "timestamp",
+                    f"about {self.median:g} ms after the frame before (median "
+                    "interval)",
+                    f"{interval} ms",
+                    f"a pause in the acquisition; first at frame {frame}, "
+                    f"{count} pause(s)",
+                )
+            )  # fmt: skip
+        return out
+
+
+def frame_stream(rec, headers=None, block: int | None = None) -> FrameStream:
+    """Run :class:`FrameStream` over every frame header of an open recording.
+
+    Parameters
+    ----------
+    rec : TvipsRecording
+        The recording.
+    headers : numpy.ndarray, optional
+        Every frame header, when the caller holds them already; else they are
+        read in blocks of :data:`BLOCK` frames.
+    block : int, optional
+        Frames per block (default :data:`BLOCK`).
+
+    Returns
+    -------
+    FrameStream
+        Fed with every frame: ask it for ``findings`` or a ``summary``.
+    """
+    record = rec.header.record_size
+    stream = FrameStream(rec.n_frames, boundary_frames(rec.chain, record, rec.n_frames))
+    if headers is not None:
+        stream.feed(headers)
+        return stream
+    block = block or BLOCK
+    for start in range(0, rec.n_frames, block):
+        stop = min(rec.n_frames, start + block)
+        stream.feed(rec.read_headers(np.arange(start, stop)))
+    return stream
+
+
+def stream_findings(rec, stream: FrameStream) -> list[Finding]:
+    """Return a fed stream's findings, located in the recording's files."""
+    record = rec.header.record_size
+    return stream.findings(lambda frame: rec.chain.locate(frame * record))
+
+
+def frame_summary(headers, n_frames: int | None = None) -> dict:
+    """Return the counter and time counts of frame headers (``Diagnostics``)."""
+    stream = FrameStream(len(headers) if n_frames is None else n_frames)
+    stream.feed(headers)
+    return stream.summary()
