@@ -203,6 +203,27 @@ def make_tvips(tmp_path):
     return make
 
 
+@pytest.fixture
+def demo(tmp_path):
+    """The demo recording (a 16 x 16 scan in 4 parts), alone in a folder.
+
+    Returns the path of its first part, ``tmp_path / "demo" / "demo_000.tvips"``.
+    """
+    from rsciio_tvips._tools.demo import write_demo_recording
+
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    return write_demo_recording(folder)
+
+
+@pytest.fixture
+def demo_truth():
+    """The frames the demo recording holds, in recording order."""
+    from rsciio_tvips._tools.demo import demo_frames
+
+    return demo_frames((16, 16), (64, 64), 5, 3)
+
+
 @pytest.fixture(autouse=True)
 def no_open_tvips_files():
     """Fail a test that leaves a .tvips file open (a leak of a file handle).

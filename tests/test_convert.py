@@ -9,15 +9,9 @@ import pytest
 from rsciio_tvips import TvipsRecording, file_reader
 from rsciio_tvips.__main__ import main
 from rsciio_tvips._tools.convert import convert, to_format, to_tvips
-from rsciio_tvips._tools.demo import demo_frames, run_demo, write_demo_recording
+from rsciio_tvips._tools.demo import demo_frames, run_demo
 
 hs = pytest.importorskip("hyperspy.api")
-
-
-@pytest.fixture
-def demo(tmp_path):
-    (tmp_path / "rec").mkdir()
-    return write_demo_recording(tmp_path / "rec")
 
 
 SCAN = {"scan_shape": (16, 16), "scan_start_frame": 5}

@@ -19,14 +19,6 @@ def unregistered():
     rsciio_tvips.unregister()
 
 
-@pytest.fixture
-def demo(tmp_path):
-    from rsciio_tvips._tools.demo import demo_frames, write_demo_recording
-
-    first = write_demo_recording(tmp_path)
-    return first, demo_frames((16, 16), (64, 64), 5, 3)
-
-
 def tvips_plugin():
     from rsciio import IO_PLUGINS
 
@@ -50,8 +42,8 @@ def test_register_and_unregister():
 
 @pytest.mark.parametrize("lazy", [False, True])
 @pytest.mark.parametrize("how", ["file_format", "register"])
-def test_load_a_scan(demo, lazy, how):
-    first, frames = demo
+def test_load_a_scan(demo, demo_truth, lazy, how):
+    first, frames = demo, demo_truth
     kw = {"file_format": rsciio_tvips} if how == "file_format" else {}
     if how == "register":
         rsciio_tvips.register()
@@ -72,8 +64,8 @@ def test_load_a_scan(demo, lazy, how):
     assert s.metadata.Acquisition_instrument.TEM.beam_energy == 300.0
 
 
-def test_stack_is_a_signal2d_with_one_navigation_axis(demo):
-    first, frames = demo
+def test_stack_is_a_signal2d_with_one_navigation_axis(demo, demo_truth):
+    first, frames = demo, demo_truth
     s = hs.load(first, file_format=rsciio_tvips)
     assert isinstance(s, hs.signals.Signal2D)
     assert s.axes_manager.navigation_dimension == 1
@@ -82,8 +74,8 @@ def test_stack_is_a_signal2d_with_one_navigation_axis(demo):
     np.testing.assert_array_equal(s.data, frames)
 
 
-def test_snake_scan_options_pass_through(demo):
-    first, _ = demo
+def test_snake_scan_options_pass_through(demo, demo_truth):
+    first = demo
     s = hs.load(
         first,
         file_format=rsciio_tvips,
@@ -96,9 +88,9 @@ def test_snake_scan_options_pass_through(demo):
     assert s.original_metadata.Scan.hysteresis_blank_points == 16
 
 
-def test_diffraction_class_with_pyxem(demo):
+def test_diffraction_class_with_pyxem(demo, demo_truth):
     pytest.importorskip("pyxem")
-    first, _ = demo
+    first = demo
     s = hs.load(
         first,
         file_format=rsciio_tvips,
@@ -125,8 +117,8 @@ def test_no_unknown_signal_type_without_pyxem(monkeypatch):
 
 
 @pytest.mark.parametrize("lazy", [False, True])
-def test_save_and_reload(demo, tmp_path, lazy):
-    first, frames = demo
+def test_save_and_reload(demo, demo_truth, tmp_path, lazy):
+    first, frames = demo, demo_truth
     rsciio_tvips.register()
     s = hs.load(first, lazy=lazy, frame_headers=True)
     out = tmp_path / "saved" / "copy.tvips"
@@ -154,8 +146,8 @@ def test_save_and_reload(demo, tmp_path, lazy):
     )
 
 
-def test_save_keeps_an_existing_recording(demo, tmp_path):
-    first, _ = demo
+def test_save_keeps_an_existing_recording(demo, demo_truth, tmp_path):
+    first = demo
     rsciio_tvips.register()
     s = hs.load(first)
     s.save(tmp_path / "x.tvips", show_progressbar=False)
@@ -174,15 +166,15 @@ def test_save_keeps_an_existing_recording(demo, tmp_path):
     assert hs.load(tmp_path / "x_000.tvips").data.shape == (264, 32, 32)
 
 
-def test_builtin_plugin_when_unregistered(demo):
+def test_builtin_plugin_when_unregistered(demo, demo_truth):
     # without register(), .tvips goes to RosettaSciIO's own reader
-    first, _ = demo
+    first = demo
     with pytest.raises(Exception):  # noqa: B017 - rsciio.tvips cannot open _002
         hs.load(first.parent / "demo_002.tvips")
 
 
-def test_lazy_save_without_frame_headers_warns(demo, tmp_path):
-    first, frames = demo
+def test_lazy_save_without_frame_headers_warns(demo, demo_truth, tmp_path):
+    first, frames = demo, demo_truth
     rsciio_tvips.register()
     s = hs.load(first, lazy=True)
     with pytest.warns(

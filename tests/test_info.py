@@ -3,17 +3,10 @@
 import json
 
 import numpy as np
-import pytest
 
 from rsciio_tvips import file_reader
 from rsciio_tvips.__main__ import main
-from rsciio_tvips._tools.demo import write_demo_recording
 from rsciio_tvips._tools.info import as_text, describe
-
-
-@pytest.fixture
-def demo(tmp_path):
-    return write_demo_recording(tmp_path)
 
 
 def test_demo_recording_summary(demo):

@@ -4,16 +4,11 @@ import numpy as np
 import pytest
 
 from rsciio_tvips.__main__ import main
-from rsciio_tvips._tools.demo import demo_frames, write_demo_recording
+from rsciio_tvips._tools.demo import demo_frames
 from rsciio_tvips._tools.preview import _virtual, find_apertures, preview
 
 Image = pytest.importorskip("PIL.Image")
 pytest.importorskip("matplotlib")
-
-
-@pytest.fixture
-def demo(tmp_path):
-    return write_demo_recording(tmp_path)
 
 
 def test_scan_preview(demo, tmp_path, capsys):
