@@ -1,4 +1,4 @@
-"""The byte layout in _format.py against the table of format.md."""
+"""The byte layout in _format/layout.py against the table of format.md."""
 
 import numpy as np
 import pytest
