@@ -144,7 +144,7 @@ def test_recycled_memory_never_leaks_into_a_chunk(make_tvips, monkeypatch):
     garbage[:] = 0xFFFF
     where = address(garbage)
     del garbage
-    source = BlockSource(r.chain, r.header, np.array([3, -1, 0, -1]))
+    source = BlockSource(r.records, np.array([3, -1, 0, -1]))
     chunk = source[:]
     assert address(chunk) == where
     expected = np.stack(

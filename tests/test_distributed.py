@@ -112,8 +112,7 @@ def test_graph_holds_descriptions_only(make_tvips, n_scan_rows):
     assert len(sources) == 4
     for source in sources:
         assert set(vars(source)) == {
-            "chain",
-            "header",
+            "records",
             "frames",
             "shape",
             "dtype",
@@ -121,6 +120,7 @@ def test_graph_holds_descriptions_only(make_tvips, n_scan_rows):
         }
         assert source.frames.dtype == np.int32
         assert source.frames.size == n_scan_rows // 4 * 10
+        assert set(vars(source.records)) == {"chain", "header"}
         for value in vars(source.chain).values():
             assert not isinstance(value, np.ndarray)
     table = sum(s.frames.nbytes for s in sources)

@@ -166,7 +166,7 @@ def test_index_out_of_range(make_tvips):
 def test_frame_source_indexing(make_tvips, key):
     rec = make_tvips(n_frames=6, shape=(5, 7), split=[100])
     r = TvipsRecording(rec.path)
-    source = BlockSource(r.chain, r.header, np.arange(r.n_frames))
+    source = BlockSource(r.records, np.arange(r.n_frames))
     np.testing.assert_array_equal(source[key], rec.frames[key])
 
 
@@ -174,7 +174,7 @@ def test_frame_source_lists_index_each_axis_on_its_own(make_tvips):
     # outer indexing, as dask expects of a source (numpy would pair the lists)
     rec = make_tvips(n_frames=6, shape=(5, 7))
     r = TvipsRecording(rec.path)
-    got = BlockSource(r.chain, r.header, np.arange(r.n_frames))[
+    got = BlockSource(r.records, np.arange(r.n_frames))[
         np.array([2, -1]), 1:3, [6, 0]
     ]
     np.testing.assert_array_equal(got, rec.frames[np.ix_([2, -1], [1, 2], [6, 0])])
@@ -195,7 +195,7 @@ def test_frame_source_lists_index_each_axis_on_its_own(make_tvips):
 def test_frame_source_bad_index(make_tvips, key, message):
     r = TvipsRecording(make_tvips(n_frames=6, shape=(5, 7)).path)
     with pytest.raises(IndexError, match=re.escape(message)):
-        BlockSource(r.chain, r.header, np.arange(r.n_frames))[key]
+        BlockSource(r.records, np.arange(r.n_frames))[key]
 
 
 def spy_reads(monkeypatch):
@@ -230,7 +230,7 @@ def test_frame_source_reads_only_the_rows_asked_for(make_tvips, monkeypatch):
     rec = make_tvips(n_frames=4, shape=(8, 5))
     r = TvipsRecording(rec.path)
     seen = spy_reads(monkeypatch)
-    source = BlockSource(r.chain, r.header, np.arange(r.n_frames))
+    source = BlockSource(r.records, np.arange(r.n_frames))
     np.testing.assert_array_equal(source[1:3, 2:5], rec.frames[1:3, 2:5])
     record = 60 + 80
     assert seen == [([record + 60 + 20, 2 * record + 60 + 20], 30)]
@@ -240,7 +240,7 @@ def test_blank_and_repeated_frames(make_tvips):
     rec = make_tvips(n_frames=4)
     r = TvipsRecording(rec.path)
     out = np.full((5, 3, 4), 99, np.uint16)
-    _io.read_frames_into(r.chain, r.header, [2, -1, 0, 2, -1], out)
+    _io.read_frames_into(r.records, [2, -1, 0, 2, -1], out)
     expected = np.stack(
         [
             rec.frames[2],
@@ -450,8 +450,7 @@ def test_frames_and_headers_in_one_pass(make_tvips, monkeypatch):
     np.testing.assert_array_equal(data2, data)
     with pytest.raises(ValueError, match="frame headers are read with whole frames"):
         _io.read_frames_into(
-            r.chain,
-            r.header,
+            r.records,
             [1],
             np.empty((1, 2, 4), np.uint16),
             row_start=1,

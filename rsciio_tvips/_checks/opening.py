@@ -82,7 +82,7 @@ def chain_defects(near, ext: str) -> list[Defect]:
     return out
 
 
-def size_defects(chain, header) -> list[Defect]:
+def size_defects(records) -> list[Defect]:
     """Check that whole frame records follow the main header, and the end.
 
     Returns
@@ -92,6 +92,7 @@ def size_defects(chain, header) -> list[Defect]:
         ``warning`` when the last record is incomplete (its bytes are
         ignored).
     """
+    chain, header = records.chain, records.header
     record = header.record_size
     n_frames, leftover = divmod(chain.nbytes, record)
     first = chain.first.name
@@ -113,7 +114,7 @@ def size_defects(chain, header) -> list[Defect]:
         return [Defect(finding, message)]
     if not leftover:
         return []
-    part, offset = chain.locate(n_frames * record)
+    part, offset = records.locate(n_frames)
     finding = Finding(
         "warning", part.name, offset, "frame record", f"{record} bytes",
         f"{leftover}", f"truncated last record: {n_frames} whole frames are read",
@@ -144,7 +145,7 @@ def boundary_frames(chain, record_size: int, n_frames: int) -> set[int]:
     return {f for f in chain.first_frames(record_size)[1:] if 0 < f < n_frames}
 
 
-def boundary_defects(chain, header, n_frames: int, read_headers) -> list[Defect]:
+def boundary_defects(records, read_headers) -> list[Defect]:
     """Check where parts join, for a part that looks cut short.
 
     A part that lost bytes (an interrupted copy) shifts every later frame.
@@ -159,12 +160,8 @@ def boundary_defects(chain, header, n_frames: int, read_headers) -> list[Defect]
 
     Parameters
     ----------
-    chain : Chain
-        The recording's parts.
-    header : MainHeader
-        Its main header.
-    n_frames : int
-        Whole frames in the recording.
+    records : Records
+        Where the recording's frame records lie.
     read_headers : callable
         Reads the frame headers of a list of frame numbers.
 
@@ -175,6 +172,7 @@ def boundary_defects(chain, header, n_frames: int, read_headers) -> list[Defect]
         empty one if any ends there) at its end; ``info`` for an empty last
         part, and for an empty part the frame counter runs across.
     """
+    chain, header, n_frames = records.chain, records.header, records.n_frames
     parts = chain.parts
     record = header.record_size
     if len(parts) < 2:

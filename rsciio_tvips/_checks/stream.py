@@ -212,8 +212,8 @@ def frame_stream(rec, headers=None, block: int | None = None) -> FrameStream:
     FrameStream
         Fed with every frame: ask it for ``findings`` or a ``summary``.
     """
-    record = rec.header.record_size
-    stream = FrameStream(rec.n_frames, boundary_frames(rec.chain, record, rec.n_frames))
+    joins = boundary_frames(rec.chain, rec.header.record_size, rec.n_frames)
+    stream = FrameStream(rec.n_frames, joins)
     if headers is not None:
         stream.feed(headers)
         return stream
@@ -226,8 +226,7 @@ def frame_stream(rec, headers=None, block: int | None = None) -> FrameStream:
 
 def stream_findings(rec, stream: FrameStream) -> list[Finding]:
     """Return a fed stream's findings, located in the recording's files."""
-    record = rec.header.record_size
-    return stream.findings(lambda frame: rec.chain.locate(frame * record))
+    return stream.findings(rec.records.locate)
 
 
 def frame_summary(headers, n_frames: int | None = None) -> dict:

@@ -2,8 +2,9 @@
 
 A *frame table* says which frame every navigation point shows (-1: none, a
 blank frame). :func:`frame_table_to_dask` cuts it into chunks and gives each
-chunk its own :class:`BlockSource`: the parts' paths and sizes, the main
-header and the chunk's part of the table, nothing else (no memmap, no data,
+chunk its own :class:`BlockSource`: the recording's
+:class:`~rsciio_tvips._format.records.Records` (the parts' paths and sizes,
+the main header) and the chunk's part of the table, nothing else (no memmap, no data,
 no open file). Each task is dask's own ``getter(source, slices)``, the pattern
 dask's graph optimisation knows, so a slice of the array (``x[5]``,
 ``x[..., 100:140, :]``) is fused into the read itself: one frame reads one
@@ -33,17 +34,15 @@ class BlockSource:
 
     Parameters
     ----------
-    chain : Chain
-        The recording's parts.
-    header : MainHeader
-        The recording's main header.
+    records : Records
+        Where the recording's frame records lie (paths, sizes, main header).
     frames : numpy.ndarray of int
         The frame of each navigation point of the block, -1 for blank.
     """
 
-    def __init__(self, chain, header, frames):
-        self.chain = chain
-        self.header = header
+    def __init__(self, records, frames):
+        self.records = records
+        header = records.header
         # int32 halves the graph for every recording of < 2**31 frames
         small = frames.size == 0 or int(frames.max()) < 2**31
         self.frames = np.ascontiguousarray(frames, np.int32 if small else np.int64)
@@ -62,13 +61,18 @@ class BlockSource:
         # Read the band of rows that covers the selection, and only that.
         out = POOL.empty((frames.size, r1 - r0, self.shape[-1]), self.dtype)
         if out.size:
-            read_frames_into(self.chain, self.header, frames, out, row_start=r0)
+            read_frames_into(self.records, frames, out, row_start=r0)
         if not np.array_equal(rows, np.arange(r0, r1)):
             out = out[:, rows - r0]
         if not np.array_equal(cols, np.arange(self.shape[-1])):
             out = out[:, :, cols]
         out = out.reshape(frames.shape + out.shape[1:])
         return out.squeeze(axis=squeeze) if squeeze else out
+
+    @property
+    def chain(self):
+        """The recording's parts (what a task opens)."""
+        return self.records.chain
 
 
 def _expand(key, ndim: int) -> tuple:
@@ -133,15 +137,13 @@ def auto_chunks(nav_shape: tuple, frame_nbytes: int, target: int = CHUNK_BYTES):
     return tuple(reversed(chunks))
 
 
-def frame_table_to_dask(chain, header, table: np.ndarray, chunks=None):
+def frame_table_to_dask(records, table: np.ndarray, chunks=None):
     """Return the dask array of the frames a frame table places.
 
     Parameters
     ----------
-    chain : Chain
-        The recording's parts.
-    header : MainHeader
-        The recording's main header.
+    records : Records
+        Where the recording's frame records lie.
     table : numpy.ndarray of int
         Frame of each navigation point (-1: blank), of the navigation shape.
     chunks : optional
@@ -161,19 +163,22 @@ def frame_table_to_dask(chain, header, table: np.ndarray, chunks=None):
     from dask.base import tokenize
     from dask.highlevelgraph import HighLevelGraph
 
+    header = records.header
     shape = table.shape + tuple(header.shape)
     if chunks is None:
         chunks = auto_chunks(table.shape, header.frame_nbytes) + tuple(header.shape)
     chunks = normalize_chunks(chunks, shape, dtype=header.pixel_dtype)
     # the pixel type is part of the name: the same bytes read signed and
     # unsigned are two different arrays
-    name = "tvips-" + tokenize(chain, header.raw, header.pixel_dtype.str, table, chunks)
+    name = "tvips-" + tokenize(
+        records.chain, header.raw, header.pixel_dtype.str, table, chunks
+    )
     nav = table.ndim
     edges = [np.cumsum((0, *c)).tolist() for c in chunks]
     dsk = {}
     for block in itertools.product(*(range(len(c)) for c in chunks[:nav])):
         where = tuple(slice(edges[a][i], edges[a][i + 1]) for a, i in enumerate(block))
-        source = DataNode(None, BlockSource(chain, header, table[where]))
+        source = DataNode(None, BlockSource(records, table[where]))
         whole = tuple(slice(0, s.stop - s.start) for s in where)
         for sig in itertools.product(*(range(len(c)) for c in chunks[nav:])):
             inside = tuple(

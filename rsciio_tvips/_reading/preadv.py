@@ -223,16 +223,14 @@ class _Reader:
 
 
 def read_frames_into(
-    chain, header, frames, out: np.ndarray, row_start: int = 0, headers=None
+    records, frames, out: np.ndarray, row_start: int = 0, headers=None
 ):
     """Read frames (or a band of rows of each) into a preallocated array.
 
     Parameters
     ----------
-    chain : Chain
-        The recording's parts.
-    header : MainHeader
-        The recording's main header.
+    records : Records
+        Where the recording's frame records lie.
     frames : array_like of int
         Frame numbers, in any order, repeats allowed; -1 means a blank frame
         (filled with zeros).
@@ -260,6 +258,7 @@ def read_frames_into(
         frames[valid], return_index=True, return_inverse=True
     )
     rows = valid[first]
+    header = records.header
     if headers is not None and (row_start or out.shape[1] != header.shape[0]):
         raise ValueError("frame headers are read with whole frames only")
     # Block by block, so that preparing the next block (Python, holding the
@@ -268,15 +267,10 @@ def read_frames_into(
     for a in range(0, unique.size, BLOCK_FRAMES):
         b = a + BLOCK_FRAMES
         if headers is None:
-            row_bytes = header.shape[1] * header.pixel_dtype.itemsize
-            offsets = (
-                unique[a:b] * header.record_size
-                + header.frame_header_bytes
-                + row_start * row_bytes
-            )
-            read_pieces(chain, offsets, out[0].nbytes, out, rows[a:b])
+            offsets = records.pixel_offsets(unique[a:b], row_start)
+            read_pieces(records.chain, offsets, out[0].nbytes, out, rows[a:b])
         else:
-            _read_records(chain, header, unique[a:b], rows[a:b], out, headers)
+            _read_records(records, unique[a:b], rows[a:b], out, headers)
     # A frame wanted at several places is read once and copied.
     source = rows[inverse.reshape(-1)]
     dup = source != valid
@@ -286,31 +280,29 @@ def read_frames_into(
             headers[valid[dup]] = headers[source[dup]]
 
 
-def _read_records(chain, header, frames, rows, out, headers) -> None:
+def _read_records(records, frames, rows, out, headers) -> None:
     """Read whole records: each header into ``headers``, its pixels into ``out``."""
-    fhb, size = header.frame_header_bytes, out[0].nbytes
+    fhb, size = records.header.frame_header_bytes, out[0].nbytes
     heads = memoryview(headers.view(np.uint8).reshape(-1))
     pixels = memoryview(out.reshape(-1).view(np.uint8))
     rows = np.asarray(rows, dtype=np.int64)
     # Two pieces per record, in file order: its header, then its pixels.
-    offsets = np.repeat(np.asarray(frames, np.int64) * header.record_size, 2)
+    offsets = np.repeat(records.record_offsets(frames), 2)
     offsets[1::2] += fhb
     sizes = np.tile(np.array([fhb, size], np.int64), rows.size)
     bufs = [None] * (2 * rows.size)
     bufs[0::2] = [heads[a : a + fhb] for a in (rows * fhb).tolist()]
     bufs[1::2] = [pixels[a : a + size] for a in (rows * size).tolist()]
-    read_into(chain, offsets, bufs, sizes)
+    read_into(records.chain, offsets, bufs, sizes)
 
 
-def read_headers(chain, header, frames) -> np.ndarray:
+def read_headers(records, frames) -> np.ndarray:
     """Read the frame headers of the given frames, and no pixels.
 
     Parameters
     ----------
-    chain : Chain
-        The recording's parts.
-    header : MainHeader
-        The recording's main header.
+    records : Records
+        Where the recording's frame records lie.
     frames : array_like of int
         Frame numbers, in any order.
 
@@ -320,13 +312,8 @@ def read_headers(chain, header, frames) -> np.ndarray:
         Structured array of ``header.frame_header_dtype``.
     """
     frames = np.asarray(frames, dtype=np.int64).reshape(-1)
-    dtype = header.frame_header_dtype
+    dtype = records.header.frame_header_dtype
     out = np.empty(frames.size, dtype)
-    read_pieces(
-        chain,
-        frames * header.record_size,
-        dtype.itemsize,
-        out,
-        np.arange(frames.size),
-    )
+    offsets = records.record_offsets(frames)
+    read_pieces(records.chain, offsets, dtype.itemsize, out, np.arange(frames.size))
     return out

@@ -29,9 +29,15 @@ from .._checks import (
     size_defects,
     usable_last_part,
 )
-from .._format.header import header_defects, parse_main_header, read_signed
+from .._format.header import (
+    MainHeader,
+    header_defects,
+    parse_main_header,
+    read_signed,
+)
 from .._format.layout import MAIN_HEADER_SIZE
-from .._format.parts import build_chain, siblings
+from .._format.parts import Chain, build_chain, siblings
+from .._format.records import Records
 from ..exceptions import Finding
 from .lazy import frame_table_to_dask
 from .preadv import read_frames_into, read_headers
@@ -143,20 +149,18 @@ class TvipsRecording:
             raise FileNotFoundError(f"No such TVIPS file: {os.fspath(filename)!r}")
         near = siblings(path)
         report.add(chain_defects(near, path.suffix[1:]))
-        self.chain = build_chain(near, usable_last_part(near))
-        with open(self.chain.first.path, "rb") as f:
+        chain = build_chain(near, usable_last_part(near))
+        with open(chain.first.path, "rb") as f:
             raw = f.read(MAIN_HEADER_SIZE)
-        report.add(header_defects(raw, self.chain.first.name))
-        self.header = parse_main_header(raw, self.chain.first.name)
+        report.add(header_defects(raw, chain.first.name))
+        header = parse_main_header(raw, chain.first.name)
         if signed:
-            self.header = read_signed(self.header, self.chain.first.name)
-        report.add(size_defects(self.chain, self.header))
-        self.n_frames, self.ignored_bytes = divmod(
-            self.chain.nbytes, self.header.record_size
-        )
-        report.add(
-            boundary_defects(self.chain, self.header, self.n_frames, self.read_headers)
-        )
+            header = read_signed(header, chain.first.name)
+        #: Where every frame record lies: the parts and the main header.
+        self.records = Records(chain, header)
+        report.add(size_defects(self.records))
+        self.n_frames, self.ignored_bytes = divmod(chain.nbytes, header.record_size)
+        report.add(boundary_defects(self.records, self.read_headers))
         #: Every finding of the checks made on opening, ``info`` remarks too.
         self.findings: list[Finding] = report.findings
 
@@ -169,6 +173,16 @@ class TvipsRecording:
         ``info`` remarks (those are in :func:`rsciio_tvips.validate`).
         """
         return [f for f in self.findings if f.severity != "info"]
+
+    @property
+    def chain(self) -> Chain:
+        """The parts of the recording, as one stream (``chain.parts``)."""
+        return self.records.chain
+
+    @property
+    def header(self) -> MainHeader:
+        """The decoded main header."""
+        return self.records.header
 
     def __repr__(self) -> str:
         return (
@@ -217,7 +231,7 @@ class TvipsRecording:
             Structured array, one element per frame.
         """
         frames = self._check_frames(frames)
-        return read_headers(self.chain, self.header, frames)
+        return read_headers(self.records, frames)
 
     def read_frame(self, index: int) -> np.ndarray:
         """Read one frame.
@@ -249,7 +263,7 @@ class TvipsRecording:
         """
         frames = self._check_frames(frames)
         out = np.empty((frames.size, *self.frame_shape), self.dtype)
-        read_frames_into(self.chain, self.header, frames, out)
+        read_frames_into(self.records, frames, out)
         return out
 
     def _check_frames(self, frames) -> np.ndarray:
@@ -281,7 +295,7 @@ class TvipsRecording:
         dask.array.Array
         """
         table = self._table(frames)
-        return frame_table_to_dask(self.chain, self.header, table, chunks)
+        return frame_table_to_dask(self.records, table, chunks)
 
     def asarray(self, frames=None, headers: bool = False):
         """Read frames into one new array, each frame straight into its place.
@@ -312,7 +326,7 @@ class TvipsRecording:
         with ThreadPoolExecutor(READ_THREADS) as pool:
             jobs = [
                 pool.submit(
-                    read_frames_into, self.chain, self.header, flat[a:b], out[a:b],
+                    read_frames_into, self.records, flat[a:b], out[a:b],
                     0, None if heads is None else heads[a:b],
                 )
                 for a, b in itertools.pairwise(bounds)

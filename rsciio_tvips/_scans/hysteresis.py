@@ -20,15 +20,13 @@ from .._reading.preadv import read_frames_into
 BLOCK_BYTES = 32 * 2**20
 
 
-def frame_moments(chain, header, table: np.ndarray) -> list[np.ndarray]:
+def frame_moments(records, table: np.ndarray) -> list[np.ndarray]:
     """Return total intensity and centre of mass (x, y) of every scan point.
 
     Parameters
     ----------
-    chain : Chain
-        The recording's parts.
-    header : MainHeader
-        The recording's main header.
+    records : Records
+        Where the recording's frame records lie.
     table : numpy.ndarray of int
         Frame table of the scan (-1: blank).
 
@@ -40,6 +38,7 @@ def frame_moments(chain, header, table: np.ndarray) -> list[np.ndarray]:
     """
     flat = table.reshape(-1)
     frames, inverse = np.unique(flat[flat >= 0], return_inverse=True)
+    header = records.header
     dimy, dimx = header.shape
     per_block = max(1, BLOCK_BYTES // header.frame_nbytes)
     buffer = np.empty(
@@ -51,7 +50,7 @@ def frame_moments(chain, header, table: np.ndarray) -> list[np.ndarray]:
     for a in range(0, frames.size, per_block):
         block = frames[a : a + per_block]
         out = buffer[: block.size]
-        read_frames_into(chain, header, block, out)
+        read_frames_into(records, block, out)
         total = out.sum(axis=(1, 2), dtype=np.float64)
         with np.errstate(invalid="ignore", divide="ignore"):
             cx = out.sum(axis=1, dtype=np.float64) @ xs / total

@@ -245,7 +245,7 @@ def _check_complete(rec, table, info, incomplete_scan):
 
 def _auto_hysteresis(rec, table, axis) -> int:
     unshifted, _ = wind(table, axis, 0)
-    maps = frame_moments(rec.chain, rec.header, unshifted)
+    maps = frame_moments(rec.records, unshifted)
     if axis == "y":
         maps = [np.swapaxes(m, -1, -2) for m in maps]
     limit = min(MAX_AUTO_HYSTERESIS, maps[0].shape[-1] - 1)
