@@ -1,5 +1,6 @@
 """The field <-> metadata table: one write -> read round trip per row."""
 
+import re
 import subprocess
 import sys
 import textwrap
@@ -124,3 +125,34 @@ def test_import_builds_no_unit_registry():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert run.stdout == "False 0\nTrue 1\n"
+
+
+FRAME_ROWS = [row for row in MAPPING if row.header == FRAME]
+
+
+@pytest.mark.parametrize("row", FRAME_ROWS, ids=[row.path for row in FRAME_ROWS])
+def test_a_carried_value_edited_in_the_metadata_is_named(tmp_path, row):
+    # read back, edit the value in the metadata, write again: the carried
+    # frame headers win, and the warning names the edited path
+    written, raw = VALUES[row.path]
+    file_writer(tmp_path / "a.tvips", one_frame(nested(row.path, written)),
+                mode=MODE_DIFFRACTION, show_progressbar=False)  # fmt: skip
+    (d,) = file_reader(tmp_path / "a_000.tvips")
+    edited = dict(d, metadata=nested(row.path, written + 1))
+    msg = (
+        f"metadata {row.path} differs from the frame headers the signal carries; "
+        "the frame headers are written as they are"
+    )
+    with pytest.warns(UserWarning, match=f"^{re.escape(msg)}$"):
+        file_writer(tmp_path / "b.tvips", edited, show_progressbar=False)
+    (again,) = file_reader(tmp_path / "b_000.tvips")
+    assert again["original_metadata"]["frame_header"][row.field] == raw
+
+
+@pytest.mark.parametrize("row", FRAME_ROWS, ids=[row.path for row in FRAME_ROWS])
+def test_version_1_says_what_it_drops(tmp_path, row):
+    written, _ = VALUES[row.path]
+    msg = "version 1 frame headers have no mode, stage or beam fields"
+    with pytest.warns(UserWarning, match=f"^{msg}"):
+        file_writer(tmp_path / "v1.tvips", one_frame(nested(row.path, written)),
+                    version=1, show_progressbar=False)  # fmt: skip

@@ -34,7 +34,7 @@ from .._format.layout import (
 )
 from .._format.layout import frame_times_ms as header_times_ms
 from ..exceptions import warn
-from .mapping import FRAME, MAIN, STAGE, TEM, rows
+from .mapping import FRAME, MAIN, TEM, rows
 from .times import unix_ms
 
 #: Filler of the main headers this package writes from scratch.
@@ -360,8 +360,8 @@ def _check_carried(meta, headers, start_ms) -> None:
     """Warn where the metadata no longer says what the carried headers hold.
 
     Carried frame headers are the per-frame truth and are written as they
-    are; a value edited in the metadata (a stage position, the start time)
-    would silently not be written, so say so.
+    are; a value edited in the metadata (a stage position, the beam current,
+    the start time) would silently not be written, so say so.
     """
     first = headers[0]
     names = headers.dtype.names
@@ -371,10 +371,8 @@ def _check_carried(meta, headers, start_ms) -> None:
         checks.append(("General.date/time", start_ms, held))
     mode = first["mode"].item() if "mode" in names else None
     for row in rows(FRAME, mode):
-        # Only the stage is compared, as before the table; whether an edited
-        # beam current should warn as well is still open (issue 14).
-        if not row.path.startswith(f"{STAGE}."):
-            continue
+        # every mapped per-frame value (stage, tilts, beam current): an edit
+        # of any of them in the metadata would otherwise be dropped silently
         if row.field in names and meta.get(row.path) is not None:
             wanted = row.to_field(_number(meta, row.path))
             checks.append((row.path, wanted, first[row.field].item()))

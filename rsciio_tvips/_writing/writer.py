@@ -38,9 +38,11 @@ import numpy as np
 from .._docstrings import WRITE_FILENAME_DOC
 from .._format.layout import (
     MAIN_HEADER_SIZE,
+    MODE_DIFFRACTION,
     PIXEL_DTYPES,
     SUPPORTED_VERSIONS,
     V1_FRAME_HEADER_SIZE,
+    frame_header_dtype,
     part_name,
 )
 from .._metadata.encode import (
@@ -52,6 +54,7 @@ from .._metadata.encode import (
     start_time_ms,
     unit_kind,
 )
+from .._metadata.mapping import FRAME, MAPPING
 from ..exceptions import warn
 from .store import (
     commit,
@@ -392,12 +395,19 @@ def _as_frames(data, n: int):
 
 
 def _loses_in_version1(signal, sig_axes) -> bool:
-    """Return whether version 1 would drop a diffraction calibration or stage."""
+    """Return whether version 1 would drop a diffraction calibration or stage.
+
+    Its 12-byte frame headers hold the counter and the time only: every
+    per-frame value of the metadata mapping (stage, tilts, beam current)
+    that the signal sets is lost.
+    """
     meta = metadata_box(signal)
-    inverse = unit_kind(sig_axes[-1].get("units")) == 2
+    inverse = unit_kind(sig_axes[-1].get("units")) == MODE_DIFFRACTION
+    kept = frame_header_dtype(V1_FRAME_HEADER_SIZE).names
     held = any(
-        meta.get(f"Acquisition_instrument.TEM.{path}") is not None
-        for path in ("Stage", "beam_current")
+        meta.get(row.path) is not None
+        for row in MAPPING
+        if row.header == FRAME and row.field not in kept
     )
     return inverse or held
 
