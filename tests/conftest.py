@@ -1,8 +1,30 @@
-"""Test fixtures: a byte-by-byte recording builder and an open-file check.
+"""Fixtures shared by every test folder: byte-by-byte builders, an open-file check.
 
-``make_tvips`` writes recordings with ``struct`` from the field offsets of
+The builders write recordings with ``struct`` from the field offsets of
 ``../shared/docs/format.md``, independently of the package's dtypes and of any
-writer, so that a mistake in ``_format.py`` cannot hide in both.
+writer, so that a mistake in ``_format/layout.py`` cannot hide in both.
+
+Tests reach them as fixtures, never by importing this module:
+
+``make_tvips(**kw)``
+    writes a recording in ``tmp_path`` (``build`` with the folder given).
+``build(directory, name="rec", **kw)``
+    writes a recording anywhere and returns a ``Recording``.
+``main_header(**fields)``
+    the 256 bytes of a main header, fields overridden.
+``frame_header(nbytes, values, fill)``
+    the bytes of one frame header.
+``default_header_values(i, mode=2)``
+    the frame-header values ``build`` writes for frame ``i``.
+``headers_with(**changes)``
+    those values with some fields changed at some frames.
+``frame_fields``
+    ``(offset, struct code, name)`` of every frame-header field.
+``rsciio_data``
+    the folder of RosettaSciIO's test recordings, ``tests/data``.
+
+The builders are session-scoped (they hold no state), so Hypothesis tests
+may use them too.
 """
 
 from __future__ import annotations
@@ -16,6 +38,7 @@ import numpy as np
 import psutil
 import pytest
 
+DATA = Path(__file__).parent / "data"
 FILLER = (b"TVIPS " * 40)[:204]
 # (offset, struct code, name) of the frame-header fields format.md lists.
 FIELDS = [
@@ -193,6 +216,62 @@ def build(
     return Recording(paths, frames, values, stream, hdr, record)
 
 
+def headers_with(**changes):
+    """Frame-header values with some fields changed at some frames.
+
+    ``changes`` maps a field name to ``{frame: value}``; the result is a
+    ``header_values`` function for ``build``.
+    """
+
+    def values(i):
+        v = default_header_values(i)
+        for name, at in changes.items():
+            if i in at:
+                v[name] = at[i]
+        return v
+
+    return values
+
+
+# --- the builders as fixtures: session-scoped, as they hold no state ------------
+
+
+@pytest.fixture(scope="session", name="main_header")
+def main_header_fixture():
+    """``main_header(**fields)``: the 256-byte main header, fields overridden."""
+    return main_header
+
+
+@pytest.fixture(scope="session", name="frame_header")
+def frame_header_fixture():
+    """``frame_header(nbytes, values, fill)``: the bytes of one frame header."""
+    return frame_header
+
+
+@pytest.fixture(scope="session", name="default_header_values")
+def default_header_values_fixture():
+    """``default_header_values(i, mode=2)``: what ``build`` writes for frame i."""
+    return default_header_values
+
+
+@pytest.fixture(scope="session", name="headers_with")
+def headers_with_fixture():
+    """``headers_with(**changes)``: default values, some fields changed."""
+    return headers_with
+
+
+@pytest.fixture(scope="session", name="frame_fields")
+def frame_fields_fixture():
+    """``(offset, struct code, name)`` of the frame-header fields format.md lists."""
+    return FIELDS
+
+
+@pytest.fixture(scope="session", name="build")
+def build_fixture():
+    """``build(directory, name="rec", **kw)`` writes a recording anywhere."""
+    return build
+
+
 @pytest.fixture
 def make_tvips(tmp_path):
     """Factory: ``make_tvips(**kw)`` writes a recording in ``tmp_path``."""
@@ -201,6 +280,12 @@ def make_tvips(tmp_path):
         return build(tmp_path, **kw)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def rsciio_data():
+    """The folder of RosettaSciIO's test recordings (see its README.rst)."""
+    return DATA
 
 
 @pytest.fixture

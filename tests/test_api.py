@@ -96,9 +96,7 @@ def test_stack_dictionary(make_tvips, lazy):
     }
 
 
-def test_imaging_mode_calibration(make_tvips):
-    from conftest import main_header
-
+def test_imaging_mode_calibration(make_tvips, main_header):
     rec = make_tvips(
         mode=1, header=main_header(pixelsize=2, magtotal=50000, offsetx=16, offsety=8)
     )
@@ -112,9 +110,7 @@ def test_imaging_mode_calibration(make_tvips):
     assert d["original_metadata"]["tvips_header"]["offsetx"] == 16
 
 
-def test_diffraction_mode_calibration(make_tvips):
-    from conftest import main_header
-
+def test_diffraction_mode_calibration(make_tvips, main_header):
     rec = make_tvips(mode=2, header=main_header(pixelsize=3, magtotal=80))
     (d,) = file_reader(rec.path)
     assert [(a["scale"], a["units"]) for a in d["axes"][1:]] == [

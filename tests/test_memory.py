@@ -43,9 +43,7 @@ print(json.dumps({"rss": hwm, "result": result}))
 
 
 @pytest.fixture(scope="module")
-def big_recording(tmp_path_factory):
-    from conftest import build
-
+def big_recording(tmp_path_factory, build):
     folder = tmp_path_factory.mktemp("big")
     frames = np.empty((FRAMES, *SHAPE), np.uint16)
     frames[:] = np.arange(FRAMES, dtype=np.uint16)[:, None, None] % 1000

@@ -1,7 +1,7 @@
 """Property tests: random valid recordings round-trip, damaged ones fail cleanly.
 
-Recordings are written by ``conftest.build`` (``struct``, independent of the
-package). Expected frames come from :func:`oracle_frames`, a second decoding
+Recordings are written by conftest's ``build`` fixture (``struct``, independent
+of the package). Expected frames come from :func:`oracle_frames`, a second decoding
 of format.md written here with ``struct`` and numpy, so that neither the
 builder nor the oracle shares code with the reader.
 
@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import FIELDS, build, main_header
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -171,8 +170,8 @@ def check_validate(path) -> list:
     return findings
 
 
-def build_base(folder, base, **kw):
-    """Write one of :data:`BASES` in ``folder``."""
+def build_base(build, folder, base, **kw):
+    """Write one of :data:`BASES` in ``folder`` with conftest's ``build``."""
     version, shape, dtype, fhb, n = base
     return build(
         folder,
@@ -197,8 +196,12 @@ F4 = st.floats(width=32)  # NaN and infinities included: cameras write them
 
 
 @st.composite
-def valid_recordings(draw):
-    """Parameters of a random valid recording, for ``conftest.build``."""
+def valid_recordings(draw, frame_fields, main_header):
+    """Parameters of a random valid recording, for conftest's ``build``.
+
+    ``frame_fields`` and ``main_header`` are conftest's fixtures of those
+    names: the test draws from this strategy with ``st.data()``.
+    """
     version = draw(st.sampled_from([1, 2]))
     shape = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
     dtype = np.dtype(draw(st.sampled_from(["uint8", "uint16", "uint32", "uint64"])))
@@ -212,7 +215,7 @@ def valid_recordings(draw):
     n = draw(st.integers(1, 6))
     frames = draw(hnp.arrays(dtype, (n, *shape)))
     values = [{} for _ in range(n)]
-    for offset, code, name in FIELDS:
+    for offset, code, name in frame_fields:
         if offset + 4 > fhb:
             break
         column = draw(st.lists(U4 if code == "I" else F4, min_size=n, max_size=n))
@@ -260,8 +263,9 @@ def valid_recordings(draw):
 
 
 @settings(max_examples=120, **BUDGET)
-@given(spec=valid_recordings())
-def test_valid_recordings_round_trip(spec, tally):
+@given(source=st.data())
+def test_valid_recordings_round_trip(source, build, frame_fields, main_header, tally):
+    spec = source.draw(valid_recordings(frame_fields, main_header), label="spec")
     tally["valid recordings"] += 1
     values, frames = spec["values"], spec["frames"]
     with tempfile.TemporaryDirectory() as tmp:
@@ -296,7 +300,7 @@ def test_valid_recordings_round_trip(spec, tally):
             assert opened.header.raw == spec["header"]
             heads = opened.frame_headers
             assert heads.tobytes() == raw_headers
-        for offset, code, name in FIELDS:
+        for offset, code, name in frame_fields:
             if offset + 4 <= fhb:
                 expected = [v[name] for v in values]
                 typ = "<u4" if code == "I" else "<f4"
@@ -378,10 +382,10 @@ def warm_dask():
 
 @settings(max_examples=120, **BUDGET)
 @given(base=st.sampled_from(BASES), edits=header_edits, opened=st.integers(0, 2))
-def test_damaged_main_header(base, edits, opened, tally, warm_dask):
+def test_damaged_main_header(build, base, edits, opened, tally, warm_dask):
     tally["damaged main headers"] += 1
     with tempfile.TemporaryDirectory() as tmp:
-        rec = build_base(tmp, base, records_per_part=2)
+        rec = build_base(build, tmp, base, records_per_part=2)
         # the oracle agrees with the builder on the undamaged recording
         np.testing.assert_array_equal(oracle_frames(rec.header, rec.stream), rec.frames)
         header = edit_header(rec.header, edits)
@@ -487,7 +491,7 @@ chain_ops = st.lists(
     ops=chain_ops,
     opened=st.integers(0, 7),
 )
-def test_damaged_part_chain(base, odd_splits, ops, opened, tally):
+def test_damaged_part_chain(build, base, odd_splits, ops, opened, tally):
     tally["damaged part chains"] += 1
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -496,9 +500,9 @@ def test_damaged_part_chain(base, odd_splits, ops, opened, tally):
             record = 12 if base[0] == 1 else base[3]
             record += int(np.prod(base[1])) * np.dtype(base[2]).itemsize
             split = [record // 2, record + 3, record + 3, 3 * record - 1]
-            rec = build_base(folder, base, split=split)
+            rec = build_base(build, folder, base, split=split)
         else:
-            rec = build_base(folder, base, records_per_part=2)
+            rec = build_base(build, folder, base, records_per_part=2)
         for op in ops:
             apply_chain_op(folder, "rec", op)
         names = part_names(folder)
@@ -538,9 +542,9 @@ def test_damaged_part_chain(base, odd_splits, ops, opened, tally):
 TRUNCATION_BASE = (2, (2, 3), "uint8", 60, 5)  # records of 66 bytes
 
 
-def test_chain_cut_at_every_offset(tmp_path, tally):
+def test_chain_cut_at_every_offset(build, tmp_path, tally):
     """An interrupted acquisition: everything after byte ``k`` is gone."""
-    rec = build_base(tmp_path, TRUNCATION_BASE, records_per_part=2)
+    rec = build_base(build, tmp_path, TRUNCATION_BASE, records_per_part=2)
     blobs = [p.read_bytes() for p in rec.paths]
     starts = np.cumsum([0] + [len(b) for b in blobs[:-1]]).tolist()
     record = rec.record_size
@@ -572,12 +576,12 @@ def test_chain_cut_at_every_offset(tmp_path, tally):
 
 
 @pytest.mark.parametrize("part", [0, 1])
-def test_middle_part_cut_at_every_offset(tmp_path, tally, part):
+def test_middle_part_cut_at_every_offset(build, tmp_path, tally, part):
     """A part that lost its end (an interrupted copy), later parts intact.
 
     Every frame after the cut moves; the reader must say so (or refuse).
     """
-    rec = build_base(tmp_path, TRUNCATION_BASE, records_per_part=2)
+    rec = build_base(build, tmp_path, TRUNCATION_BASE, records_per_part=2)
     blob = rec.paths[part].read_bytes()
     names = [p.name for p in rec.paths]
     silent = []  # lengths that gave moved frames without a warning

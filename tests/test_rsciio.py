@@ -1,7 +1,6 @@
 """Our reader against RosettaSciIO's rsciio.tvips on files both can read."""
 
 import hashlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +8,6 @@ import pytest
 from rsciio_tvips import TvipsRecording, file_reader
 
 rsciio_tvips_ref = pytest.importorskip("rsciio.tvips")
-DATA = Path(__file__).parent / "data"
 FIXTURES = [
     "test_tvips_2233_000.tvips",
     "test_tvips_2345_000.tvips",
@@ -17,17 +15,17 @@ FIXTURES = [
 ]
 
 
-def test_fixture_checksums():
-    for line in (DATA / "SHA256SUMS").read_text().splitlines():
+def test_fixture_checksums(rsciio_data):
+    for line in (rsciio_data / "SHA256SUMS").read_text().splitlines():
         digest, name = line.split()
-        assert hashlib.sha256((DATA / name).read_bytes()).hexdigest() == digest
+        assert hashlib.sha256((rsciio_data / name).read_bytes()).hexdigest() == digest
 
 
 @pytest.mark.parametrize("name", FIXTURES)
 @pytest.mark.parametrize("lazy", [False, True])
-def test_fixtures_match_rsciio(name, lazy):
-    (ref,) = rsciio_tvips_ref.file_reader(str(DATA / name))
-    (ours,) = file_reader(DATA / name, lazy=lazy)
+def test_fixtures_match_rsciio(rsciio_data, name, lazy):
+    (ref,) = rsciio_tvips_ref.file_reader(str(rsciio_data / name))
+    (ours,) = file_reader(rsciio_data / name, lazy=lazy)
     np.testing.assert_array_equal(np.asarray(ours["data"]), ref["data"])
     assert ours["data"].dtype == ref["data"].dtype
     assert ours["metadata"]["General"]["date"] == ref["metadata"]["General"]["date"]
@@ -43,17 +41,17 @@ def test_fixtures_match_rsciio(name, lazy):
     assert filler.startswith(bytes(ref["original_metadata"]["tvips_header"]["dummy"]))
 
 
-def test_fixture_values():
+def test_fixture_values(rsciio_data):
     # what the fixtures' README says they hold
-    r = TvipsRecording(DATA / "test_tvips_2345_split_001.tvips")
+    r = TvipsRecording(rsciio_data / "test_tvips_2345_split_001.tvips")
     assert (r.n_frames, r.frame_shape, len(r.chain.parts)) == (6, (4, 5), 3)
     h = r.frame_headers
     np.testing.assert_array_equal(h["rotidx"], np.arange(6))
     np.testing.assert_array_equal(h["fcurrent"], np.full(6, 23.0, "f4"))
     assert set(h["timestamp"].tolist()) == {740399696}
-    (d,) = file_reader(DATA / "test_tvips_2233_000.tvips")
+    (d,) = file_reader(rsciio_data / "test_tvips_2233_000.tvips")
     np.testing.assert_array_equal(
-        TvipsRecording(DATA / "test_tvips_2233_000.tvips").frame_headers["ms"],
+        TvipsRecording(rsciio_data / "test_tvips_2233_000.tvips").frame_headers["ms"],
         [0, 1, 2, 3],
     )
     assert d["axes"][0]["scale"] == 0.001
@@ -61,8 +59,8 @@ def test_fixture_values():
 
 
 @pytest.mark.parametrize("scan_shape", [(2, 3), (3, 2), (6,)])
-def test_scan_matches_rsciio(scan_shape):
-    path = str(DATA / "test_tvips_2345_split_000.tvips")
+def test_scan_matches_rsciio(rsciio_data, scan_shape):
+    path = str(rsciio_data / "test_tvips_2345_split_000.tvips")
     (ref,) = rsciio_tvips_ref.file_reader(path, scan_shape=scan_shape)
     (ours,) = file_reader(path, scan_shape=scan_shape)
     np.testing.assert_array_equal(ours["data"], ref["data"])

@@ -4,7 +4,6 @@ import re
 
 import numpy as np
 import pytest
-from conftest import default_header_values, main_header
 
 import rsciio_tvips._checks.stream as _checks
 from rsciio_tvips import (
@@ -19,19 +18,6 @@ from rsciio_tvips.__main__ import main
 from rsciio_tvips._validate import status
 
 RECORD = 60 + 3 * 4 * 2  # default frame header and 3 x 4 uint16 pixels
-
-
-def headers_with(**changes):
-    """Frame-header values with some fields changed at some frames."""
-
-    def values(i):
-        v = default_header_values(i)
-        for name, at in changes.items():
-            if i in at:
-                v[name] = at[i]
-        return v
-
-    return values
 
 
 def test_a_clean_recording_has_no_findings(make_tvips, capsys):
@@ -123,7 +109,7 @@ def test_no_such_file(tmp_path):
     assert status([finding]) == 2
 
 
-def test_every_bad_main_header_field_is_listed(make_tvips):
+def test_every_bad_main_header_field_is_listed(main_header, make_tvips):
     header = main_header(version=3, dimx=0, bitsperpixel=12)
     rec = make_tvips(n_frames=2, header=header)
     assert [
@@ -213,7 +199,7 @@ def test_truncated_last_record(make_tvips):
         ),
     ],
 )
-def test_frame_header_checks(make_tvips, changes, expected):
+def test_frame_header_checks(headers_with, make_tvips, changes, expected):
     rec = make_tvips(n_frames=6, header_values=headers_with(**changes))
     found = [f for f in validate(rec.path) if f.field == expected[2]]
     severity, frame, field, exp, got, what, count = expected
@@ -232,7 +218,7 @@ def test_frame_header_checks(make_tvips, changes, expected):
     assert f.detail.endswith(f"first at frame {frame}, {count} frame(s)")
 
 
-def test_clock_not_set_and_pauses_are_remarks(make_tvips):
+def test_clock_not_set_and_pauses_are_remarks(headers_with, make_tvips):
     values = headers_with(timestamp={i: 1000 + i for i in range(4)} | {4: 1100})
     rec = make_tvips(n_frames=6, header_values=values)
     findings = validate(rec.path)
@@ -250,7 +236,7 @@ def test_clock_not_set_and_pauses_are_remarks(make_tvips):
     )
 
 
-def test_bad_beam_positions(make_tvips):
+def test_bad_beam_positions(headers_with, make_tvips):
     values = headers_with(Scan_x={2: float("nan")}, Scan_y={3: -5.0})
     rec = make_tvips(n_frames=5, frame_header_bytes=108, header_values=values)
     findings = {f.field: f for f in validate(rec.path)}
@@ -311,7 +297,7 @@ def test_part_cut_short_in_the_middle(make_tvips):
         assert TvipsRecording(rec.path).problems == [expected]
 
 
-def test_checks_run_across_blocks(make_tvips, monkeypatch):
+def test_checks_run_across_blocks(headers_with, make_tvips, monkeypatch):
     # the counter jump sits exactly between two blocks of headers
     monkeypatch.setattr(_checks, "BLOCK", 4)
     rec = make_tvips(n_frames=9, header_values=headers_with(num={4: 50, 5: 51}))

@@ -56,6 +56,7 @@ def where(finding):
     return f"{finding.file}: .*at offset {finding.offset}\\b|{finding.file} at offset"
 
 
+@pytest.fixture
 def emptied_middle_part(make_tvips):
     rec = make_tvips(n_frames=9, records_per_part=3)
     rec.paths[1].write_bytes(b"")
@@ -66,6 +67,7 @@ def emptied_middle_part(make_tvips):
     )  # fmt: skip
 
 
+@pytest.fixture
 def truncated_last_record(make_tvips):
     rec = make_tvips(n_frames=6, records_per_part=3, truncate=7)
     return rec, Finding(
@@ -74,6 +76,7 @@ def truncated_last_record(make_tvips):
     )  # fmt: skip
 
 
+@pytest.fixture
 def missing_part(make_tvips):
     rec = make_tvips(n_frames=9, records_per_part=3)
     rec.paths[1].unlink()
@@ -84,9 +87,8 @@ def missing_part(make_tvips):
     )  # fmt: skip
 
 
-def bad_header_field(make_tvips):
-    from conftest import main_header
-
+@pytest.fixture
+def bad_header_field(make_tvips, main_header):
     rec = make_tvips(n_frames=3, header=main_header(bitsperpixel=12))
     return rec, Finding(
         "fatal", "rec_000.tvips", 16, "bitsperpixel", "8, 16, 32 or 64", "12",
@@ -95,14 +97,16 @@ def bad_header_field(make_tvips):
 
 
 @pytest.mark.parametrize(
-    "build",
-    [emptied_middle_part, truncated_last_record, missing_part, bad_header_field],
-    ids=lambda f: f.__name__,
+    "defect",
+    [
+        "emptied_middle_part",
+        "truncated_last_record",
+        "missing_part",
+        "bad_header_field",
+    ],
 )
-def test_a_defect_found_on_opening_is_reported_once_everywhere(
-    make_tvips, capsys, build
-):
-    rec, expected = build(make_tvips)
+def test_a_defect_found_on_opening_is_reported_once_everywhere(request, capsys, defect):
+    rec, expected = request.getfixturevalue(defect)
     assert defects(validate(rec.path)) == [expected]
     pattern = re.compile(where(expected))
     strict, strict_warnings = opened(rec.path, permissive=False)
@@ -130,8 +134,8 @@ def test_a_defect_found_on_opening_is_reported_once_everywhere(
         assert info_problems(rec.path, capsys) == [expected]
 
 
-def test_emptied_middle_part_message(make_tvips):
-    rec, _ = emptied_middle_part(make_tvips)
+def test_emptied_middle_part_message(emptied_middle_part):
+    rec, _ = emptied_middle_part
     msg = (
         "rec_001.tvips at offset 0 (its end): the part holds no frame bytes, yet "
         "frames follow it; the frame counter jumps from 3 to 7 at the start of "
@@ -139,18 +143,6 @@ def test_emptied_middle_part_message(make_tvips):
     )
     with pytest.warns(TvipsFormatWarning, match=f"^{re.escape(msg)}$"):
         TvipsRecording(rec.path)
-
-
-def headers_changed(**changes):
-    from conftest import default_header_values
-
-    def values(i):
-        v = default_header_values(i)
-        for name, at in changes.items():
-            v[name] = at.get(i, v[name])
-        return v
-
-    return values
 
 
 @pytest.mark.parametrize(
@@ -175,10 +167,10 @@ def headers_changed(**changes):
     ids=["counter jump", "time reversal"],
 )  # fmt: skip
 def test_a_defect_found_in_the_frame_headers_is_reported_once(
-    make_tvips, capsys, changes, expected
+    make_tvips, headers_with, capsys, changes, expected
 ):
     rec = make_tvips(
-        n_frames=9, records_per_part=3, header_values=headers_changed(**changes)
+        n_frames=9, records_per_part=3, header_values=headers_with(**changes)
     )
     assert defects(validate(rec.path)) == [expected]
     assert info_problems(rec.path, capsys) == [expected]
@@ -186,12 +178,12 @@ def test_a_defect_found_in_the_frame_headers_is_reported_once(
     assert strict.problems == [] and texts == []
 
 
-def test_a_counter_jump_at_a_join_is_the_boundarys(make_tvips):
+def test_a_counter_jump_at_a_join_is_the_boundarys(make_tvips, headers_with):
     # dropped frames exactly where a part starts: one finding, not two
     rec = make_tvips(
         n_frames=9,
         records_per_part=3,
-        header_values=headers_changed(num={6: 20, 7: 21, 8: 22}),
+        header_values=headers_with(num={6: 20, 7: 21, 8: 22}),
     )
     (finding,) = defects(validate(rec.path))
     assert (finding.file, finding.offset, finding.field) == (
@@ -201,7 +193,7 @@ def test_a_counter_jump_at_a_join_is_the_boundarys(make_tvips):
     )
 
 
-def test_permissive_missing_part_is_in_problems(make_tvips):
-    rec, expected = missing_part(make_tvips)
+def test_permissive_missing_part_is_in_problems(missing_part):
+    rec, expected = missing_part
     with pytest.warns(TvipsFormatWarning):
         assert TvipsRecording(rec.path, permissive=True).problems == [expected]

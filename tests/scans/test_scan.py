@@ -420,19 +420,6 @@ def test_rotator_counter_without_drop_is_cut_at_the_shape(make_tvips):
     assert d["original_metadata"]["Scan"]["frames_past_end"] == 3
 
 
-def test_auto_without_scan_information(make_tvips):
-    rec = make_tvips(version=1)
-    msg = (
-        "rec_000.tvips: its 12-byte frame headers have no rotator index or "
-        "beam positions to find the scan from: give scan_shape as a tuple"
-    )
-    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
-        file_reader(rec.path, scan_shape="auto")
-    rec = make_tvips(name="zero", header_values=lambda i: {"rotidx": 0})
-    with pytest.raises(ValueError, match=r"^no scan found in the rotator indices"):
-        file_reader(rec.path, scan_shape="auto")
-
-
 # --- EM-Scan beam positions -----------------------------------------------
 
 
@@ -486,22 +473,6 @@ def test_positions_with_gaps_and_repeats(make_tvips):
     # the row length cannot be told from a missing first-row point, so give it
     d = read_both(rec.path, scan_shape=(3, 4), scan_method="positions")
     np.testing.assert_array_equal(d["data"], expected)
-
-
-def test_positions_refuse_winding(make_tvips):
-    rec = position_recording(make_tvips, 2, 3, before=0)
-    with pytest.raises(ValueError, match="winding_scan_axis does not apply"):
-        file_reader(rec.path, scan_shape="auto", winding_scan_axis="x")
-
-
-def test_positions_need_long_headers(make_tvips):
-    rec = make_tvips(frame_header_bytes=60)
-    msg = (
-        "rec_000.tvips: scan_method='positions' needs frame headers of at "
-        "least 76 bytes with Scan_x/Scan_y, found 60-byte headers"
-    )
-    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
-        file_reader(rec.path, scan_shape=(2, 2), scan_method="positions")
 
 
 def test_garbage_positions_fall_back_to_the_rotator(make_tvips):
@@ -600,14 +571,6 @@ def test_auto_hysteresis_recovers_the_shift(make_tvips, h, axis, steps):
         expected[: max(h, 0), 0::2] = 0
         expected[ny + min(h, 0) :, 0::2] = 0
     np.testing.assert_array_equal(d["data"], expected)
-
-
-def test_auto_hysteresis_on_featureless_data(make_tvips):
-    rec = make_tvips(frames=frames_of([7] * 12))
-    with pytest.raises(ValueError, match="hysteresis='auto' found nothing to compare"):
-        file_reader(
-            rec.path, scan_shape=(3, 4), winding_scan_axis="x", hysteresis="auto"
-        )
 
 
 @pytest.mark.parametrize(
@@ -828,19 +791,86 @@ def test_hysteresis_none_is_zero(make_tvips):
     assert d["original_metadata"]["Scan"]["hysteresis"] == 0
 
 
-def test_positions_errors(make_tvips):
-    rec = position_recording(make_tvips, 2, 3, before=0)
-    with pytest.raises(
-        ValueError, match=r"^beam positions place frames on 2 axes, not 3$"
-    ):
-        file_reader(rec.path, scan_shape=(1, 2, 3), scan_method="positions")
-    rec = make_tvips(
+# --- scans that cannot be placed ------------------------------------------------
+
+#: Recordings without usable scan information: make_tvips -> recording.
+NO_SCAN = {
+    "version 1": lambda make: make(version=1),
+    "rotidx 0": lambda make: make(name="zero", header_values=lambda i: {"rotidx": 0}),
+    "positions 2 x 3": lambda make: position_recording(make, 2, 3, before=0),
+    "60-byte headers": lambda make: make(frame_header_bytes=60),
+    "featureless": lambda make: make(frames=frames_of([7] * 12)),
+    "parked beam": lambda make: make(
         name="none",
         frame_header_bytes=108,
         header_values=lambda i: {"Scan_x": 5.0, "Scan_y": 5.0},
-    )
-    with pytest.raises(ValueError, match=r"^no scan found in the beam positions$"):
-        file_reader(rec.path, scan_shape=(2, 2), scan_method="positions")
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("recording", "kw", "match"),
+    [
+        (
+            "version 1",
+            {"scan_shape": "auto"},
+            "^"
+            + re.escape(
+                "rec_000.tvips: its 12-byte frame headers have no rotator index or "
+                "beam positions to find the scan from: give scan_shape as a tuple"
+            )
+            + "$",
+        ),
+        (
+            "rotidx 0",
+            {"scan_shape": "auto"},
+            r"^no scan found in the rotator indices",
+        ),
+        (
+            "positions 2 x 3",
+            {"scan_shape": "auto", "winding_scan_axis": "x"},
+            "winding_scan_axis does not apply",
+        ),
+        (
+            "positions 2 x 3",
+            {"scan_shape": (1, 2, 3), "scan_method": "positions"},
+            r"^beam positions place frames on 2 axes, not 3$",
+        ),
+        (
+            "60-byte headers",
+            {"scan_shape": (2, 2), "scan_method": "positions"},
+            "^"
+            + re.escape(
+                "rec_000.tvips: scan_method='positions' needs frame headers of at "
+                "least 76 bytes with Scan_x/Scan_y, found 60-byte headers"
+            )
+            + "$",
+        ),
+        (
+            "parked beam",
+            {"scan_shape": (2, 2), "scan_method": "positions"},
+            r"^no scan found in the beam positions$",
+        ),
+        (
+            "featureless",
+            {"scan_shape": (3, 4), "winding_scan_axis": "x", "hysteresis": "auto"},
+            "hysteresis='auto' found nothing to compare",
+        ),
+    ],
+    ids=[
+        "auto without scan information",
+        "auto with rotidx 0",
+        "positions refuse winding",
+        "positions on 3 axes",
+        "positions need long headers",
+        "positions without a scan",
+        "auto hysteresis on featureless data",
+    ],
+)
+def test_scan_that_cannot_be_placed(make_tvips, recording, kw, match):
+    rec = NO_SCAN[recording](make_tvips)
+    with pytest.raises(ValueError, match=match):
+        file_reader(rec.path, **kw)
 
 
 def test_placement_is_logged(make_tvips, caplog):

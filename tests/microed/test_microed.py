@@ -1,8 +1,9 @@
 """MicroED: signed frames, and tilt series written as SMV images (issue 9).
 
-The recordings are synthetic tilt series made by conftest's byte builder:
-int16 values written as their uint16 bit patterns, 180-byte frame headers
-with the stage tilt ``stagea`` and the frame times. The SMV files are read
+The recordings are synthetic tilt series that the ``tilt_series`` fixture
+makes with conftest's byte builder: int16 values written as their uint16 bit
+patterns, 180-byte frame headers with the stage tilt ``stagea`` and the frame
+times. The SMV files are read
 back by fabio, a reader independent of this package.
 """
 
@@ -14,7 +15,6 @@ import re
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import build, default_header_values, main_header
 
 import rsciio_tvips._microed.smv as smv
 from rsciio_tvips import TvipsRecording, file_reader, to_smv
@@ -67,28 +67,36 @@ def signed_frames(minima=MINIMA, n_frames=None):
     return frames
 
 
-def tilt_values(alpha=lambda i: -30 + 0.25 * i):
-    """Frame-header values: diffraction mode, 0.25 s a frame, stagea(i)."""
+@pytest.fixture(scope="session")
+def tilt_series(build, main_header, default_header_values):
+    """Factory: ``tilt_series(directory, frames=None, ...)`` writes a tilt series.
 
-    def values(i):
-        v = default_header_values(i, mode=2)
-        if alpha is not None:
-            v["stagea"] = alpha(i)
-        return v
+    Frames are written as their uint16 bit patterns with 180-byte frame
+    headers: diffraction mode, 0.25 s a frame, ``stagea = alpha(i)`` (none if
+    ``alpha`` is None); ``header`` overrides main-header fields.
+    """
 
-    return values
+    def tilt_values(alpha):
+        def values(i):
+            v = default_header_values(i, mode=2)
+            if alpha is not None:
+                v["stagea"] = alpha(i)
+            return v
 
+        return values
 
-def tilt_series(directory, frames=None, *, alpha=lambda i: -30 + 0.25 * i,
-                name="lyso", **header):  # fmt: skip
-    frames = signed_frames() if frames is None else frames
-    fields = {"dimx": SHAPE[1], "dimy": SHAPE[0], "frameheaderbytes": 180,
-              "ht": 300, "magtotal": 960, "binx": 2, "biny": 2}  # fmt: skip
-    fields.update(header)
-    return build(
-        directory, name, frames=frames.view(np.uint16), frame_header_bytes=180,
-        header=main_header(**fields), header_values=tilt_values(alpha),
-    )  # fmt: skip
+    def write(directory, frames=None, *, alpha=lambda i: -30 + 0.25 * i,
+              name="lyso", **header):  # fmt: skip
+        frames = signed_frames() if frames is None else frames
+        fields = {"dimx": SHAPE[1], "dimy": SHAPE[0], "frameheaderbytes": 180,
+                  "ht": 300, "magtotal": 960, "binx": 2, "biny": 2}  # fmt: skip
+        fields.update(header)
+        return build(
+            directory, name, frames=frames.view(np.uint16), frame_header_bytes=180,
+            header=main_header(**fields), header_values=tilt_values(alpha),
+        )  # fmt: skip
+
+    return write
 
 
 def read_back(path):
@@ -114,7 +122,7 @@ def read_back(path):
 
 
 @pytest.mark.parametrize("lazy", [False, True])
-def test_signed_is_the_same_bytes_read_as_int16(tmp_path, lazy):
+def test_signed_is_the_same_bytes_read_as_int16(tilt_series, tmp_path, lazy):
     truth = signed_frames()
     rec = tilt_series(tmp_path, truth)
     (d,) = file_reader(rec.path, lazy=lazy, signed=True)
@@ -126,7 +134,7 @@ def test_signed_is_the_same_bytes_read_as_int16(tmp_path, lazy):
     np.testing.assert_array_equal(np.asarray(u["data"]), truth.view(np.uint16))
 
 
-def test_recording_reads_signed_every_way(tmp_path):
+def test_recording_reads_signed_every_way(tilt_series, tmp_path):
     truth = signed_frames()
     rec = tilt_series(tmp_path, truth)
     signed = TvipsRecording(rec.path, signed=True)
@@ -162,7 +170,7 @@ def test_signed_is_refused_for_other_depths(make_tvips, dtype, bits):
         file_reader(rec.path, lazy=True, signed=True)
 
 
-def test_180_byte_frame_headers_give_stagea_and_times(tmp_path):
+def test_180_byte_frame_headers_give_stagea_and_times(tilt_series, tmp_path):
     rec = tilt_series(tmp_path, signed_frames(n_frames=6))
     headers = TvipsRecording(rec.path, signed=True).frame_headers
     assert headers.dtype.itemsize == 180
@@ -177,7 +185,7 @@ def test_180_byte_frame_headers_give_stagea_and_times(tmp_path):
     np.testing.assert_array_equal(headers["mode"], [2] * 6)
 
 
-def test_binning_a_signed_recording_keeps_the_sign(tmp_path):
+def test_binning_a_signed_recording_keeps_the_sign(tilt_series, tmp_path):
     truth = signed_frames(minima=(-700, -9, -11))
     rec = tilt_series(tmp_path, truth)
     convert(rec.path, tmp_path / "b.npy", binning=2, signed=True)
@@ -227,7 +235,7 @@ def test_long_header_takes_more_blocks(tmp_path):
 # -- to_smv ---------------------------------------------------------------------
 
 
-def test_worked_example(tmp_path):
+def test_worked_example(tilt_series, tmp_path):
     truth = signed_frames()
     rec = tilt_series(tmp_path, truth)
     log = to_smv(rec.path, tmp_path / "lyso_###.img", signed=True)
@@ -257,7 +265,7 @@ def test_worked_example(tmp_path):
     assert json.loads((tmp_path / "lyso.json").read_text()) == log
 
 
-def test_log_records_every_choice(tmp_path):
+def test_log_records_every_choice(tilt_series, tmp_path):
     rec = tilt_series(tmp_path)
     log = to_smv(rec.path, tmp_path / "lyso_###.img", signed=True)
     assert log == {
@@ -307,7 +315,7 @@ def test_log_records_every_choice(tmp_path):
     }
 
 
-def test_options_go_into_the_header(tmp_path):
+def test_options_go_into_the_header(tilt_series, tmp_path):
     rec = tilt_series(tmp_path, binx=1, biny=1, ht=200)
     log = to_smv(
         rec.path, tmp_path / "x_##.img", signed=True, offset=300,
@@ -346,7 +354,7 @@ def test_options_go_into_the_header(tmp_path):
         assert log[f"{key}_source"] == source
 
 
-def test_unsigned_data_needs_no_offset(tmp_path):
+def test_unsigned_data_needs_no_offset(tilt_series, tmp_path):
     frames = signed_frames(minima=(5, 15, 25))
     rec = tilt_series(tmp_path, frames)
     log = to_smv(rec.path, tmp_path / "u_###.img")
@@ -367,7 +375,7 @@ def test_unsigned_data_needs_no_offset(tmp_path):
          "0.5"),
     ],
 )  # fmt: skip
-def test_angles_from_a_rotation_rate(tmp_path, kwargs, starts, step):
+def test_angles_from_a_rotation_rate(tilt_series, tmp_path, kwargs, starts, step):
     # stagea stays at 12.5: the headers do not show the rotation
     rec = tilt_series(tmp_path, signed_frames(n_frames=4), alpha=lambda i: 12.5)
     log = to_smv(rec.path, tmp_path / "r_###.img", signed=True, **kwargs)
@@ -381,7 +389,7 @@ def test_angles_from_a_rotation_rate(tmp_path, kwargs, starts, step):
         )
 
 
-def test_angles_from_stagea_are_a_straight_line(tmp_path):
+def test_angles_from_stagea_are_a_straight_line(tilt_series, tmp_path):
     # readings off the line by +-0.01 degrees; the fit keeps the steps equal
     noise = [0.0, 0.01, -0.01, 0.0, 0.01, -0.01]
     rec = tilt_series(tmp_path, signed_frames(n_frames=6),
@@ -409,7 +417,7 @@ def test_angles_from_stagea_are_a_straight_line(tmp_path):
     assert float(heads[0]["OSC_RANGE"]) < 0  # DIALS turns the axis round
 
 
-def test_summing_groups(tmp_path):
+def test_summing_groups(tilt_series, tmp_path):
     # 7 frames in sums of 2: 3 images, the last frame dropped; a pixel at
     # 32767 in frames 2 and 3 sums past 65535 with the offset
     frames = signed_frames(minima=(-5, -400, -30, -9), n_frames=7)
@@ -441,7 +449,7 @@ def test_summing_groups(tmp_path):
 @pytest.mark.parametrize(
     "flip, rot90", [("x", 0), ("y", 0), (None, 1), ("x", 3), (None, -2)]
 )
-def test_orientation(tmp_path, flip, rot90):
+def test_orientation(tilt_series, tmp_path, flip, rot90):
     truth = signed_frames()
     rec = tilt_series(tmp_path, truth)
     log = to_smv(rec.path, tmp_path / "o_###.img", signed=True, flip=flip,
@@ -463,7 +471,7 @@ def test_orientation(tmp_path, flip, rot90):
     assert (head["BEAM_CENTER_X"], head["BEAM_CENTER_Y"]) == centre
 
 
-def test_frame_range(tmp_path):
+def test_frame_range(tilt_series, tmp_path):
     rec = tilt_series(tmp_path, signed_frames(n_frames=6))
     log = to_smv(rec.path, tmp_path / "f_###.img", signed=True, frames="2:5")
     assert (log["frames"], len(log["files"])) == ([2, 5], 3)
@@ -477,7 +485,7 @@ def test_frame_range(tmp_path):
     assert head != read_back(tmp_path / "f_001.img")[0]
 
 
-def test_streams_in_batches(tmp_path, monkeypatch):
+def test_streams_in_batches(tilt_series, tmp_path, monkeypatch):
     truth = signed_frames(n_frames=9)
     rec = tilt_series(tmp_path, truth)
     reads = []
@@ -498,7 +506,7 @@ def test_streams_in_batches(tmp_path, monkeypatch):
         np.testing.assert_array_equal(data, np.clip(sums[k] + log["offset"], 0, None))
 
 
-def test_name_template(tmp_path):
+def test_name_template(tilt_series, tmp_path):
     rec = tilt_series(tmp_path)
     log = to_smv(rec.path, tmp_path / "t-####.smv", signed=True, start_number=0)
     assert [p[-10:] for p in log["files"]] == ["t-0000.smv", "t-0001.smv",
@@ -520,14 +528,14 @@ def test_name_template(tmp_path):
         ("a_#.img", {"start_number": -1}, "start_number must be 0 or more, got -1"),
     ],
 )  # fmt: skip
-def test_bad_names(tmp_path, name, kwargs, message):
+def test_bad_names(tilt_series, tmp_path, name, kwargs, message):
     rec = tilt_series(tmp_path)
     with pytest.raises(ValueError, match=re.escape(message)):
         to_smv(rec.path, tmp_path / name, signed=True, **kwargs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lyso_000.tvips"]
 
 
-def test_never_overwrites_unless_asked(tmp_path):
+def test_never_overwrites_unless_asked(tilt_series, tmp_path):
     rec = tilt_series(tmp_path)
     (tmp_path / "lyso_003.img").write_bytes(b"keep me")
     msg = (
@@ -579,14 +587,14 @@ def test_never_overwrites_unless_asked(tmp_path):
          "angles come from the stage tilt (stagea) of the frames"),
     ],
 )  # fmt: skip
-def test_bad_options(tmp_path, kwargs, message):
+def test_bad_options(tilt_series, tmp_path, kwargs, message):
     rec = tilt_series(tmp_path)
     with pytest.raises(ValueError, match=re.escape(message)):
         to_smv(rec.path, tmp_path / "e_###.img", signed=True, **kwargs)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lyso_000.tvips"]
 
 
-def test_what_the_recording_does_not_say(tmp_path):
+def test_what_the_recording_does_not_say(tilt_series, tmp_path):
     # stagea constant: no rotation to see
     rec = tilt_series(tmp_path, alpha=lambda i: 12.5)
     with pytest.raises(ValueError, match=re.escape(
@@ -617,7 +625,7 @@ def test_what_the_recording_does_not_say(tmp_path):
     assert not list(tmp_path.glob("a_*"))
 
 
-def test_version_1_needs_rate_and_distance(tmp_path):
+def test_version_1_needs_rate_and_distance(build, main_header, tmp_path):
     frames = signed_frames()
     rec = build(tmp_path, "v1", frames=frames.view(np.uint16), version=1,
                 header=main_header(version=1, dimx=6, dimy=4, ht=300))  # fmt: skip
@@ -638,7 +646,7 @@ def test_version_1_needs_rate_and_distance(tmp_path):
     np.testing.assert_array_equal(data, frames[2] + 2000)
 
 
-def test_frame_times_must_increase(tmp_path):
+def test_frame_times_must_increase(build, main_header, tmp_path):
     frames = signed_frames()
     rec = build(tmp_path, "same", frames=frames.view(np.uint16),
                 header_values=lambda i: {"timestamp": 5, "mode": 2,
@@ -653,7 +661,7 @@ def test_frame_times_must_increase(tmp_path):
     assert log["angles"]["rotation_rate"] == 0.5
 
 
-def test_missing_folder(tmp_path):
+def test_missing_folder(tilt_series, tmp_path):
     rec = tilt_series(tmp_path)
     with pytest.raises(FileNotFoundError, match=re.escape(
         f"{tmp_path / 'no'}: no such folder for the images"
@@ -747,7 +755,7 @@ def test_parse_range_refuses(text):
 # -- the command line -----------------------------------------------------------
 
 
-def test_cli(tmp_path, capsys):
+def test_cli(tilt_series, tmp_path, capsys):
     truth = signed_frames()
     rec = tilt_series(tmp_path, truth)
     out = tmp_path / "lyso_###.img"
@@ -776,7 +784,7 @@ def test_cli(tmp_path, capsys):
                                   np.clip(summed, 0, None))  # fmt: skip
 
 
-def test_cli_options_and_to_smv(tmp_path, capsys):
+def test_cli_options_and_to_smv(tilt_series, tmp_path, capsys):
     rec = tilt_series(tmp_path, alpha=lambda i: 0.0)
     out = tmp_path / "r_####.smv"
     args = ["convert", str(rec.path), str(out), "--to", "smv", "--signed",
@@ -830,7 +838,7 @@ def test_cli_options_and_to_smv(tmp_path, capsys):
          "for the image number, e.g. 'lyso_###.img'; it has no run"),
     ],
 )  # fmt: skip
-def test_cli_errors(tmp_path, capsys, extra, message):
+def test_cli_errors(tilt_series, tmp_path, capsys, extra, message):
     rec = tilt_series(tmp_path)
     out, *options = extra
     assert main(["convert", str(rec.path), str(tmp_path / out), *options]) == 2
@@ -838,7 +846,7 @@ def test_cli_errors(tmp_path, capsys, extra, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lyso_000.tvips"]
 
 
-def test_cli_signed_for_other_formats(tmp_path, capsys):
+def test_cli_signed_for_other_formats(tilt_series, tmp_path, capsys):
     truth = signed_frames()
     rec = tilt_series(tmp_path, truth)
     assert main(["convert", str(rec.path), str(tmp_path / "s.npy"), "--signed",

@@ -1,23 +1,18 @@
-"""file_writer: byte-exact round trips, calibrations, times, splitting, faults."""
+"""file_writer: byte-exact round trips, calibrations, times, splitting, options.
 
-import os
+Its faults (a full disk, a kill, a denied file...) are in test_faults.py.
+"""
+
 import re
-import shutil
 import struct
-import subprocess
-import sys
-import textwrap
 import tracemalloc
 from pathlib import Path
 
 import dask.array as da
 import numpy as np
 import pytest
-from conftest import main_header
 
 from rsciio_tvips import file_reader, file_writer
-
-DATA = Path(__file__).parent / "data"
 
 
 def parts(folder, stem):
@@ -81,7 +76,7 @@ def test_round_trip_is_byte_exact(make_tvips, tmp_path, fhb, max_parts):
         assert copy.read_bytes() == original.read_bytes()
 
 
-def test_version1_round_trip_is_byte_exact(make_tvips, tmp_path):
+def test_version1_round_trip_is_byte_exact(main_header, make_tvips, tmp_path):
     rec = make_tvips(
         version=1,
         n_frames=5,
@@ -102,9 +97,9 @@ def test_lazy_round_trip_is_byte_exact(make_tvips, tmp_path):
     assert (tmp_path / "lazy_000.tvips").read_bytes() == rec.path.read_bytes()
 
 
-def test_rsciio_fixtures_round_trip_byte_exact(tmp_path):
+def test_rsciio_fixtures_round_trip_byte_exact(rsciio_data, tmp_path):
     names = [f"test_tvips_2345_split_{k:03d}.tvips" for k in range(3)]
-    (d,) = file_reader(DATA / names[0])
+    (d,) = file_reader(rsciio_data / names[0])
     file_writer(
         tmp_path / "test_tvips_2345_split.tvips",
         d,
@@ -112,7 +107,7 @@ def test_rsciio_fixtures_round_trip_byte_exact(tmp_path):
         show_progressbar=False,
     )
     for name in names:
-        assert (tmp_path / name).read_bytes() == (DATA / name).read_bytes()
+        assert (tmp_path / name).read_bytes() == (rsciio_data / name).read_bytes()
 
 
 # --- what is written, without original headers ------------------------------
@@ -223,35 +218,39 @@ def test_pixel_size_and_mode_from_units(tmp_path, units, scale, pixelsize, mode)
     assert (header_field(path, 36), frame_field(path, 24)) == (pixelsize, mode)
 
 
-def test_rounding_warning(tmp_path):
+@pytest.mark.parametrize(
+    ("axis", "msg", "field", "stored"),
+    [
+        (
+            {"sig_units": "1/nm", "scale": 0.0123},
+            "the pixel size 0.0123 1/nm is stored as the integer 0 1/nm (the TVIPS "
+            "field is an integer)",
+            36,  # pixelsize
+            0,
+        ),
+        (
+            {"sig_units": "1/nm", "offset": -1.5},
+            "the signal axis 'y' has offset -1.5: TVIPS files store no calibration "
+            "offset, so it is not written (a centred diffraction pattern reads back "
+            "with offset 0)",
+            20,  # offsetx
+            0,
+        ),
+        (
+            {"sig_units": "mrad"},
+            "the signal axes' unit 'mrad' is neither a length nor an inverse length: "
+            "pixelsize 0 is written",
+            36,  # pixelsize
+            0,
+        ),
+    ],
+    ids=["pixel size rounded", "negative offset", "unknown units"],
+)
+def test_calibration_that_cannot_be_stored_warns(tmp_path, axis, msg, field, stored):
     data = np.zeros((2, 3, 4), np.uint16)
-    msg = (
-        "the pixel size 0.0123 1/nm is stored as the integer 0 1/nm (the TVIPS "
-        "field is an integer)"
-    )
     with pytest.warns(UserWarning, match=f"^{re.escape(msg)}$"):
-        file_writer(
-            tmp_path / "r.tvips",
-            signal(data, sig_units="1/nm", scale=0.0123),
-            show_progressbar=False,
-        )
-    assert header_field(tmp_path / "r_000.tvips", 36) == 0
-
-
-def test_negative_offsets_warn_and_do_not_crash(tmp_path):
-    data = np.zeros((2, 3, 4), np.uint16)
-    msg = (
-        "the signal axis 'y' has offset -1.5: TVIPS files store no calibration "
-        "offset, so it is not written (a centred diffraction pattern reads back "
-        "with offset 0)"
-    )
-    with pytest.warns(UserWarning, match=f"^{re.escape(msg)}$"):
-        file_writer(
-            tmp_path / "o.tvips",
-            signal(data, sig_units="1/nm", offset=-1.5),
-            show_progressbar=False,
-        )
-    assert header_field(tmp_path / "o_000.tvips", 20) == 0
+        file_writer(tmp_path / "r.tvips", signal(data, **axis), show_progressbar=False)
+    assert header_field(tmp_path / "r_000.tvips", field) == stored
 
 
 @pytest.mark.parametrize(
@@ -512,6 +511,23 @@ def test_parts_with_another_case_are_replaced(tmp_path):
             {"version": 1, "frame_header_extra_bytes": 4},
             "version 1 frame headers are 12 bytes: no extra bytes",
         ),
+        *(
+            (
+                {"max_file_size": size},
+                f"max_file_size must be a positive whole number of bytes, got {size!r}",
+            )
+            for size in [1e9 + 0.5, "big", 0, -5]
+        ),
+    ],
+    ids=[
+        "version 3",
+        "extra bytes -1",
+        "extra bytes 2.5",
+        "extra bytes in version 1",
+        "max_file_size 1e9 + 0.5",
+        "max_file_size 'big'",
+        "max_file_size 0",
+        "max_file_size -5",
     ],
 )
 def test_bad_writer_options(tmp_path, kw, message):
@@ -563,139 +579,6 @@ def test_progress_bar(tmp_path, capsys):
     assert capsys.readouterr().err == ""
 
 
-# --- faults: the earlier recording survives -------------------------------------
-
-
-def earlier_recording(folder):
-    old = np.arange(4 * 3 * 4, dtype=np.uint16).reshape(4, 3, 4)
-    file_writer(
-        folder / "keep.tvips",
-        signal(old),
-        max_file_size=256 + 2 * 84,
-        show_progressbar=False,
-    )
-    return {p.name: p.read_bytes() for p in folder.iterdir()}
-
-
-def test_error_during_write_keeps_the_earlier_recording(tmp_path):
-    before = earlier_recording(tmp_path)
-
-    def fail(block):
-        if block[0, 0, 0] >= 40:
-            raise RuntimeError("the computation failed")
-        return block
-
-    lazy = da.arange(60 * 3 * 4, chunks=12, dtype=np.uint16).reshape(60, 3, 4)
-    lazy = lazy.rechunk((10, 3, 4)).map_blocks(fail)
-    with pytest.raises(RuntimeError, match="the computation failed"):
-        file_writer(
-            tmp_path / "keep.tvips",
-            signal(lazy),
-            show_progressbar=False,
-            max_file_size=256 + 10 * 84,
-            overwrite_recording=True,
-        )
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
-
-
-def test_permission_error_names_the_file(tmp_path, monkeypatch):
-    before = earlier_recording(tmp_path)
-    real_open = os.open
-
-    def deny(path, flags, *args, **kw):
-        if flags & os.O_CREAT and "keep_001" in str(path):
-            raise PermissionError(13, "Permission denied")
-        return real_open(path, flags, *args, **kw)
-
-    monkeypatch.setattr(os, "open", deny)
-    with pytest.raises(
-        PermissionError,
-        match=r"^\[Errno 13\] keep_001.tvips: cannot create the part: "
-        r"Permission denied$",
-    ):
-        file_writer(
-            tmp_path / "keep.tvips",
-            signal(np.ones((6, 3, 4), np.uint16)),
-            max_file_size=256 + 2 * 84,
-            show_progressbar=False,
-            overwrite_recording=True,
-        )
-    monkeypatch.undo()
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
-
-
-CHILD = textwrap.dedent("""
-    import resource, signal, sys, time
-    import dask.array as da
-    import numpy as np
-    from rsciio_tvips import file_writer
-
-    folder, how = sys.argv[1], sys.argv[2]
-    if how == "full":
-        # a disk that fills up: files may not grow past 20 kB
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
-    def slow(block):
-        if how == "kill":
-            print("writing", flush=True)
-            time.sleep(0.2)
-        return block
-    data = da.ones((400, 16, 16), chunks=(20, 16, 16), dtype=np.uint16).map_blocks(slow)
-    s = {"data": data, "axes": [{"size": 400, "navigate": True},
-         {"size": 16, "navigate": False}, {"size": 16, "navigate": False}],
-         "metadata": {}}
-    from rsciio_tvips._writing import store as _store
-    _store.BLOCK_BYTES = 20 * 600
-    file_writer(folder + "/keep.tvips", s, max_file_size=256 + 100 * 572,
-                show_progressbar=False, overwrite_recording=True)
-""")
-
-
-def test_full_disk_keeps_the_earlier_recording(tmp_path):
-    before = earlier_recording(tmp_path)
-    run = subprocess.run(
-        [sys.executable, "-c", CHILD, str(tmp_path), "full"],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 1
-    assert re.search(
-        r"OSError: \[Errno 27\] keep_000.tvips: cannot write the part: "
-        r"File too large",
-        run.stderr,
-    ), run.stderr
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
-
-
-def test_killed_writer_keeps_the_earlier_recording(tmp_path):
-    before = earlier_recording(tmp_path)
-    child = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(tmp_path), "kill"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    for _ in range(3):  # a few blocks are written
-        assert child.stdout.readline() == "writing\n"
-    child.kill()
-    child.wait()
-    child.stdout.close()
-    now = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    leftovers = [n for n in now if n not in before]
-    assert leftovers and all(
-        n.startswith(".keep_") and ".partial-" in n for n in leftovers
-    )
-    assert {n: b for n, b in now.items() if n in before} == before
-    # the next write of the name removes the leftovers
-    file_writer(
-        tmp_path / "keep.tvips",
-        signal(np.ones((1, 2, 2), np.uint16)),
-        show_progressbar=False,
-        overwrite_recording=True,
-    )
-    assert sorted(os.listdir(tmp_path)) == ["keep_000.tvips"]
-    shutil.rmtree(tmp_path)
-
-
 def test_portable_path_without_writev(make_tvips, tmp_path, monkeypatch):
     from rsciio_tvips._writing import store as _store
 
@@ -706,20 +589,6 @@ def test_portable_path_without_writev(make_tvips, tmp_path, monkeypatch):
         tmp_path / "p.tvips", d, frame_header_extra_bytes=48, show_progressbar=False
     )
     assert (tmp_path / "p_000.tvips").read_bytes() == rec.path.read_bytes()
-
-
-def test_partial_writes_are_resumed(make_tvips, tmp_path, monkeypatch):
-    from rsciio_tvips._writing import store as _store
-
-    real = os.pwritev
-    monkeypatch.setattr(_store, "IOV_MAX", 3)
-    monkeypatch.setattr(
-        os, "pwritev", lambda fd, bufs, offset: real(fd, [bytes(bufs[0])[:7]], offset)
-    )
-    rec = make_tvips(n_frames=5)
-    (d,) = file_reader(rec.path)
-    file_writer(tmp_path / "w.tvips", d, show_progressbar=False)
-    assert (tmp_path / "w_000.tvips").read_bytes() == rec.path.read_bytes()
 
 
 def test_lazy_blocks_follow_the_chunks(tmp_path, monkeypatch):
@@ -743,8 +612,8 @@ def test_lazy_blocks_follow_the_chunks(tmp_path, monkeypatch):
     )
 
 
-def test_an_existing_recording_is_not_replaced_by_default(tmp_path):
-    before = earlier_recording(tmp_path)
+def test_an_existing_recording_is_not_replaced_by_default(earlier_recording, tmp_path):
+    earlier = earlier_recording(tmp_path)
     msg = (
         "keep_000.tvips: a recording named 'keep' exists (keep_000.tvips, "
         "keep_001.tvips); pass overwrite_recording=True to replace it (with "
@@ -753,7 +622,7 @@ def test_an_existing_recording_is_not_replaced_by_default(tmp_path):
     for name in ("keep.tvips", "keep_000.tvips", "keep_001.TVIPS"):
         with pytest.raises(FileExistsError, match=f"^{re.escape(msg)}$"):
             file_writer(tmp_path / name, signal(np.ones((1, 2, 2), np.uint16)))
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+    earlier.assert_intact()
 
 
 @pytest.mark.parametrize(
@@ -773,7 +642,7 @@ def test_recording_names(tmp_path, monkeypatch, name, stem, ext):
     assert recording_names(name) == (Path.cwd(), stem, ext)
 
 
-def test_existing_parts_follow_recording_names(tmp_path):
+def test_existing_parts_follow_recording_names(earlier_recording, tmp_path):
     from rsciio_tvips._writing import existing_parts, recording_names
 
     earlier_recording(tmp_path)
@@ -850,33 +719,7 @@ def test_square_navigation_chunks_are_computed_once(tmp_path, monkeypatch):
     np.testing.assert_array_equal(d["data"], truth)
 
 
-def test_failed_commit_restores_the_earlier_recording(tmp_path, monkeypatch):
-    before = earlier_recording(tmp_path)
-    real = os.replace
-
-    def fail_second_part(src, dst):
-        if str(dst).endswith("keep_001.tvips") and ".partial-" in str(src):
-            raise OSError(5, "Input/output error")
-        return real(src, dst)
-
-    monkeypatch.setattr(os, "replace", fail_second_part)
-    with pytest.raises(
-        OSError,
-        match=r"^\[Errno 5\] keep_001.tvips: cannot put in "
-        r"place the part: Input/output error$",
-    ):
-        file_writer(
-            tmp_path / "keep.tvips",
-            signal(np.ones((6, 3, 4), np.uint16)),
-            max_file_size=256 + 2 * 84,
-            show_progressbar=False,
-            overwrite_recording=True,
-        )
-    monkeypatch.undo()
-    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
-
-
-def test_carried_headers_take_the_resolved_mode(make_tvips, tmp_path):
+def test_carried_headers_take_the_resolved_mode(main_header, make_tvips, tmp_path):
     rec = make_tvips(n_frames=3, mode=2, header=main_header(pixelsize=4))
     (d,) = file_reader(rec.path)
     for axis in d["axes"][1:]:
@@ -961,17 +804,6 @@ def test_dask_chunks_that_lie_about_their_dtype(tmp_path):
     assert (tmp_path / "l_000.tvips").stat().st_size == 256 + 2 * 84
 
 
-@pytest.mark.parametrize("size", [1e9 + 0.5, "big", 0, -5])
-def test_bad_max_file_size(tmp_path, size):
-    msg = f"max_file_size must be a positive whole number of bytes, got {size!r}"
-    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
-        file_writer(
-            tmp_path / "s.tvips",
-            signal(np.zeros((2, 2, 2), np.uint16)),
-            max_file_size=size,
-        )
-
-
 def test_whole_float_max_file_size(tmp_path):
     file_writer(
         tmp_path / "s.tvips",
@@ -993,19 +825,6 @@ def test_angstrom_spellings(tmp_path, units, scale, pixelsize):
         show_progressbar=False,
     )
     assert header_field(tmp_path / "a_000.tvips", 36) == pixelsize
-
-
-def test_unknown_units_warn(tmp_path):
-    msg = (
-        "the signal axes' unit 'mrad' is neither a length nor an inverse length: "
-        "pixelsize 0 is written"
-    )
-    with pytest.warns(UserWarning, match=f"^{re.escape(msg)}$"):
-        file_writer(
-            tmp_path / "u.tvips",
-            signal(np.zeros((1, 2, 2), np.uint16), sig_units="mrad"),
-            show_progressbar=False,
-        )
 
 
 def test_magnification_means_imaging(tmp_path):

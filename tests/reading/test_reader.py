@@ -174,9 +174,7 @@ def test_frame_source_lists_index_each_axis_on_its_own(make_tvips):
     # outer indexing, as dask expects of a source (numpy would pair the lists)
     rec = make_tvips(n_frames=6, shape=(5, 7))
     r = TvipsRecording(rec.path)
-    got = BlockSource(r.records, np.arange(r.n_frames))[
-        np.array([2, -1]), 1:3, [6, 0]
-    ]
+    got = BlockSource(r.records, np.arange(r.n_frames))[np.array([2, -1]), 1:3, [6, 0]]
     np.testing.assert_array_equal(got, rec.frames[np.ix_([2, -1], [1, 2], [6, 0])])
 
 

@@ -4,7 +4,6 @@ import re
 
 import numpy as np
 import pytest
-from conftest import main_header
 
 from rsciio_tvips import TvipsFormatError, TvipsRecording, file_reader
 from rsciio_tvips._format.header import parse_main_header
@@ -57,7 +56,7 @@ from rsciio_tvips._format.header import parse_main_header
         ),
     ],
 )
-def test_bad_main_header(make_tvips, fields, message):
+def test_bad_main_header(make_tvips, main_header, fields, message):
     rec = make_tvips(header=main_header(**fields))
     with pytest.raises(TvipsFormatError, match="^rec_000.tvips: " + re.escape(message)):
         file_reader(rec.path)
@@ -67,13 +66,26 @@ def test_error_is_a_value_error():
     assert issubclass(TvipsFormatError, ValueError)
 
 
-def test_file_shorter_than_header(tmp_path):
+@pytest.mark.parametrize(
+    ("length", "msg"),
+    [
+        (
+            100,
+            "rec_000.tvips: file is shorter than the main header at offset 0: "
+            "expected at least 256 bytes, found 100",
+        ),
+        (
+            256,
+            "rec_000.tvips: no whole frame record after the main header at offset "
+            "256: expected at least 84 bytes (frame header 60 + 3 x 4 pixels of 2 "
+            "bytes), found 0 in 1 part(s)",
+        ),
+    ],
+    ids=["shorter than the header", "header only"],
+)
+def test_file_of_a_main_header_at_most(tmp_path, main_header, length, msg):
     path = tmp_path / "rec_000.tvips"
-    path.write_bytes(main_header()[:100])
-    msg = (
-        "rec_000.tvips: file is shorter than the main header at offset 0: "
-        "expected at least 256 bytes, found 100"
-    )
+    path.write_bytes(main_header()[:length])
     with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
         file_reader(path)
 
@@ -87,7 +99,7 @@ def test_parse_short_buffer():
         parse_main_header(b"", "x.tvips")
 
 
-def test_dimensions_that_cannot_fit(make_tvips):
+def test_dimensions_that_cannot_fit(make_tvips, main_header):
     # 65535 x 65535 16-bit frames cannot be in a file of a few hundred bytes:
     # an error, not an attempt to allocate 8 GiB.
     rec = make_tvips(header=main_header(dimx=65535, dimy=65535))
@@ -101,18 +113,7 @@ def test_dimensions_that_cannot_fit(make_tvips):
         TvipsRecording(rec.path)
 
 
-def test_header_only_file(tmp_path):
-    (tmp_path / "rec_000.tvips").write_bytes(main_header())
-    msg = (
-        "rec_000.tvips: no whole frame record after the main header at offset "
-        "256: expected at least 84 bytes (frame header 60 + 3 x 4 pixels of 2 "
-        "bytes), found 0 in 1 part(s)"
-    )
-    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
-        file_reader(tmp_path / "rec_000.tvips")
-
-
-def test_huge_frame_header_size_is_not_allocated(make_tvips):
+def test_huge_frame_header_size_is_not_allocated(make_tvips, main_header):
     rec = make_tvips(header=main_header(frameheaderbytes=2**32 - 1))
     with pytest.raises(TvipsFormatError, match="expected 12 to 16777216 bytes"):
         file_reader(rec.path, lazy=True)
@@ -125,7 +126,7 @@ def test_version1_ignores_frameheaderbytes(make_tvips):
     np.testing.assert_array_equal(data, rec.frames)
 
 
-def test_parsed_fields_and_raw_bytes():
+def test_parsed_fields_and_raw_bytes(main_header):
     raw = main_header(dimx=5, dimy=4, ht=200, magtotal=80, pixelsize=3, binx=2)
     h = parse_main_header(raw, "x")
     assert h.raw == raw

@@ -69,27 +69,32 @@ def test_stream_offsets(make_tvips):
     assert chain.locate(335) == (chain.parts[3], 85)
 
 
-def test_missing_middle_part(make_tvips):
-    rec = make_tvips(n_frames=8, records_per_part=2)
-    rec.paths[1].unlink()
-    rec.paths[2].unlink()
-    msg = (
-        "rec_001.tvips: part 1 of the recording is missing (found parts up to "
-        "rec_003.tvips, 2 missing)"
-    )
+@pytest.mark.parametrize(
+    ("n_frames", "missing", "opened", "msg"),
+    [
+        (
+            8,
+            [1, 2],
+            3,
+            "rec_001.tvips: part 1 of the recording is missing (found parts up to "
+            "rec_003.tvips, 2 missing)",
+        ),
+        (
+            4,
+            [0],
+            1,
+            "rec_000.tvips: part 0 of the recording is missing (found parts up to "
+            "rec_001.tvips, 1 missing)",
+        ),
+    ],
+    ids=["middle", "first"],
+)
+def test_missing_part(make_tvips, n_frames, missing, opened, msg):
+    rec = make_tvips(n_frames=n_frames, records_per_part=2)
+    for k in missing:
+        rec.paths[k].unlink()
     with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
-        file_reader(rec.paths[3])
-
-
-def test_missing_first_part(make_tvips):
-    rec = make_tvips(n_frames=4, records_per_part=2)
-    rec.path.unlink()
-    msg = (
-        "rec_000.tvips: part 0 of the recording is missing (found parts up to "
-        "rec_001.tvips, 1 missing)"
-    )
-    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
-        file_reader(rec.paths[1])
+        file_reader(rec.paths[opened])
 
 
 def test_two_files_for_one_part(make_tvips, tmp_path):

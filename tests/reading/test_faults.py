@@ -1,10 +1,8 @@
-"""Faults and load: many readers at once, file handles, read-only access, a
-recording that grows while it is read, and a writer that meets a full disk, a
-denied folder or a kill.
+"""Reader faults and load: many readers at once, file handles, read-only access,
+and a recording that grows while it is read.
 
-Writer faults already covered in test_writer.py (a failing lazy computation,
-a denied second part, a full disk at the first part of a lazy write, a kill
-during a lazy write, a failed rename in the commit) are not repeated here.
+The writer's faults (a full disk, a denied folder, a kill...) are in
+``tests/writing/test_faults.py``.
 """
 
 import builtins
@@ -23,25 +21,20 @@ import traceback
 import warnings
 import weakref
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
-from conftest import build, main_header
 
 from rsciio_tvips import (
     TvipsFormatError,
     TvipsFormatWarning,
     TvipsRecording,
     file_reader,
-    file_writer,
     validate,
 )
 from rsciio_tvips._reading import recording as reader_module
 from rsciio_tvips._reading.lazy import BlockSource
-
-PART = re.compile(r"^[^.].*_\d{3}\.tvips$", re.IGNORECASE)
 
 
 def handles(folder):
@@ -51,23 +44,11 @@ def handles(folder):
     ]
 
 
-def snapshot(folder):
-    """Every file of ``folder``, hidden ones too, by name: its bytes."""
-    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}
-
-
-def stack(data):
-    """A signal dictionary of a stack of frames (one navigation axis)."""
-    axes = [{"size": n, "navigate": True} for n in data.shape[:-2]]
-    axes += [{"size": n, "navigate": False} for n in data.shape[-2:]]
-    return {"data": data, "axes": axes, "metadata": {}}
-
-
 def random_frames(n, shape=(32, 32), seed=0):
     return np.random.default_rng(seed).integers(0, 65536, (n, *shape), np.uint16)
 
 
-def load_recording(folder):
+def load_recording(build, folder):
     """240 frames of 32 x 32 in 5 parts, three of them split inside a record."""
     record = 108 + 32 * 32 * 2
     # the part boundaries fall in the pixels of record 0, in the pixels of
@@ -82,8 +63,8 @@ def load_recording(folder):
 # --- load: threads and processes at once ---------------------------------------
 
 
-def test_eight_threads_read_random_frames_at_once(tmp_path):
-    rec_truth = load_recording(tmp_path)
+def test_eight_threads_read_random_frames_at_once(build, tmp_path):
+    rec_truth = load_recording(build, tmp_path)
     truth, n = rec_truth.frames, 240
     rec = TvipsRecording(rec_truth.paths[2])
     (d,) = file_reader(rec_truth.path, lazy=True, rechunking=(16, 32, 32))
@@ -138,14 +119,14 @@ def _read_in_process(path, lazy, seed, start, results):
         results.put((seed, traceback.format_exc()))
 
 
-def test_four_processes_read_at_once(tmp_path):
-    rec_truth = load_recording(tmp_path)
+def test_four_processes_read_at_once(build, tmp_path):
+    rec_truth = load_recording(build, tmp_path)
     truth = rec_truth.frames
     (d,) = file_reader(rec_truth.path, lazy=True, rechunking=(40, 32, 32))
     ctx = multiprocessing.get_context("forkserver")
     # the server imports these once and forks the readers from itself (if it
     # already runs for another test, the readers import them on their own)
-    ctx.set_forkserver_preload(["numpy", "dask.array", "rsciio_tvips", "test_faults"])
+    ctx.set_forkserver_preload(["numpy", "dask.array", "rsciio_tvips", __name__])
     start, results = ctx.Barrier(4), ctx.Queue()
     procs = [
         ctx.Process(
@@ -172,7 +153,7 @@ def test_four_processes_read_at_once(tmp_path):
 # --- file handles ----------------------------------------------------------------
 
 
-def test_no_handle_left_after_eager_reads(tmp_path, monkeypatch):
+def test_no_handle_left_after_eager_reads(build, tmp_path, monkeypatch):
     rec_truth = build(tmp_path, n_frames=7, records_per_part=3)
     (d,) = file_reader(rec_truth.paths[1])
     np.testing.assert_array_equal(d["data"], rec_truth.frames)
@@ -193,7 +174,7 @@ def test_no_handle_left_after_eager_reads(tmp_path, monkeypatch):
     ("kw", "message"),
     [
         (
-            {"header": main_header(bitsperpixel=12)},
+            {"header": {"bitsperpixel": 12}},
             "rec_000.tvips: unsupported pixel depth (bitsperpixel) at offset 16: "
             "expected 8, 16, 32 or 64, found 12",
         ),
@@ -204,8 +185,13 @@ def test_no_handle_left_after_eager_reads(tmp_path, monkeypatch):
             "bytes), found 79 in 1 part(s)",
         ),
     ],
+    ids=["bad main header", "no whole frame"],
 )
-def test_no_handle_left_after_an_error_when_opening(make_tvips, tmp_path, kw, message):
+def test_no_handle_left_after_an_error_when_opening(
+    make_tvips, main_header, tmp_path, kw, message
+):
+    if "header" in kw:  # the main header's fields, made bytes here
+        kw = {**kw, "header": main_header(**kw["header"])}
     rec = make_tvips(**kw)
     for read in (TvipsRecording, file_reader, lambda p: file_reader(p, lazy=True)):
         with pytest.raises(TvipsFormatError, match=f"^{re.escape(message)}$"):
@@ -213,7 +199,7 @@ def test_no_handle_left_after_an_error_when_opening(make_tvips, tmp_path, kw, me
         assert handles(tmp_path) == []
 
 
-def test_no_handle_left_after_an_error_when_reading(tmp_path, monkeypatch):
+def test_no_handle_left_after_an_error_when_reading(build, tmp_path, monkeypatch):
     rec_truth = build(tmp_path, n_frames=6, records_per_part=3)
     rec = TvipsRecording(rec_truth.path)
     (d,) = file_reader(rec_truth.path, lazy=True, rechunking=(2, 3, 4))
@@ -242,7 +228,7 @@ def test_no_handle_left_after_an_error_when_reading(tmp_path, monkeypatch):
         assert handles(tmp_path) == []
 
 
-def test_no_handle_left_by_a_lazy_array(tmp_path):
+def test_no_handle_left_by_a_lazy_array(build, tmp_path):
     rec_truth = build(tmp_path, n_frames=9, records_per_part=4)
     (d,) = file_reader(rec_truth.path, lazy=True, rechunking=(2, 3, 4))
     sources = [
@@ -320,7 +306,7 @@ READS = {
 
 
 @pytest.mark.parametrize("kind", list(READS))
-def test_reading_opens_nothing_for_writing(tmp_path, monkeypatch, audit, kind):
+def test_reading_opens_nothing_for_writing(build, tmp_path, monkeypatch, audit, kind):
     rec = build(tmp_path, n_frames=8, records_per_part=3)
     audit.clear()  # the files were just written: watch the reading only
     before = {p.name: (p.read_bytes(), p.stat()) for p in tmp_path.iterdir()}
@@ -391,7 +377,7 @@ RO_CHILD = textwrap.dedent("""
 """)
 
 
-def test_read_only_file_system(tmp_path):
+def test_read_only_file_system(build, tmp_path):
     # A read-only bind mount in a user namespace of our own: no root needed
     # where the system allows user namespaces (skipped where it does not).
     if shutil.which("unshare") is None:
@@ -437,7 +423,7 @@ def truncated(name, frame, offset, found, record=572):
     return f"^{re.escape(msg)}$"
 
 
-def test_growing_recording(tmp_path):
+def test_growing_recording(build, tmp_path):
     # the whole acquisition, built elsewhere; it reaches tmp_path bit by bit
     (tmp_path / "whole").mkdir()
     whole = build(tmp_path / "whole", "grow", frames=random_frames(12, (16, 16)))
@@ -491,7 +477,7 @@ def test_growing_recording(tmp_path):
     np.testing.assert_array_equal(middle_lazy[6].compute(), truth[6])
 
 
-def test_reading_while_an_acquisition_writes(tmp_path):
+def test_reading_while_an_acquisition_writes(build, tmp_path):
     (tmp_path / "whole").mkdir()
     whole = build(tmp_path / "whole", "live", frames=random_frames(40, (8, 8)))
     truth, record = whole.frames, whole.record_size
@@ -544,365 +530,3 @@ def test_reading_while_an_acquisition_writes(tmp_path):
         job.result()
     assert seen[-1] == 40
     assert len(appends) > 30  # each of these states was read, as asserted above
-
-
-# --- writer faults --------------------------------------------------------------------
-
-
-def earlier_recording(folder, stem="keep"):
-    """A recording already on disk, in two parts; returns its frames."""
-    old = np.arange(5 * 2 * 2, dtype=np.uint8).reshape(5, 2, 2)
-    file_writer(
-        folder / f"{stem}.tvips",
-        stack(old),
-        max_file_size=256 + 2 * 64,
-        show_progressbar=False,
-    )
-    return old
-
-
-def assert_earlier_intact(folder, before, old):
-    assert snapshot(folder) == before
-    (d,) = file_reader(folder / "keep_001.tvips")
-    np.testing.assert_array_equal(d["data"], old)
-
-
-FULL_DISK_CHILD = textwrap.dedent("""
-    import resource, signal, sys
-    import numpy as np
-    from rsciio_tvips import file_writer
-    from rsciio_tvips._writing import store as _store
-
-    folder = sys.argv[1]
-    data = np.arange(9 * 3 * 4, dtype=np.uint16).reshape(9, 3, 4)
-    s = {"data": data, "axes": [{"size": 9, "navigate": True},
-         {"size": 3, "navigate": False}, {"size": 4, "navigate": False}],
-         "metadata": {}}
-    # a disk that fills up: no file may grow past 450 bytes
-    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (450, 450))
-    for stem, writev in (("fresh", True), ("keep", True), ("plain", False)):
-        _store.HAVE_WRITEV = writev
-        try:
-            file_writer(f"{folder}/{stem}.tvips", s, max_file_size=507,
-                        show_progressbar=False, overwrite_recording=stem == "keep")
-        except OSError as e:
-            print(type(e).__name__, e, flush=True)
-        else:
-            print("written", stem, flush=True)
-""")
-
-
-def test_full_disk_in_a_later_part(tmp_path):
-    # Records of 84 bytes, max_file_size 507: part 0 holds 2 (424 bytes, it
-    # fits under the limit) and part 1 would hold 6 (504 bytes): the disk is
-    # full in part 1, after part 0 was written whole. "fresh" is a new name,
-    # "keep" replaces an earlier recording, "plain" is the portable path
-    # without pwritev.
-    old = earlier_recording(tmp_path)
-    before = snapshot(tmp_path)
-    run = subprocess.run(
-        [sys.executable, "-c", FULL_DISK_CHILD, tmp_path],
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines() == [
-        f"OSError [Errno 27] {stem}_001.tvips: cannot write the part: File too large"
-        for stem in ("fresh", "keep", "plain")
-    ]
-    # no part of a new recording, no temporary file, the earlier one as it was
-    assert_earlier_intact(tmp_path, before, old)
-
-
-@pytest.mark.parametrize(
-    ("code", "error", "reason"),
-    [
-        (errno.EACCES, PermissionError, "Permission denied"),
-        (errno.EROFS, OSError, "Read-only file system"),
-    ],
-)
-def test_folder_refuses_writes(tmp_path, monkeypatch, code, error, reason):
-    # A folder the user may read but not write (EACCES), or on a file system
-    # mounted read-only (EROFS), as the kernel answers: every open for
-    # writing fails, and on a read-only file system so does removing a file,
-    # even one that does not exist (the mount is checked before the name).
-    old = earlier_recording(tmp_path)
-    before = snapshot(tmp_path)
-    real_open, real_unlink = os.open, os.unlink
-
-    def refused(path):
-        return OSError(code, os.strerror(code), os.fspath(path))
-
-    def open_(path, flags, *args, **kwargs):
-        if flags & WRITE_FLAGS and os.path.dirname(path) == str(tmp_path):
-            raise refused(path)
-        return real_open(path, flags, *args, **kwargs)
-
-    def unlink(path, *args, **kwargs):
-        if code == errno.EROFS and os.path.dirname(path) == str(tmp_path):
-            raise refused(path)
-        return real_unlink(path, *args, **kwargs)
-
-    monkeypatch.setattr(os, "open", open_)
-    monkeypatch.setattr(os, "unlink", unlink)
-    for stem in ("fresh", "keep"):
-        msg = f"[Errno {code}] {stem}_000.tvips: cannot create the part: {reason}"
-        with pytest.raises(error, match=f"^{re.escape(msg)}$"):
-            file_writer(
-                tmp_path / f"{stem}.tvips",
-                stack(np.ones((6, 3, 4), np.uint16)),
-                max_file_size=256 + 2 * 84,
-                show_progressbar=False,
-                overwrite_recording=True,
-            )
-    monkeypatch.undo()
-    assert_earlier_intact(tmp_path, before, old)
-
-
-def test_permission_denied_moving_the_earlier_recording_aside(tmp_path, monkeypatch):
-    # In a shared folder with the sticky bit, a colleague's parts cannot be
-    # renamed: here the second part of the earlier recording, after the first
-    # was moved aside. The first must be moved back.
-    old = earlier_recording(tmp_path)
-    before = snapshot(tmp_path)
-    real_replace = os.replace
-
-    def deny(src, dst):
-        if Path(src) == tmp_path / "keep_001.tvips":
-            raise PermissionError(
-                errno.EACCES, "Permission denied", os.fspath(src), None, os.fspath(dst)
-            )
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", deny)
-    msg = (
-        rf"^\[Errno 13\] Permission denied: '{re.escape(str(tmp_path))}/keep_001"
-        rf"\.tvips' -> '{re.escape(str(tmp_path))}/\.keep_001\.tvips\.stale-"
-        r"[0-9a-f]{8}'$"
-    )
-    with pytest.raises(PermissionError, match=msg):
-        file_writer(
-            tmp_path / "keep.tvips",
-            stack(np.ones((6, 3, 4), np.uint16)),
-            max_file_size=256 + 2 * 84,
-            show_progressbar=False,
-            overwrite_recording=True,
-        )
-    monkeypatch.undo()
-    assert_earlier_intact(tmp_path, before, old)
-
-
-KILL_CHILD = textwrap.dedent("""
-    import sys, time
-    import dask.array as da
-    import numpy as np
-    from rsciio_tvips import file_writer
-    from rsciio_tvips._writing import store as _store
-
-    folder, stem = sys.argv[1], sys.argv[2]
-    def hold(block, block_info=None):
-        if block_info and block_info[None]["chunk-location"][0] == 40:
-            print("stuck", flush=True)  # the parent kills us now
-            time.sleep(600)
-        return block
-    # 512 frames of 64 x 64 (4 MiB) in chunks of 8, each loaded on its own
-    data = da.ones((512, 64, 64), chunks=(8, 64, 64), dtype=np.uint16)
-    data = data.map_blocks(hold, meta=np.empty((0, 0, 0), np.uint16))
-    _store.BLOCK_BYTES = 8 * 64 * 64 * 2
-    s = {"data": data, "axes": [{"size": 512, "navigate": True},
-         {"size": 64, "navigate": False}, {"size": 64, "navigate": False}],
-         "metadata": {}}
-    file_writer(f"{folder}/{stem}.tvips", s, max_file_size=2**20,
-                show_progressbar=False, overwrite_recording=True)
-""")
-
-
-@pytest.mark.parametrize("earlier", [True, False])
-def test_killed_writer_leaves_only_hidden_files(tmp_path, earlier):
-    old = earlier_recording(tmp_path) if earlier else None
-    before = snapshot(tmp_path)
-    findings = validate(tmp_path / "keep_000.tvips")
-    child = subprocess.Popen(
-        [sys.executable, "-c", KILL_CHILD, tmp_path, "keep"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    # Records of 8252 bytes, 127 to a part of 1 MiB: when chunk 40 (frames
-    # 320..327) starts loading, frames 0..311 are written and 312..319 may be,
-    # all of them in parts 0 to 2 (part 3 would start at frame 381).
-    line = child.stdout.readline()
-    child.kill()
-    child.wait()
-    stderr = child.stderr.read()
-    child.stdout.close()
-    child.stderr.close()
-    assert line == "stuck\n", stderr
-    now = snapshot(tmp_path)
-    left = sorted(set(now) - set(before))
-    token = left[0][-8:] if left else ""
-    assert left == [f".keep_{k:03d}.tvips.partial-{token}" for k in range(3)]
-    assert len(now[left[0]]) == 256 + 127 * 8252  # part 0 was complete
-    # every visible file is as it was: no part is partial
-    assert {n: b for n, b in now.items() if n in before} == before
-    if earlier:
-        (d,) = file_reader(tmp_path / "keep_000.tvips")
-        np.testing.assert_array_equal(d["data"], old)
-        chain = TvipsRecording(tmp_path / "keep_001.tvips").chain
-        assert [p.name for p in chain.parts] == ["keep_000.tvips", "keep_001.tvips"]
-    else:
-        with pytest.raises(FileNotFoundError, match=r"^No such TVIPS file: "):
-            TvipsRecording(tmp_path / "keep_000.tvips")
-    # the hidden files are neither parts nor other recordings to validate
-    assert validate(tmp_path / "keep_000.tvips") == findings
-    # the next write of the name removes them, and only them
-    others = [
-        ".keep_x_000.tvips.partial-0123abcd",  # recording keep_x
-        ".keeper_000.tvips.partial-0123abcd",
-        ".keep_000.tvips.notes",
-        "keep_notes.txt",
-    ]
-    for name in others:
-        (tmp_path / name).write_bytes(b"not ours")
-    new = np.full((3, 2, 2), 9, np.uint8)
-    file_writer(
-        tmp_path / "keep_000.tvips",
-        stack(new),
-        show_progressbar=False,
-        overwrite_recording=True,
-    )
-    assert sorted(os.listdir(tmp_path)) == sorted([*others, "keep_000.tvips"])
-    np.testing.assert_array_equal(
-        file_reader(tmp_path / "keep_000.tvips")[0]["data"], new
-    )
-
-
-COMMIT_CHILD = textwrap.dedent("""
-    import os, signal, sys
-    import numpy as np
-    from rsciio_tvips import file_writer
-
-    folder, points = sys.argv[1], int(sys.argv[2])
-    new = np.full((6, 3, 4), 7, np.uint16)
-    s = {"data": new, "axes": [{"size": 6, "navigate": True},
-         {"size": 3, "navigate": False}, {"size": 4, "navigate": False}],
-         "metadata": {}}
-    real = os.replace
-    for point in range(points + 1):
-        pid = os.fork()
-        if pid == 0:
-            calls = []
-            def replace(src, dst):
-                # the kill comes before rename number `point`
-                if len(calls) == point:
-                    os.kill(os.getpid(), signal.SIGKILL)
-                calls.append(dst)
-                return real(src, dst)
-            os.replace = replace
-            file_writer(f"{folder}/{point}/keep.tvips", s, max_file_size=256 + 2 * 84,
-                        show_progressbar=False, overwrite_recording=True)
-            os._exit(0)
-        _, status = os.waitpid(pid, 0)
-        print(point, os.waitstatus_to_exitcode(status), flush=True)
-""")
-
-
-def test_killed_during_the_commit(tmp_path):
-    # The commit renames 4 files: the earlier parts aside, then the new parts
-    # into place. A kill between two renames must never leave a keep_000 that
-    # reads as a recording other than the earlier or the new one, whole: a
-    # new keep_000 alone would read as a shorter recording, without a warning.
-    new = np.full((6, 3, 4), 7, np.uint16)
-    points = 4
-    for point in range(points + 1):
-        (tmp_path / str(point)).mkdir()
-        old = earlier_recording(tmp_path / str(point))
-    earlier = snapshot(tmp_path / "0")
-    run = subprocess.run(
-        [sys.executable, "-c", COMMIT_CHILD, tmp_path, str(points)],
-        capture_output=True,
-        text=True,
-    )
-    assert run.stdout.splitlines() == [
-        *(f"{p} -9" for p in range(points)),
-        f"{points} 0",  # the last write was not killed
-    ]
-
-    def outcome(folder):
-        parts = sorted(p for p in folder.iterdir() if PART.match(p.name))
-        if not parts:
-            return "no part"
-        try:
-            data = file_reader(parts[0])[0]["data"]
-        except TvipsFormatError as e:
-            return str(e)
-        if np.array_equal(data, old):
-            return "earlier"
-        return "new" if np.array_equal(data, new) else f"other: {data.shape}"
-
-    missing = (
-        "keep_000.tvips: part 0 of the recording is missing (found parts up to "
-        "keep_001.tvips, 1 missing)"
-    )
-    outcomes = [outcome(tmp_path / str(p)) for p in range(points + 1)]
-    assert outcomes == ["earlier", missing, "no part", missing, "new"]
-    # until the commit ends, the earlier parts' bytes are all still there,
-    # in place or moved aside
-    for point in range(points):
-        folder = tmp_path / str(point)
-        for name, raw in earlier.items():
-            kept = [
-                p.read_bytes()
-                for p in folder.iterdir()
-                if p.name == name or p.name.startswith(f".{name}.stale-")
-            ]
-            assert raw in kept, (point, name)
-
-
-def test_a_write_after_a_killed_commit_never_deletes_the_only_copy(tmp_path):
-    # After a kill inside the commit, the earlier recording may exist only as
-    # hidden .stale- files. The next write of that name puts it back when no
-    # part is visible, and otherwise keeps the hidden files (with a warning)
-    # rather than treating them as litter.
-    points = 4
-    for point in range(points + 1):
-        (tmp_path / str(point)).mkdir()
-        old = earlier_recording(tmp_path / str(point))
-    earlier = snapshot(tmp_path / "0")
-    subprocess.run(
-        [sys.executable, "-c", COMMIT_CHILD, tmp_path, str(points)],
-        capture_output=True,
-        check=True,
-    )
-    again = stack(np.full((3, 2, 2), 9, np.uint8))
-    # point 1: keep_000 aside; point 2: both aside, no new part placed yet
-    for point, count in ((1, 1), (2, 2)):
-        folder = tmp_path / str(point)
-        with (
-            pytest.warns(TvipsFormatWarning, match=r"^keep_000\.tvips: an interrupted "
-                         r"earlier write had left the recording 'keep' hidden; its "
-                         rf"{count} part\(s\) are back in place$"),
-            pytest.raises(FileExistsError, match="a recording named 'keep' exists"),
-        ):  # fmt: skip
-            file_writer(folder / "keep.tvips", again, show_progressbar=False)
-        # (the killed write's unfinished .partial- files go with the next write)
-        visible = {k: v for k, v in snapshot(folder).items() if not k.startswith(".")}
-        assert visible == earlier
-    # point 3: the new keep_001 placed, without its _000; the earlier parts
-    # are hidden and must survive an overwrite of the name
-    for point in (3,):
-        folder = tmp_path / str(point)
-        hidden = {
-            p.name: p.read_bytes() for p in folder.iterdir() if ".stale-" in p.name
-        }
-        assert sorted(raw for raw in hidden.values()) == sorted(earlier.values())
-        with pytest.warns(TvipsFormatWarning, match="they are kept: rename them"):
-            file_writer(folder / "keep.tvips", again, show_progressbar=False,
-                        overwrite_recording=True)  # fmt: skip
-        for name, raw in hidden.items():
-            assert (folder / name).read_bytes() == raw
-        np.testing.assert_array_equal(
-            file_reader(folder / "keep_000.tvips")[0]["data"], again["data"]
-        )
-    del old

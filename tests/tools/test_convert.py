@@ -109,11 +109,9 @@ def test_binning_sums_blocks_and_widens(demo, tmp_path):
     )
 
 
-def test_memory_stays_at_a_few_chunks(tmp_path):
+def test_memory_stays_at_a_few_chunks(tmp_path, build):
     # 32 MiB of frames read in 1 MiB chunks: the conversion to .npy holds a
     # few chunks, never the data (numpy's allocations are traced)
-    from conftest import build
-
     frames = np.zeros((512, 128, 256), np.uint16)
     frames[:] = np.arange(512, dtype=np.uint16)[:, None, None]
     rec = build(tmp_path, frames=frames, records_per_part=200)

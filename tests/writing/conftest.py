@@ -1,0 +1,80 @@
+"""Fixtures of the writer's tests: a recording already on disk, folder snapshots.
+
+``earlier_recording(folder)``
+    writes the recording ``keep`` (two parts) that a new write must not
+    damage, and returns an :class:`Earlier` that can check it is intact.
+``snapshot(folder)``
+    every file of a folder, hidden ones too, by name: its bytes.
+``stack(data)``
+    the signal dictionary of a stack of frames, without calibration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rsciio_tvips import file_reader, file_writer
+
+
+def snapshot(folder) -> dict:
+    """Every file of ``folder``, hidden ones too, by name: its bytes."""
+    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}
+
+
+def stack(data) -> dict:
+    """A signal dictionary of a stack of frames (one navigation axis)."""
+    axes = [{"size": n, "navigate": True} for n in data.shape[:-2]]
+    axes += [{"size": n, "navigate": False} for n in data.shape[-2:]]
+    return {"data": data, "axes": axes, "metadata": {}}
+
+
+@dataclass
+class Earlier:
+    """A recording written before the write under test."""
+
+    folder: Path
+    #: the frames it holds
+    frames: np.ndarray
+    #: every file of the folder once it was written (see :func:`snapshot`)
+    files: dict
+
+    def assert_intact(self):
+        """Every file of the folder is as it was, and the recording reads."""
+        assert snapshot(self.folder) == self.files
+        (d,) = file_reader(self.folder / "keep_001.tvips")
+        np.testing.assert_array_equal(d["data"], self.frames)
+
+
+def write_earlier(folder) -> Earlier:
+    """Write the recording 'keep' in two parts: 5 frames of 2 x 2 uint8."""
+    folder = Path(folder)
+    old = np.arange(5 * 2 * 2, dtype=np.uint8).reshape(5, 2, 2)
+    file_writer(
+        folder / "keep.tvips",
+        stack(old),
+        max_file_size=256 + 2 * 64,
+        show_progressbar=False,
+    )
+    return Earlier(folder, old, snapshot(folder))
+
+
+@pytest.fixture(scope="session", name="snapshot")
+def snapshot_fixture():
+    """``snapshot(folder)``: every file of a folder, by name: its bytes."""
+    return snapshot
+
+
+@pytest.fixture(scope="session", name="stack")
+def stack_fixture():
+    """``stack(data)``: the signal dictionary of a stack of frames."""
+    return stack
+
+
+@pytest.fixture(scope="session")
+def earlier_recording():
+    """``earlier_recording(folder)`` writes 'keep' there; returns an Earlier."""
+    return write_earlier
