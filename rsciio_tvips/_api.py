@@ -1,8 +1,8 @@
-"""RosettaSciIO's reader entry point, ``file_reader`` (the writer is in _writer).
+"""RosettaSciIO's reader entry point, ``file_reader`` (the writer: _writing).
 
 ``file_reader`` only checks its arguments and wires the layers together:
-:class:`TvipsRecording` opens the files, :mod:`._plan` places the frames,
-:mod:`._metadata` describes them.
+:class:`TvipsRecording` opens the files, :mod:`._scans.plan` places the frames,
+:mod:`._metadata.decode` describes them.
 """
 
 from __future__ import annotations

@@ -19,8 +19,9 @@ class TvipsFormatError(ValueError):
     Attributes
     ----------
     findings : list of Finding
-        Raised on opening a recording: every defect found up to and
-        including the one raised (empty when raised elsewhere).
+        Raised on opening a recording: every defect found before the one
+        raised, that one, and the others its check found with it (all the
+        bad fields of a main header, say); empty when raised elsewhere.
     """
 
     def __init__(self, *args, findings=()):

@@ -28,6 +28,7 @@ from .opening import (
     boundary_defects,
     boundary_frames,
     chain_defects,
+    counter_joins,
     size_defects,
     usable_last_part,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "boundary_defects",
     "boundary_frames",
     "chain_defects",
+    "counter_joins",
     "frame_stream",
     "frame_summary",
     "size_defects",

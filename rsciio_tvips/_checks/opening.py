@@ -34,9 +34,10 @@ def chain_defects(near, ext: str) -> list[Defect]:
     Returns
     -------
     list of Defect
-        ``error`` for each part number claimed by two files; for each missing
-        part, ``fatal`` if it is the first (it holds the main header) and
-        ``error`` otherwise; ``info`` for other recordings in the folder.
+        ``error`` for each part number claimed by two files; for the first
+        missing part, ``fatal`` if it is ``_000`` (it holds the main header)
+        and ``error`` otherwise, naming any other missing part in its
+        ``detail``; ``info`` for other recordings in the folder.
     """
     stem, found = near.stem, near.found
     out = []
@@ -52,23 +53,30 @@ def chain_defects(near, ext: str) -> list[Defect]:
         out.append(Defect(finding, message, f"{kept.name} is read"))
     last = max(found)
     missing = [n for n in range(FIRST_PART_NUMBER, last) if n not in found]
-    for number in missing:
+    if missing:
+        # one defect: the chain breaks at the first gap, and every part after
+        # it is ignored anyway, missing or not
+        number = missing[0]
         fatal = number == FIRST_PART_NUMBER
         name = part_name(stem, number, ext)
+        detail = (
+            "it holds the main header" if fatal
+            else "permissive=True reads the parts before it"
+        )  # fmt: skip
+        if len(missing) > 1:
+            more = ", ".join(part_name(stem, n, ext) for n in missing[1:])
+            detail += f"; also missing: {more}"
         finding = Finding(
             "fatal" if fatal else "error", name, None, "part chain",
             f"part {number} of {stem!r} (parts up to {last} exist)", "no such file",
-            "it holds the main header" if fatal
-            else "permissive=True reads the parts before it",
+            detail,
         )  # fmt: skip
         message = (
             f"{name}: part {number} of the recording is missing (found parts up "
             f"to {part_name(stem, last, ext)}, {len(missing)} missing)"
         )
-        workaround = ""
-        if number == missing[0]:
-            ignored = ", ".join(found[n].name for n in sorted(found) if n > number)
-            workaround = f"the parts before it are read, {ignored} ignored"
+        ignored = ", ".join(found[n].name for n in sorted(found) if n > number)
+        workaround = f"the parts before it are read, {ignored} ignored"
         out.append(Defect(finding, message, workaround))
     if near.others:
         shown = ", ".join(near.others[:5]) + (", ..." if len(near.others) > 5 else "")
@@ -145,6 +153,17 @@ def boundary_frames(chain, record_size: int, n_frames: int) -> set[int]:
     return {f for f in chain.first_frames(record_size)[1:] if 0 < f < n_frames}
 
 
+def counter_joins(records, read_headers) -> set[int]:
+    """Return the joins whose frame counter :func:`boundary_defects` compares.
+
+    A counter jump there is the boundary's finding; elsewhere (and at every
+    join when the counter does not count) it is the frame stream's.
+    """
+    if not _counting(records.header, records.n_frames, read_headers):
+        return set()
+    return boundary_frames(records.chain, records.record_size, records.n_frames)
+
+
 def boundary_defects(records, read_headers) -> list[Defect]:
     """Check where parts join, for a part that looks cut short.
 
@@ -168,9 +187,10 @@ def boundary_defects(records, read_headers) -> list[Defect]:
     Returns
     -------
     list of Defect
-        One ``warning`` per suspect boundary, naming the part before it (an
-        empty one if any ends there) at its end; ``info`` for an empty last
-        part, and for an empty part the frame counter runs across.
+        One ``warning`` per suspect boundary, naming the part before it (the
+        last empty one if any ends there) at its end; ``info`` for every other
+        empty part (the last, one the frame counter runs across, one that
+        another empty part follows).
     """
     chain, header, n_frames = records.chain, records.header, records.n_frames
     parts = chain.parts
@@ -186,6 +206,8 @@ def boundary_defects(records, read_headers) -> list[Defect]:
         if following.length == 0 or frame >= n_frames:
             # the join is the next part's (an empty part ends where it starts),
             # or no whole frame follows it: nothing shifted
+            if part.length == 0:
+                out.append(_empty_part(part, "info", "the next part is empty too"))
             continue
         jump = None
         checked = counting and 0 < frame

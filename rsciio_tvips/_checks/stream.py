@@ -6,7 +6,7 @@ import numpy as np
 
 from .._format.layout import MAX_POSITION, MS_PER_S, field_offset, frame_times_ms
 from ..exceptions import Finding
-from .opening import boundary_frames
+from .opening import counter_joins
 
 #: A frame interval this many times the median is reported as a pause.
 PAUSE_FACTOR = 10
@@ -36,8 +36,9 @@ class FrameStream:
     n_frames : int
         Frames in the recording (bounds the plausible rotator index).
     skip : set of int, optional
-        Frames whose counter :func:`boundary_defects` owns (the first frame
-        of each part): a jump there is reported once, as a part boundary.
+        Frames whose counter :func:`~.opening.boundary_defects` compares
+        (see :func:`~.opening.counter_joins`): a jump there is reported
+        once, as a part boundary.
 
     Notes
     -----
@@ -212,7 +213,7 @@ def frame_stream(rec, headers=None, block: int | None = None) -> FrameStream:
     FrameStream
         Fed with every frame: ask it for ``findings`` or a ``summary``.
     """
-    joins = boundary_frames(rec.chain, rec.header.record_size, rec.n_frames)
+    joins = counter_joins(rec.records, rec.read_headers)
     stream = FrameStream(rec.n_frames, joins)
     if headers is not None:
         stream.feed(headers)

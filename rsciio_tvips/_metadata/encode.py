@@ -1,6 +1,6 @@
 """Turn a RosettaSciIO signal dictionary into TVIPS headers.
 
-The reverse of :mod:`._metadata`: the main header and the frame headers are
+The reverse of :mod:`.decode`: the main header and the frame headers are
 built from the signal's axes and metadata, using the same metadata paths the
 reader fills, so that read -> write -> read keeps every value. When the
 signal carries what the reader found in the files (``original_metadata``

@@ -8,7 +8,7 @@ between them and the recording mode in which the pair applies. The reader
 (:func:`rsciio_tvips._metadata.encode.main_header`,
 :func:`~rsciio_tvips._metadata.encode.frame_headers` and its check of carried
 frame headers) walk this table; no other module pairs a field with a path.
-``tests/test_mapping.py`` writes and reads back every row.
+``tests/metadata/test_mapping.py`` writes and reads back every row.
 
 What the table does not hold, because it is not a field-to-value pair: the
 pixel size (it calibrates the signal axes, in units that depend on the mode),

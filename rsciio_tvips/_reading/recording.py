@@ -1,11 +1,11 @@
 """Open a recording: :class:`TvipsRecording`, its lazy and eager arrays.
 
 Opening reads the main header and the sizes of the parts, nothing else. The
-frames are then available three ways, all through :mod:`._io`:
+frames are then available three ways, all through :mod:`.preadv`:
 
 - :meth:`TvipsRecording.read_frame` and :meth:`~TvipsRecording.read_frames`;
 - :meth:`TvipsRecording.to_dask`: a dask array whose tasks read their
-  frames straight from the files (see :mod:`._lazy`); its graph holds no
+  frames straight from the files (see :mod:`.lazy`); its graph holds no
   data and no file handle, and runs on any dask scheduler, processes and
   clusters included;
 - :meth:`TvipsRecording.asarray`: one preallocated array read in place by two
@@ -284,8 +284,9 @@ class TvipsRecording:
         ----------
         frames : array_like of int, optional
             Frame table: the frame each navigation point shows, -1 for a
-            blank point, of the navigation shape (see :mod:`._scan`). By
-            default the stack of all frames.
+            blank point, of the navigation shape (see
+            :mod:`rsciio_tvips._scans.tables`). By default the stack of all
+            frames.
         chunks : optional
             Anything :func:`dask.array.from_array` takes as ``chunks``; by
             default about 100 MiB of whole frames, signal axes never split.

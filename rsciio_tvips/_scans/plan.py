@@ -2,7 +2,7 @@
 
 :func:`plan_scan` turns ``scan_shape``, ``scan_start_frame``,
 ``winding_scan_axis``, ``hysteresis`` and the options that go beyond
-RosettaSciIO's into a frame table (see :mod:`._scan`) and a record of what
+RosettaSciIO's into a frame table (see :mod:`.tables`) and a record of what
 was done, for the metadata and the log.
 """
 

@@ -7,7 +7,7 @@ the frame each scan point shows, or -1 for a point no frame was recorded for
 - :func:`sequential_table`: frames in order from a start frame (fly-back
   raster, ``scan_shape`` given as a tuple);
 - :func:`point_table`: frames placed by a per-frame scan-point index (from
-  EM-Konos' rotator index or EM-Scan's beam positions, see :mod:`._detect`);
+  EM-Konos' rotator index or EM-Scan's beam positions, see :mod:`.detect`);
 - :func:`wind`: snake scans, every other row reversed, then the hysteresis
   shift of those rows.
 

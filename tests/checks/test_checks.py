@@ -197,3 +197,66 @@ def test_permissive_missing_part_is_in_problems(missing_part):
     rec, expected = missing_part
     with pytest.warns(TvipsFormatWarning):
         assert TvipsRecording(rec.path, permissive=True).problems == [expected]
+
+
+def test_counter_jumps_at_joins_are_the_streams_when_the_counter_does_not_count(
+    make_tvips, headers_with
+):
+    # one frame a part; the counter jumps at the joins but does not count
+    # at either end, so the part-boundary check does not compare it: the
+    # frame-header checks must still report the jumps, all of them
+    rec = make_tvips(
+        n_frames=4,
+        records_per_part=1,
+        header_values=headers_with(num={1: 5, 2: 6, 3: 10}),
+    )
+    (finding,) = defects(validate(rec.path))
+    assert finding == Finding(
+        "warning", "rec_001.tvips", 0, "num", "2", "5",
+        "frame counter skips: frames dropped; first at frame 1, 2 frame(s)",
+    )  # fmt: skip
+
+
+def test_every_empty_part_of_a_run_is_listed(make_tvips):
+    # parts of 424, 0, 0 and 168 bytes, no counter: the join after the two
+    # empty parts is suspect (named at the last of them), the other empty
+    # part is a remark, and opening warns once
+    rec = make_tvips(n_frames=7, split=[424, 424, 424], header_values=lambda i: {})
+    # (the zeroed counter and clock are the frame stream's remarks)
+    findings = [f for f in validate(rec.path) if f.field.startswith("part")]
+    assert [(f.severity, f.file, f.field, f.found) for f in findings] == [
+        ("warning", "rec_002.tvips", "part boundary", "no frame bytes"),
+        ("info", "rec_001.tvips", "part size", "an empty file"),
+    ]
+    strict, texts = opened(rec.path, permissive=False)
+    assert strict.findings == [findings[1], findings[0]]
+    assert len(texts) == 1 and texts[0].startswith("rec_002.tvips at offset 0 ")
+
+
+def test_empty_parts_at_the_end_are_listed(make_tvips):
+    rec = make_tvips(n_frames=7, split=[592, 592])
+    assert [(f.severity, f.file, f.found) for f in validate(rec.path)] == [
+        ("info", "rec_001.tvips", "an empty file"),
+        ("info", "rec_002.tvips", "an empty file"),
+    ]
+
+
+def test_several_missing_parts_are_one_defect(make_tvips):
+    # parts 0, 2 and 4: the chain breaks at part 1; part 3 is named with it
+    rec = make_tvips(n_frames=5, records_per_part=1)
+    rec.paths[1].unlink()
+    rec.paths[3].unlink()
+    (finding,) = validate(rec.path)
+    assert finding == Finding(
+        "error", "rec_001.tvips", None, "part chain",
+        "part 1 of 'rec' (parts up to 4 exist)", "no such file",
+        "permissive=True reads the parts before it; also missing: rec_003.tvips",
+    )  # fmt: skip
+    msg = (
+        "rec_001.tvips: part 1 of the recording is missing (found parts up to "
+        "rec_004.tvips, 2 missing); the parts before it are read, rec_002.tvips, "
+        "rec_004.tvips ignored"
+    )
+    loose, texts = opened(rec.path, permissive=True)
+    assert texts == [msg]
+    assert loose.problems == [finding] and loose.n_frames == 1
