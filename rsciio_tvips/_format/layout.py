@@ -35,6 +35,9 @@ V1_FRAME_HEADER_SIZE = 12
 #: every known reader relies on for frame times. Any larger size is accepted and
 #: only the fields that fit are decoded.
 V2_MIN_FRAME_HEADER_SIZE = 12
+#: Version 2 frame-header size RosettaSciIO's writer (and ours) writes before
+#: any extra bytes: the fields up to ``objective`` (offset 56).
+V2_BASE_FRAME_HEADER_SIZE = 60
 #: Largest version 2 frame header accepted (16 MiB). Sizes seen are 60 to
 #: 180 bytes; a larger value is a damaged header, and one of 2**31 bytes or
 #: more cannot even be described as a numpy record.

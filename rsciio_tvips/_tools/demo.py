@@ -19,6 +19,7 @@ import numpy as np
 
 from .._api import file_reader
 from .._format.layout import (
+    FULL_FRAME_HEADER_SIZE,
     MAIN_HEADER_DTYPE,
     MODE_DIFFRACTION,
     MS_PER_S,
@@ -99,7 +100,7 @@ def write_demo_recording(
     """
     frames = demo_frames(scan_shape, frame_shape, before, after)
     n = frames.shape[0]
-    header_bytes = 108
+    header_bytes = FULL_FRAME_HEADER_SIZE  # LiberTEM's layout, beam positions
     records = np.zeros(n, record_dtype(header_bytes, np.uint16, frame_shape))
     h = records["header"]
     t_ms = DEMO_START * MS_PER_S + DEMO_FRAME_MS * np.arange(n)

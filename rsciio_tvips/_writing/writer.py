@@ -42,6 +42,7 @@ from .._format.layout import (
     PIXEL_DTYPES,
     SUPPORTED_VERSIONS,
     V1_FRAME_HEADER_SIZE,
+    V2_BASE_FRAME_HEADER_SIZE,
     frame_header_dtype,
     part_name,
 )
@@ -66,8 +67,6 @@ from .store import (
     write_parts,
 )
 
-#: Frame-header size RosettaSciIO's writer uses, before any extra bytes.
-V2_BASE_FRAME_HEADER_SIZE = 60
 #: Part numbers have three digits.
 MAX_PARTS = 1000
 
