@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._format.layout import MAX_POSITION, MS_PER_S, field_offset, frame_times_ms
+from .._format.layout import (
+    MAX_POSITION,
+    MS_PER_S,
+    field_offset,
+    float_field,
+    frame_times_ms,
+)
 from ..exceptions import Finding
 from .opening import counter_joins
 
@@ -88,7 +94,7 @@ class FrameStream:
             self._note("rotidx", frames[big], [f"at most ~{self.n_frames}"], rot[big])
         for field in ("Scan_x", "Scan_y"):
             if field in names:
-                v = h[field].astype(np.float64)
+                v = float_field(h, field)
                 odd = ~np.isfinite(v) | (v < 0) | (v > MAX_POSITION)
                 odd = np.flatnonzero(new & odd)
                 self._note(field, frames[odd], ["a finite position >= 0"], v[odd])

@@ -250,6 +250,17 @@ def split_times_ms(times_ms) -> tuple[np.ndarray, np.ndarray]:
     return t // MS_PER_S, t % MS_PER_S
 
 
+def float_field(headers, name: str) -> np.ndarray:
+    """Return a float32 frame-header field widened to float64.
+
+    Any four bytes can be a signalling NaN; widening one raises numpy's
+    "invalid value" warning. Here it quietly becomes NaN, which every check
+    treats as a value that is not usable.
+    """
+    with np.errstate(invalid="ignore"):
+        return np.asarray(headers[name], dtype=np.float64)
+
+
 def field_offset(name: str) -> int:
     """Return the byte offset of a main-header or frame-header field.
 

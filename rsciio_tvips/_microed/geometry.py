@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .._format.layout import MODE_DIFFRACTION
+from .._format.layout import MODE_DIFFRACTION, float_field
 from .._reading.recording import TvipsRecording
 from .smv_format import TEMCAM_F416_PIXEL_MM, electron_wavelength, format_number
 
@@ -278,7 +278,7 @@ class SmvGeometry:
                 "tilt (stagea, offset 40): give rotation_rate in degrees per second"
             )
             raise ValueError(msg)
-        alpha = headers["stagea"].astype(np.float64)
+        alpha = float_field(headers, "stagea")
         if alpha.size < 2 or np.ptp(alpha) == 0:
             msg = (
                 f"the frame headers do not show the rotation: stagea is "

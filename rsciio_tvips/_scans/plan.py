@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from .._format.layout import float_field
 from ..exceptions import TvipsFormatError, warn
 from .detect import (
     find_scans,
@@ -173,7 +174,8 @@ def _place_by_headers(
     has_positions = "Scan_y" in names
     if method in ("auto", "positions") and has_positions:
         nx = shape[-1] if shape else None
-        points, scans = position_points(headers["Scan_x"], headers["Scan_y"], start, nx)
+        x, y = float_field(headers, "Scan_x"), float_field(headers, "Scan_y")
+        points, scans = position_points(x, y, start, nx)
         if scans or method == "positions":
             first, stop, nx, ny = _pick(scans, scan_index, "beam positions", shape)
             if shape is None:

@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from .._checks import frame_stream, stream_findings, worst_first
-from .._format.layout import MS_PER_S, frame_times_ms
+from .._format.layout import MS_PER_S, float_field, frame_times_ms
 from .._reading.recording import TvipsRecording
 from .._scans.detect import find_scans, rotator_points
 from ..exceptions import Finding, TvipsFormatWarning
@@ -152,8 +152,7 @@ def _positions(headers):
     names = headers.dtype.names
     if not {"Scan_x", "Scan_y"} <= set(names):
         return None
-    x = headers["Scan_x"].astype(np.float64)
-    y = headers["Scan_y"].astype(np.float64)
+    x, y = float_field(headers, "Scan_x"), float_field(headers, "Scan_y")
     if not (np.isfinite(x).all() and np.isfinite(y).all()) or not (x.any() or y.any()):
         return {"present": False}
     return {

@@ -1,6 +1,7 @@
 """validate(), the validate command and permissive reading, on bad files built here."""
 
 import re
+import struct
 
 import numpy as np
 import pytest
@@ -245,6 +246,28 @@ def test_bad_beam_positions(headers_with, make_tvips):
     record = 108 + 24
     assert findings["Scan_x"].offset == 256 + 2 * record + 68
     assert findings["Scan_y"].offset == 256 + 3 * record + 72
+
+
+def test_signalling_nans_are_unusable_values_not_warnings(make_tvips, capsys):
+    # any four bytes can be a signalling NaN, and widening one to float64
+    # makes numpy warn (an error here: filterwarnings = error); every pass
+    # over the float fields must take it as NaN, quietly
+    rec = make_tvips(n_frames=5, frame_header_bytes=108)
+    record = 108 + 24
+    data = bytearray(rec.path.read_bytes())
+    snan = struct.pack("<I", 0x7F800001)
+    for at in (68, 40):  # Scan_x, stagea of frame 2
+        data[256 + 2 * record + at : 256 + 2 * record + at + 4] = snan
+    rec.path.write_bytes(bytes(data))
+    findings = {f.field: f for f in validate(rec.path)}
+    assert (findings["Scan_x"].offset, findings["Scan_x"].found) == (
+        256 + 2 * record + 68,
+        "nan",
+    )
+    assert main(["info", "--json", str(rec.path)]) == 0
+    assert '"present": false' in capsys.readouterr().out
+    (d,) = file_reader(rec.path, scan_shape="auto")  # no warning either
+    assert d["original_metadata"]["Scan"]["method"] == "positions"
 
 
 def test_unusual_frame_header_size_is_a_remark(make_tvips):
