@@ -53,10 +53,11 @@ def validate(filename: str | os.PathLike) -> list[Finding]:
     warning: scan_001.tvips at offset 0: num: expected 5001, found 5004 ...
     """
     path = Path(os.fspath(filename))
-    if not path.is_file():
-        return [Finding("fatal", path.name, None, "file", "a file", "nothing")]
     try:
         rec = TvipsRecording.inspect(path)
+    except FileNotFoundError:
+        # the reader's own check: no file, or not a regular file
+        return [Finding("fatal", path.name, None, "file", "a file", "nothing")]
     except TvipsFormatError as e:
         return worst_first(e.findings)
     findings = rec.findings + stream_findings(rec, frame_stream(rec))

@@ -26,7 +26,6 @@ layer: the reader hands it a function that reads frame headers.
 
 from .opening import (
     boundary_defects,
-    boundary_frames,
     chain_defects,
     counter_joins,
     size_defects,
@@ -39,7 +38,6 @@ __all__ = [
     "FrameStream",
     "Report",
     "boundary_defects",
-    "boundary_frames",
     "chain_defects",
     "counter_joins",
     "frame_stream",

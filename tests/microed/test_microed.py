@@ -594,33 +594,35 @@ def test_bad_options(tilt_series, tmp_path, kwargs, message):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["lyso_000.tvips"]
 
 
-def test_what_the_recording_does_not_say(tilt_series, tmp_path):
-    # stagea constant: no rotation to see
-    rec = tilt_series(tmp_path, alpha=lambda i: 12.5)
-    with pytest.raises(ValueError, match=re.escape(
-        "the frame headers do not show the rotation: stagea is 12.5 degrees in "
-        "all 3 frame(s): give rotation_rate in degrees per second"
-    )):  # fmt: skip
-        to_smv(rec.path, tmp_path / "a_###.img", signed=True)
-    # imaging mode, or no camera length: no distance
-    rec = tilt_series(tmp_path, name="nocl", magtotal=0)
-    with pytest.raises(ValueError, match=re.escape(
-        "no detector distance: the recording does not say it is in diffraction "
-        "mode with a camera length (magtotal, offset 44): give distance in mm"
-    )):  # fmt: skip
-        to_smv(rec.path, tmp_path / "a_###.img", signed=True)
-    # no high tension: no wavelength
-    rec = tilt_series(tmp_path, name="noht", ht=0)
-    with pytest.raises(ValueError, match=re.escape(
-        "no wavelength: the high tension of the main header (ht, offset 40) is "
-        "0: give wavelength in Angstrom"
-    )):  # fmt: skip
-        to_smv(rec.path, tmp_path / "a_###.img", signed=True)
-    # non-square binning
-    rec = tilt_series(tmp_path, name="bin", binx=2, biny=1)
-    with pytest.raises(ValueError, match=re.escape(
-        "the frames are binned 2 x 1: SMV has one PIXEL_SIZE, for square pixels"
-    )):  # fmt: skip
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        (
+            {"alpha": lambda i: 12.5},
+            "the frame headers do not show the rotation: stagea is 12.5 degrees "
+            "in all 3 frame(s): give rotation_rate in degrees per second",
+        ),
+        (
+            {"magtotal": 0},
+            "no detector distance: the recording does not say it is in "
+            "diffraction mode with a camera length (magtotal, offset 44): give "
+            "distance in mm",
+        ),
+        (
+            {"ht": 0},
+            "no wavelength: the high tension of the main header (ht, offset 40) "
+            "is 0: give wavelength in Angstrom",
+        ),
+        (
+            {"binx": 2, "biny": 1},
+            "the frames are binned 2 x 1: SMV has one PIXEL_SIZE, for square pixels",
+        ),
+    ],
+    ids=["constant stagea", "no camera length", "no high tension", "binned 2 x 1"],
+)
+def test_what_the_recording_does_not_say(tilt_series, tmp_path, changes, message):
+    rec = tilt_series(tmp_path, **changes)
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
         to_smv(rec.path, tmp_path / "a_###.img", signed=True)
     assert not list(tmp_path.glob("a_*"))
 

@@ -42,6 +42,20 @@ class Earlier:
     #: every file of the folder once it was written (see :func:`snapshot`)
     files: dict
 
+    def write_over(self, stem="keep"):
+        """The write under test: 6 frames of 3 x 4 uint16, 2 records a part.
+
+        ``stem`` "keep" replaces this recording; another stem is a new name
+        in the same folder.
+        """
+        file_writer(
+            self.folder / f"{stem}.tvips",
+            stack(np.ones((6, 3, 4), np.uint16)),
+            max_file_size=256 + 2 * (60 + 3 * 4 * 2),
+            show_progressbar=False,
+            overwrite_recording=True,
+        )
+
     def assert_intact(self):
         """Every file of the folder is as it was, and the recording reads."""
         assert snapshot(self.folder) == self.files

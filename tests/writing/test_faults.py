@@ -77,9 +77,7 @@ def test_partial_writes_are_resumed(make_tvips, tmp_path, monkeypatch):
 # --- denied files and folders ------------------------------------------------------
 
 
-def test_permission_error_names_the_file(
-    stack, earlier_recording, tmp_path, monkeypatch
-):
+def test_permission_error_names_the_file(earlier_recording, tmp_path, monkeypatch):
     earlier = earlier_recording(tmp_path)
     real_open = os.open
 
@@ -94,13 +92,7 @@ def test_permission_error_names_the_file(
         match=r"^\[Errno 13\] keep_001.tvips: cannot create the part: "
         r"Permission denied$",
     ):
-        file_writer(
-            tmp_path / "keep.tvips",
-            stack(np.ones((6, 3, 4), np.uint16)),
-            max_file_size=256 + 2 * 84,
-            show_progressbar=False,
-            overwrite_recording=True,
-        )
+        earlier.write_over()
     monkeypatch.undo()
     earlier.assert_intact()
 
@@ -113,7 +105,7 @@ def test_permission_error_names_the_file(
     ],
 )
 def test_folder_refuses_writes(
-    earlier_recording, stack, tmp_path, monkeypatch, code, error, reason
+    earlier_recording, tmp_path, monkeypatch, code, error, reason
 ):
     # A folder the user may read but not write (EACCES), or on a file system
     # mounted read-only (EROFS), as the kernel answers: every open for
@@ -140,19 +132,13 @@ def test_folder_refuses_writes(
     for stem in ("fresh", "keep"):
         msg = f"[Errno {code}] {stem}_000.tvips: cannot create the part: {reason}"
         with pytest.raises(error, match=f"^{re.escape(msg)}$"):
-            file_writer(
-                tmp_path / f"{stem}.tvips",
-                stack(np.ones((6, 3, 4), np.uint16)),
-                max_file_size=256 + 2 * 84,
-                show_progressbar=False,
-                overwrite_recording=True,
-            )
+            earlier.write_over(stem)
     monkeypatch.undo()
     earlier.assert_intact()
 
 
 def test_permission_denied_moving_the_earlier_recording_aside(
-    earlier_recording, stack, tmp_path, monkeypatch
+    earlier_recording, tmp_path, monkeypatch
 ):
     # In a shared folder with the sticky bit, a colleague's parts cannot be
     # renamed: here the second part of the earlier recording, after the first
@@ -174,13 +160,7 @@ def test_permission_denied_moving_the_earlier_recording_aside(
         r"[0-9a-f]{8}'$"
     )
     with pytest.raises(PermissionError, match=msg):
-        file_writer(
-            tmp_path / "keep.tvips",
-            stack(np.ones((6, 3, 4), np.uint16)),
-            max_file_size=256 + 2 * 84,
-            show_progressbar=False,
-            overwrite_recording=True,
-        )
+        earlier.write_over()
     monkeypatch.undo()
     earlier.assert_intact()
 
@@ -398,7 +378,7 @@ def test_killed_writer_leaves_only_hidden_files(
 
 
 def test_failed_commit_restores_the_earlier_recording(
-    stack, earlier_recording, tmp_path, monkeypatch
+    earlier_recording, tmp_path, monkeypatch
 ):
     earlier = earlier_recording(tmp_path)
     real = os.replace
@@ -414,13 +394,7 @@ def test_failed_commit_restores_the_earlier_recording(
         match=r"^\[Errno 5\] keep_001.tvips: cannot put in "
         r"place the part: Input/output error$",
     ):
-        file_writer(
-            tmp_path / "keep.tvips",
-            stack(np.ones((6, 3, 4), np.uint16)),
-            max_file_size=256 + 2 * 84,
-            show_progressbar=False,
-            overwrite_recording=True,
-        )
+        earlier.write_over()
     monkeypatch.undo()
     earlier.assert_intact()
 
