@@ -57,11 +57,6 @@ class Part:
         """Size of the file in bytes, as sized when the recording was opened."""
         return self.file_offset + self.length
 
-    @property
-    def stream_stop(self) -> int:
-        """Offset in the chain's stream just past the part's last byte."""
-        return self.stream_start + self.length
-
 
 @dataclass(frozen=True)
 class Chain:
