@@ -76,9 +76,21 @@ def plan_scan(
         raise ValueError(msg)
     if method == "sequential" and shape is None:
         raise ValueError('scan_method="sequential" needs scan_shape as a tuple')
+    # RosettaSciIO ignores what cannot apply, and scripts rely on that (they
+    # pass hysteresis always and toggle the winding); ignore it too, but say so
+    ignored = []
     if hysteresis and winding_scan_axis is None:
-        msg = "hysteresis applies to snake scans only: give winding_scan_axis too"
-        raise ValueError(msg)
+        ignored.append(
+            f"hysteresis={hysteresis!r} (it shifts the reversed rows of snake "
+            "scans: give winding_scan_axis too)"
+        )
+        hysteresis = 0
+    if shape is None and start >= rec.n_frames:
+        ignored.append(
+            f"scan_start_frame={start} (past the last frame, {rec.n_frames - 1}: "
+            "the scan is searched for from frame 0)"
+        )
+        start = 0
     if start >= rec.n_frames:
         msg = (
             f"scan_start_frame {start} is past the last frame of the recording "
@@ -88,6 +100,7 @@ def plan_scan(
     headers = None
     if method == "sequential":
         _check_size(math.prod(shape), rec.n_frames - max(start, 0), shape)
+        _check_start(rec, start, shape)
         table, info = sequential_table(rec.n_frames, shape, start)
         info["incomplete_points"] = info["missing_points"]
     else:
@@ -103,15 +116,16 @@ def plan_scan(
             repeated_points, missing_points,
         )  # fmt: skip
     _check_complete(rec, table, info, incomplete_scan)
+    if winding_scan_axis is not None and info["method"] == "positions":
+        ignored.append(
+            f"winding_scan_axis={winding_scan_axis!r} (frames placed by their "
+            "beam positions are already in place)"
+        )
+        winding_scan_axis = None
     info["winding_scan_axis"] = winding_scan_axis or ""
     info["hysteresis"] = 0
     info["hysteresis_wrap"] = bool(hysteresis_wrap)
     if winding_scan_axis is not None:
-        if info["method"] == "positions":
-            raise ValueError(
-                "winding_scan_axis does not apply to frames placed by their beam "
-                "positions (scan_method='positions'): they are already in place"
-            )
         if isinstance(hysteresis, str) and hysteresis == "auto":
             hysteresis = _auto_hysteresis(rec, table, winding_scan_axis)
             info["hysteresis_estimated"] = True
@@ -123,8 +137,104 @@ def plan_scan(
         info["hysteresis"] = int(hysteresis)
     info["shape"] = list(table.shape)
     info["blank_points"] = int((table < 0).sum())
+    ignore_options(rec, ignored)
     _logger.info("%s: scan placement %s", rec.chain.first.name, info)
     return table, info, headers
+
+
+def stack_options(rec, scan_start_frame, winding_scan_axis, hysteresis) -> None:
+    """Warn about the scan options given for a stack (no ``scan_shape``).
+
+    RosettaSciIO ignores them without a word; here they are ignored too, so
+    that its scripts run, in one warning that names each.
+    """
+    given = (
+        ("scan_start_frame", _integer(scan_start_frame, "scan_start_frame")),
+        ("winding_scan_axis", winding_scan_axis),
+        ("hysteresis", 0 if hysteresis is None else hysteresis),
+    )
+    ignore_options(
+        rec,
+        [
+            f"{name}={value!r} (it applies to scans: give scan_shape too)"
+            for name, value in given
+            if value
+        ],
+    )
+
+
+def ignore_options(rec, ignored: list[str]) -> None:
+    """Say in one warning which options were ignored because they cannot apply."""
+    if ignored:
+        warn(
+            f"{rec.chain.first.name}: ignored " + "; ".join(ignored),
+            UserWarning,
+        )
+
+
+#: Frames on each side of ``scan_start_frame`` whose headers are looked at
+#: to check that a sequential scan starts where the headers say it does, and
+#: the most bytes of headers that check reads (for very large headers).
+START_WINDOW = 1024
+START_WINDOW_BYTES = 2**22
+
+
+def _check_start(rec, start: int, shape) -> None:
+    """Warn when the headers place the first scan point at another frame.
+
+    A sequential scan trusts ``scan_start_frame``; when the rotator index or
+    the beam positions near that frame show a scan starting elsewhere, the
+    data come out shifted without a word. Headers that agree are left
+    alone: beam positions whose scan (the beam parked before it left out)
+    starts there, ``rotidx`` 1 (EM-Konos's first point), or a ``rotidx``
+    that counts up by one from that frame (RosettaSciIO's writer numbers
+    frames so, from 0 or 1). Only the headers of a window around
+    ``start`` are read (:data:`START_WINDOW` frames each side, at most
+    :data:`START_WINDOW_BYTES`), so that opening stays quick whatever the
+    recording's length.
+    """
+    first = max(start, 0)
+    size = rec.header.frame_header_bytes
+    window = max(2, min(START_WINDOW, START_WINDOW_BYTES // max(size, 1) // 2))
+    lo = max(0, first - window)
+    frames = np.arange(lo, min(rec.n_frames, first + window))
+    headers = rec.read_headers(frames)
+    names, at = headers.dtype.names, first - lo
+    found = None
+    if "Scan_y" in names:
+        nx = shape[-1] if len(shape) > 1 else None
+        x, y = float_field(headers, "Scan_x"), float_field(headers, "Scan_y")
+        points, scans = position_points(x, y, 0, nx)
+        found = _scan_near(points, [s[:2] for s in scans], at, "beam positions")
+    if found is None and "rotidx" in names:
+        index = headers["rotidx"].astype(np.int64)
+        ahead = index[at : at + math.prod(shape)]
+        if index[at] == 1 or np.array_equal(ahead, index[at] + np.arange(ahead.size)):
+            return
+        points = rotator_points(index)
+        found = _scan_near(points, find_scans(points), at, "rotator indices")
+    if found is None or found[0] + lo == start:
+        return
+    begin, source = found[0] + lo, found[1]
+    warn(
+        f"{rec.chain.first.name}: the {source} place the first scan point at "
+        f"frame {begin}, not at scan_start_frame={start}: pass "
+        f'scan_start_frame={begin} (or scan_shape="auto") to read the scan the '
+        "headers describe",
+        UserWarning,
+    )
+
+
+def _scan_near(points, scans, at: int, source: str):
+    """Return ``(frame of point 0, source)`` of the scan nearest frame ``at``.
+
+    Only a scan that shows its first point (index 0) counts; None when the
+    window shows none (no scan information, or a scan begun before it).
+    """
+    starts = [a for a, b in scans if points[a] == 0]
+    if not starts:
+        return None
+    return min(starts, key=lambda a: abs(a - at)), source
 
 
 def _is_auto(scan_shape) -> bool:

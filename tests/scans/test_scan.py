@@ -209,10 +209,6 @@ def test_winding_matches_the_tvips_convention(make_tvips):
             'winding_scan_axis must be "x", "y" or None, got \'z\'',
         ),
         (
-            {"scan_shape": (3, 4), "hysteresis": 2},
-            "hysteresis applies to snake scans only: give winding_scan_axis too",
-        ),
-        (
             {"scan_shape": (3, 4), "winding_scan_axis": "x", "hysteresis": 4},
             "hysteresis 4 must be smaller than the scan's 4 points",
         ),
@@ -224,11 +220,6 @@ def test_winding_matches_the_tvips_convention(make_tvips):
             {"scan_shape": (3, 4), "winding_scan_axis": "x", "hysteresis": "big"},
             "hysteresis must be an integer or \"auto\", got 'big'",
         ),
-        (
-            {"winding_scan_axis": "x"},
-            "winding_scan_axis applies to scans only: give scan_shape too",
-        ),
-        ({"hysteresis": 1}, "hysteresis applies to scans only: give scan_shape too"),
         (
             {"scan_shape": (3, 4), "scan_method": "spiral"},
             "scan_method must be one of ('sequential', 'rotator', 'positions') or "
@@ -785,6 +776,56 @@ def test_bad_scan_numbers(make_tvips, kw, message):
         file_reader(rec.path, lazy=True, **kw)
 
 
+@pytest.mark.parametrize(
+    ("kw", "plain", "ignored"),
+    [
+        (
+            {"scan_shape": (3, 4), "hysteresis": 2},
+            {"scan_shape": (3, 4)},
+            "hysteresis=2 (it shifts the reversed rows of snake scans: give "
+            "winding_scan_axis too)",
+        ),
+        (
+            {"winding_scan_axis": "x", "hysteresis": 1, "scan_start_frame": 3},
+            {},
+            "scan_start_frame=3 (it applies to scans: give scan_shape too); "
+            "winding_scan_axis='x' (it applies to scans: give scan_shape too); "
+            "hysteresis=1 (it applies to scans: give scan_shape too)",
+        ),
+        (
+            {"scan_shape": "auto", "scan_start_frame": 20, "hysteresis": 1},
+            {"scan_shape": "auto"},
+            "hysteresis=1 (it shifts the reversed rows of snake scans: give "
+            "winding_scan_axis too); scan_start_frame=20 (past the last frame, "
+            "16: the scan is searched for from frame 0)",
+        ),
+    ],
+    ids=["hysteresis without winding", "scan options of a stack", "auto"],
+)
+def test_options_that_cannot_apply_are_ignored(make_tvips, kw, plain, ignored):
+    # RosettaSciIO ignores them (scripts pass them always): so do we, saying so
+    rec = make_tvips(frames=frames_of(range(17)))  # rotidx 0..16: a 4 x 4 scan
+    (expected,) = file_reader(rec.path, **plain)
+    for lazy in (False, True):
+        with pytest.warns(UserWarning) as caught:
+            (d,) = file_reader(rec.path, lazy=lazy, **kw)
+        assert [str(w.message) for w in caught] == [f"rec_000.tvips: ignored {ignored}"]
+        np.testing.assert_array_equal(np.asarray(d["data"]), expected["data"])
+
+
+def test_winding_of_placed_positions_is_ignored(make_tvips):
+    rec = position_recording(make_tvips, 2, 3, before=0)
+    (expected,) = file_reader(rec.path, scan_shape="auto")
+    message = (
+        "rec_000.tvips: ignored winding_scan_axis='x' (frames placed by their beam "
+        "positions are already in place)"
+    )
+    with pytest.warns(UserWarning, match=f"^{re.escape(message)}$"):
+        (d,) = file_reader(rec.path, scan_shape="auto", winding_scan_axis="x")
+    np.testing.assert_array_equal(d["data"], expected["data"])
+    assert d["original_metadata"]["Scan"]["winding_scan_axis"] == ""
+
+
 def test_hysteresis_none_is_zero(make_tvips):
     rec = make_tvips(frames=frames_of(range(1, 13)))
     d = read_both(rec.path, scan_shape=(3, 4), winding_scan_axis="x", hysteresis=None)
@@ -828,11 +869,6 @@ NO_SCAN = {
         ),
         (
             "positions 2 x 3",
-            {"scan_shape": "auto", "winding_scan_axis": "x"},
-            "winding_scan_axis does not apply",
-        ),
-        (
-            "positions 2 x 3",
             {"scan_shape": (1, 2, 3), "scan_method": "positions"},
             r"^beam positions place frames on 2 axes, not 3$",
         ),
@@ -860,7 +896,6 @@ NO_SCAN = {
     ids=[
         "auto without scan information",
         "auto with rotidx 0",
-        "positions refuse winding",
         "positions on 3 axes",
         "positions need long headers",
         "positions without a scan",
