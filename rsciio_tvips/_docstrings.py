@@ -2,8 +2,10 @@
 
 FILENAME_DOC = """filename : str or os.PathLike
         Any part of the recording: ``x_000.tvips`` or a later ``x_NNN.tvips``
-        (the extension may be upper case). All ``x_NNN.tvips`` files beside it
-        are read as one recording, starting with ``x_000.tvips``."""
+        (the extension may be upper case), or the recording's name as it was
+        saved: ``x.tvips`` opens ``x_000.tvips`` when no file ``x.tvips``
+        exists. All ``x_NNN.tvips`` files beside it are read as one
+        recording, starting with ``x_000.tvips``."""
 
 LAZY_DOC = """lazy : bool, default False
         If True, return a dask array that reads frames only when computed;

@@ -186,3 +186,26 @@ def test_lazy_save_without_frame_headers_warns(demo, demo_truth, tmp_path):
     again = hs.load(tmp_path / "x_000.tvips")
     np.testing.assert_array_equal(again.data, frames)
     assert again.original_metadata.tvips_header.frameheaderbytes == 108
+
+
+def test_saved_as_x_tvips_reads_back_as_x_tvips(tmp_path):
+    rsciio_tvips.register()
+    s = hs.signals.Signal2D(np.arange(60, dtype=np.uint16).reshape(5, 3, 4))
+    s.save(tmp_path / "x.tvips", show_progressbar=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["x_000.tvips"]
+    (d,) = rsciio_tvips.file_reader(tmp_path / "x.tvips")
+    np.testing.assert_array_equal(d["data"], s.data)
+    np.testing.assert_array_equal(hs.load(tmp_path / "x_000.tvips").data, s.data)
+
+
+@pytest.mark.parametrize("as_str", [False, True])
+def test_hs_load_of_x_tvips_is_refused_by_hyperspy(tmp_path, as_str):
+    # HyperSpy keeps only the names that exist as files (glob, is_file)
+    # before it asks any reader, so "x.tvips" never reaches rsciio_tvips;
+    # the docs say to load "x_000.tvips". If HyperSpy changes, this fails.
+    rsciio_tvips.register()
+    s = hs.signals.Signal2D(np.arange(60, dtype=np.uint16).reshape(5, 3, 4))
+    s.save(tmp_path / "x.tvips", show_progressbar=False)
+    name = tmp_path / "x.tvips"
+    with pytest.raises(ValueError, match="^No filename matches the pattern"):
+        hs.load(str(name) if as_str else name)

@@ -22,6 +22,7 @@ name.
 from __future__ import annotations
 
 import re
+from pathlib import PurePath
 
 import numpy as np
 
@@ -278,6 +279,48 @@ def field_offset(name: str) -> int:
 def part_name(stem: str, number: int, ext: str = "tvips") -> str:
     """Return the file name of part ``number`` of the recording ``stem``."""
     return f"{stem}_{number:0{PART_DIGITS}d}.{ext}"
+
+
+def recording_stem(name: str) -> tuple[str, str]:
+    """Return the stem and the extension of the recording a file name means.
+
+    The one rule of naming, which the reader and the writer both follow
+    (as RosettaSciIO's writer does): a part ``x_003.tvips`` belongs to the
+    recording ``x``; a name without the ``_NNN`` suffix gets ``_000``
+    added, so ``x.tvips`` (the extension in any case) means the recording
+    ``x``, and any other name, ``x`` or ``x.dat``, the recording of that
+    whole name with the extension ``tvips``. The parts are then
+    ``part_name(stem, k, ext)``.
+
+    Parameters
+    ----------
+    name : str
+        A file name, without its folder.
+
+    Returns
+    -------
+    stem : str
+        The name the part numbers are appended to.
+    ext : str
+        The extension of the parts, without the dot, in the case ``name``
+        spells it.
+
+    Examples
+    --------
+    >>> recording_stem("x_003.TVIPS")
+    ('x', 'TVIPS')
+    >>> recording_stem("x.tvips"), recording_stem("x.dat")
+    (('x', 'tvips'), ('x.dat', 'tvips'))
+    """
+    match = PART_RE.match(name)
+    if match:
+        return match["stem"], match["ext"]
+    # PurePath, not a split at the last dot: ".tvips" alone is a hidden
+    # name, not an extension
+    path = PurePath(name)
+    if path.suffix.lower() == ".tvips":
+        return path.stem, path.suffix[1:]
+    return name, "tvips"
 
 
 # Sizes are facts of the format: fail at import if an edit breaks them.

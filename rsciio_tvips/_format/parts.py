@@ -7,6 +7,10 @@ main header of every part, in order, seen as one logical stream. Frame records
 are laid end to end in that stream, so a record that straddles two files needs
 no special case, and the number of frames follows from the sizes of the files,
 never from a count in a header.
+
+:func:`first_part` is the file a name opens (``x.tvips`` opens
+``x_000.tvips`` when no file ``x.tvips`` exists, by the rule the writer
+names parts by) and :func:`first_parts` the recordings a folder holds.
 """
 
 from __future__ import annotations
@@ -18,7 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .layout import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, PART_RE
+from .layout import (
+    FIRST_PART_NUMBER,
+    MAIN_HEADER_SIZE,
+    PART_RE,
+    part_name,
+    recording_stem,
+)
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,72 @@ class Siblings:
     found: dict
     duplicates: list
     others: list
+
+
+def first_part(path: Path) -> Path | None:
+    """Return the file that opens the recording ``path`` names, if any.
+
+    ``path`` itself when it is a file: any part, or a one-part recording
+    renamed without the ``_NNN`` suffix. Otherwise, for a name without that
+    suffix, the recording's ``_000`` part by the rule the writer names its
+    parts by (:func:`~.layout.recording_stem`): ``x.tvips`` opens
+    ``x_000.tvips``.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The name a user gave, made absolute.
+
+    Returns
+    -------
+    pathlib.Path or None
+        The file to open; None when there is none.
+    """
+    if path.is_file():
+        return path
+    if PART_RE.match(path.name):
+        return None  # a part that is not there: no other name to try
+    stem, ext = recording_stem(path.name)
+    first = path.parent / part_name(stem, FIRST_PART_NUMBER, ext)
+    return first if first.is_file() else None
+
+
+def opens_a_recording(name: str) -> bool:
+    """Return whether a file of this name would be opened as a recording's start.
+
+    A ``_000`` part, or a ``.tvips`` file without the ``_NNN`` suffix (a
+    one-part recording); a later part is not the start of one.
+    """
+    match = PART_RE.match(name)
+    if match:
+        return int(match["part"]) == FIRST_PART_NUMBER
+    return Path(name).suffix.lower() == ".tvips"
+
+
+def first_parts(folder: Path) -> list[str]:
+    """Return the names of the files in ``folder`` that start a recording.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        An existing folder.
+
+    Returns
+    -------
+    list of str
+        The names, sorted (see :func:`opens_a_recording`).
+
+    Raises
+    ------
+    OSError
+        If the folder cannot be listed.
+    """
+    with os.scandir(folder) as entries:
+        # the name first: in a folder of thousands of parts it rules out
+        # most entries without a stat
+        return sorted(
+            e.name for e in entries if opens_a_recording(e.name) and e.is_file()
+        )
 
 
 def siblings(path: Path) -> Siblings:

@@ -14,6 +14,7 @@ frames are then available three ways, all through :mod:`.preadv`:
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -35,8 +36,8 @@ from .._format.header import (
     parse_main_header,
     read_signed,
 )
-from .._format.layout import MAIN_HEADER_SIZE
-from .._format.parts import Chain, build_chain, siblings
+from .._format.layout import MAIN_HEADER_SIZE, recording_stem
+from .._format.parts import Chain, build_chain, first_part, first_parts, siblings
 from .._format.records import Records
 from ..exceptions import Finding
 from .lazy import frame_table_to_dask
@@ -46,6 +47,11 @@ from .preadv import read_frames_into, read_headers
 THREADED_MIN_BYTES = 64 * 2**20
 #: Threads for eager reads: copies out of the page cache scale to two.
 READ_THREADS = 2
+#: Most recordings a "No such TVIPS file" message lists (a folder may hold
+#: thousands).
+LISTED_RECORDINGS = 10
+#: Most recordings it offers as "did you mean".
+SUGGESTED_RECORDINGS = 3
 
 
 class TvipsRecording:
@@ -58,7 +64,9 @@ class TvipsRecording:
     Parameters
     ----------
     filename : str or os.PathLike
-        Any part of the recording (``x_000.tvips``, ``x_002.tvips`` ...).
+        Any part of the recording (``x_000.tvips``, ``x_002.tvips`` ...), or
+        its name without the part number (``x.tvips`` opens ``x_000.tvips``
+        when no file ``x.tvips`` exists).
     permissive : bool, default False
         Read the parts before a missing one, and of two files that claim one
         part number the one spelled like ``filename``, with a warning each,
@@ -118,7 +126,8 @@ class TvipsRecording:
         Parameters
         ----------
         filename : str or os.PathLike
-            Any part of the recording.
+            Any part of the recording, or its name (as for
+            :class:`TvipsRecording`).
         signed : bool, default False
             As for :class:`TvipsRecording`.
 
@@ -141,14 +150,18 @@ class TvipsRecording:
     def _open(self, filename, report: Report, signed: bool) -> None:
         """Find the parts, read the main header and size the frames.
 
-        The checks of :mod:`rsciio_tvips._checks` run in the order the reader
-        needs their answers; ``report`` raises or warns what they find.
+        ``filename`` is a file, or a recording's name that the writer's rule
+        turns into its first part (``x.tvips`` opens ``x_000.tvips``, see
+        :func:`rsciio_tvips._format.parts.first_part`). The checks of
+        :mod:`rsciio_tvips._checks` run in the order the reader needs their
+        answers; ``report`` raises or warns what they find.
         """
         path = Path(os.fspath(filename)).absolute()
-        if not path.is_file():
-            raise FileNotFoundError(f"No such TVIPS file: {os.fspath(filename)!r}")
-        near = siblings(path)
-        report.add(chain_defects(near, path.suffix[1:]))
+        opened = first_part(path)
+        if opened is None:
+            raise _not_found(filename, path)
+        near = siblings(opened)
+        report.add(chain_defects(near, opened.suffix[1:]))
         chain = build_chain(near, usable_last_part(near))
         with open(chain.first.path, "rb") as f:
             raw = f.read(MAIN_HEADER_SIZE)
@@ -349,3 +362,54 @@ class TvipsRecording:
             )
             raise IndexError(msg)
         return table
+
+
+def _not_found(filename, path: Path) -> FileNotFoundError:
+    """Return the error for a name that opens no file, with what its folder holds.
+
+    The message starts ``No such TVIPS file: '<filename>'`` (``filename`` as
+    given) and is nothing more when the folder holds no recording.
+    """
+    return FileNotFoundError(
+        f"No such TVIPS file: {os.fspath(filename)!r}{_folder_note(path)}"
+    )
+
+
+def _folder_note(path: Path) -> str:
+    """Return what the folder of ``path`` holds, for the message; '' for nothing."""
+    folder = path.parent
+    if not folder.is_dir():
+        return f"; no such folder: {folder}"
+    try:
+        names = first_parts(folder)
+    except OSError:
+        return ""  # a folder that cannot be listed has nothing to suggest
+    if not names:
+        return ""
+    listed = _listing(names)
+    return f"; recordings in {folder}: {listed}{_did_you_mean(path.name, names)}"
+
+
+def _listing(names: list[str]) -> str:
+    """Return the first :data:`LISTED_RECORDINGS` names and how many more."""
+    shown = ", ".join(names[:LISTED_RECORDINGS])
+    more = len(names) - LISTED_RECORDINGS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _did_you_mean(name: str, names: list[str]) -> str:
+    """Return `` (did you mean a or b?)`` for the names close to ``name``, or ''.
+
+    Every name is searched, listed or not.
+    """
+    # compared by recording name: the "_000.tvips" they all share would
+    # make every name look close to every other
+    by_stem: dict[str, list[str]] = {}
+    for other in names:
+        by_stem.setdefault(recording_stem(other)[0], []).append(other)
+    stems = difflib.get_close_matches(
+        recording_stem(name)[0], by_stem, n=SUGGESTED_RECORDINGS
+    )
+    if not stems:
+        return ""
+    return f" (did you mean {' or '.join(n for s in stems for n in by_stem[s])}?)"

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._format.layout import MAIN_HEADER_SIZE, PART_RE, part_name
+from .._format.layout import MAIN_HEADER_SIZE, PART_RE, part_name, recording_stem
 
 #: Bytes of frames loaded (computed) and written at once.
 BLOCK_BYTES = 64 * 2**20
@@ -244,9 +244,11 @@ def recording_names(filename: str | os.PathLike) -> tuple[Path, str, str]:
     """Return the folder, the stem and the extension of a recording's parts.
 
     The parts of the recording ``filename`` names are
-    ``FOLDER / f"{STEM}_{k:03d}.{EXT}"``. The writer, and every tool that
+    ``FOLDER / part_name(STEM, k, EXT)``. The writer, and every tool that
     must know which files a write will replace, ask here, so that they
-    agree on which files a name means.
+    agree on which files a name means; the rule itself is
+    :func:`rsciio_tvips._format.layout.recording_stem`, which the reader
+    follows too.
 
     Parameters
     ----------
@@ -274,13 +276,9 @@ def recording_names(filename: str | os.PathLike) -> tuple[Path, str, str]:
     ('x', 'tvips')
     """
     path = Path(os.fspath(filename)).absolute()
-    match = PART_RE.match(path.name)
-    if match:
-        return path.parent, match["stem"], match["ext"]
-    # any other suffix belongs to the stem: "x.dat" is the recording "x.dat"
-    if path.suffix.lower() == ".tvips":
-        return path.parent, path.stem, path.suffix[1:]
-    return path.parent, path.name, "tvips"
+    # the reader resolves a name by the same rule (``first_part``)
+    stem, ext = recording_stem(path.name)
+    return path.parent, stem, ext
 
 
 def existing_parts(directory: Path, stem: str) -> list[str]:

@@ -11,7 +11,10 @@ from rsciio_tvips import (
     TvipsFormatWarning,
     TvipsRecording,
     file_reader,
+    file_writer,
 )
+from rsciio_tvips._format.layout import recording_stem
+from rsciio_tvips._format.parts import first_part, first_parts
 
 
 def find_parts(path):
@@ -130,6 +133,102 @@ def test_file_without_part_number_is_one_part(make_tvips, tmp_path):
 def test_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"nope_000\.tvips"):
         file_reader(tmp_path / "nope_000.tvips")
+
+
+# --- a recording's name: x.tvips means x_000.tvips, for reader and writer ---
+
+
+@pytest.mark.parametrize(
+    ("name", "stem", "ext"),
+    [
+        ("x_003.TVIPS", "x", "TVIPS"),
+        ("x_000.tvips", "x", "tvips"),
+        ("x.tvips", "x", "tvips"),
+        ("x.TVIPS", "x", "TVIPS"),
+        ("x", "x", "tvips"),
+        ("x.dat", "x.dat", "tvips"),  # any other suffix belongs to the stem
+        ("x_0003.tvips", "x_0003", "tvips"),  # four digits: no part number
+        (".tvips", ".tvips", "tvips"),  # a hidden name, not an extension
+    ],
+)
+def test_recording_stem(name, stem, ext):
+    assert recording_stem(name) == (stem, ext)
+
+
+@pytest.mark.parametrize("ext", ["tvips", "TVIPS"])
+def test_name_without_part_number_opens_the_first_part(make_tvips, tmp_path, ext):
+    rec = make_tvips(name="x", n_frames=4, records_per_part=2, ext=ext)
+    name = tmp_path / f"x.{ext}"
+    assert first_part(name) == tmp_path / f"x_000.{ext}"
+    assert names(find_parts(name)) == [f"x_000.{ext}", f"x_001.{ext}"]
+    assert names(find_parts(str(name))) == [f"x_000.{ext}", f"x_001.{ext}"]
+    np.testing.assert_array_equal(file_reader(name)[0]["data"], rec.frames)
+
+
+def test_a_file_of_that_name_wins(make_tvips, tmp_path):
+    make_tvips(name="x", n_frames=4, records_per_part=2)
+    one = make_tvips(name="one", n_frames=3)
+    one.path.rename(tmp_path / "x.tvips")  # a one-part recording called x.tvips
+    assert first_part(tmp_path / "x.tvips") == tmp_path / "x.tvips"
+    assert names(find_parts(tmp_path / "x.tvips")) == ["x.tvips"]
+    np.testing.assert_array_equal(
+        file_reader(tmp_path / "x.tvips")[0]["data"], one.frames
+    )
+
+
+def test_a_missing_part_is_not_a_recording_name(make_tvips, tmp_path):
+    make_tvips(name="x_005", n_frames=2)  # x_005_000.tvips
+    # "x_005.tvips" is part 5 of x, not the recording x_005
+    assert first_part(tmp_path / "x_005.tvips") is None
+    assert first_part(tmp_path / "y.tvips") is None
+
+
+def test_relative_recording_name(make_tvips, monkeypatch):
+    rec = make_tvips(name="x", n_frames=4, records_per_part=2)
+    monkeypatch.chdir(rec.path.parent)
+    assert find_parts("x.tvips").first.path == str(rec.path)
+
+
+@pytest.mark.parametrize(
+    ("name", "first"),
+    [
+        ("x.tvips", "x_000.tvips"),
+        ("x.TVIPS", "x_000.TVIPS"),
+        ("x_000.tvips", "x_000.tvips"),
+        ("x", "x_000.tvips"),
+        ("x.dat", "x.dat_000.tvips"),
+    ],
+)
+def test_reader_opens_what_the_writer_wrote(tmp_path, name, first):
+    data = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
+    axes = [
+        {"size": 2, "navigate": True},
+        {"name": "y", "size": 3, "navigate": False},
+        {"name": "x", "size": 4, "navigate": False},
+    ]
+    file_writer(tmp_path / name, {"data": data, "axes": axes, "metadata": {}})
+    assert [p.name for p in tmp_path.iterdir()] == [first]
+    np.testing.assert_array_equal(file_reader(tmp_path / name)[0]["data"], data)
+
+
+def test_first_parts_of_a_folder(tmp_path):
+    for name in [
+        "b_000.tvips",
+        "b_001.tvips",  # a later part
+        "a.TVIPS",  # a one-part recording
+        "c_000.TVIPS",
+        "c_0000.tvips",  # no part number: one part of its own
+        "notes.txt",
+        ".b_000.tvips.partial-0123abcd",  # the writer's unfinished part
+    ]:
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "d_000.tvips").mkdir()  # a folder is not a file
+    assert first_parts(tmp_path) == [
+        "a.TVIPS",
+        "b_000.tvips",
+        "c_000.TVIPS",
+        "c_0000.tvips",
+    ]
 
 
 def test_counts_frames_from_sizes_not_headers(make_tvips):

@@ -454,3 +454,82 @@ def test_frames_and_headers_in_one_pass(make_tvips, monkeypatch):
             row_start=1,
             headers=np.empty(1, r.header.frame_header_dtype),
         )
+
+
+# --- "No such TVIPS file": what the folder holds --------------------------------
+
+
+def not_found(path, note=""):
+    """The whole message for ``path``, as a pattern."""
+    return f"^{re.escape(f'No such TVIPS file: {str(path)!r}{note}')}$"
+
+
+@pytest.mark.parametrize("given", ["dmeo_000.tvips", "dmeo.tvips", "dmeo_002.tvips"])
+def test_a_typo_suggests_the_recording(make_tvips, tmp_path, given):
+    make_tvips(name="demo", n_frames=4, records_per_part=2)
+    note = f"; recordings in {tmp_path}: demo_000.tvips (did you mean demo_000.tvips?)"
+    with pytest.raises(FileNotFoundError, match=not_found(tmp_path / given, note)):
+        TvipsRecording(tmp_path / given)
+
+
+def test_every_close_recording_is_suggested(tmp_path):
+    for name in ["scan_000.tvips", "scan_001.tvips", "scan2_000.tvips", "other.tvips"]:
+        (tmp_path / name).write_bytes(b"")
+    note = (
+        f"; recordings in {tmp_path}: other.tvips, scan2_000.tvips, scan_000.tvips "
+        "(did you mean scan_000.tvips or scan2_000.tvips?)"
+    )
+    given = tmp_path / "scna.tvips"
+    with pytest.raises(FileNotFoundError, match=not_found(given, note)):
+        TvipsRecording(given)
+
+
+def test_no_suggestion_when_no_name_is_close(make_tvips, tmp_path):
+    make_tvips(name="demo", n_frames=2)
+    note = f"; recordings in {tmp_path}: demo_000.tvips"
+    given = tmp_path / "zzz.tvips"
+    with pytest.raises(FileNotFoundError, match=not_found(given, note)):
+        TvipsRecording(given)
+
+
+def test_the_list_is_capped(tmp_path, monkeypatch):
+    for k in range(1, 13):
+        (tmp_path / f"r{k:02d}_000.tvips").write_bytes(b"")
+    (tmp_path / "zebra_000.tvips").write_bytes(b"")
+    listed = ", ".join(f"r{k:02d}_000.tvips" for k in range(1, 11))
+    # the suggestion comes from every recording, not only the ones listed
+    note = (
+        f"; recordings in {tmp_path}: {listed} and 3 more "
+        "(did you mean zebra_000.tvips?)"
+    )
+    given = tmp_path / "zebar_000.tvips"
+    with pytest.raises(FileNotFoundError, match=not_found(given, note)):
+        TvipsRecording(given)
+    monkeypatch.setattr(_reader, "LISTED_RECORDINGS", 13)
+    with pytest.raises(FileNotFoundError, match=r"zebra_000\.tvips \(did"):
+        TvipsRecording(given)
+
+
+def test_a_missing_folder_is_named(tmp_path):
+    given = tmp_path / "nope" / "x.tvips"
+    note = f"; no such folder: {tmp_path / 'nope'}"
+    with pytest.raises(FileNotFoundError, match=not_found(given, note)):
+        TvipsRecording(given)
+
+
+def test_a_folder_without_recordings_adds_nothing(tmp_path, monkeypatch):
+    (tmp_path / "x_001.tvips").write_bytes(b"")  # a later part starts nothing
+    (tmp_path / "notes.txt").write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match=not_found(tmp_path / "x.tvips")):
+        TvipsRecording(tmp_path / "x.tvips")
+    monkeypatch.chdir(tmp_path)  # the name is given as the user spelled it
+    with pytest.raises(FileNotFoundError, match=not_found("x.tvips")):
+        TvipsRecording.inspect("x.tvips")
+
+
+def test_a_name_without_part_number_opens_the_first_part(make_tvips, tmp_path):
+    rec = make_tvips(name="x", n_frames=5, split=[30, 200])
+    r = TvipsRecording(tmp_path / "x.tvips")
+    assert [p.name for p in r.chain.parts] == [f"x_00{k}.tvips" for k in range(3)]
+    np.testing.assert_array_equal(r.asarray(), rec.frames)
+    assert TvipsRecording.inspect(tmp_path / "x.tvips").n_frames == 5
