@@ -147,6 +147,9 @@ FRAME_HEADER_FIELDS = (
 MAX_POSITION = 2**20
 #: Size of the longest frame header whose every byte is known (LiberTEM's).
 FULL_FRAME_HEADER_SIZE = 108
+#: Smallest frame header that holds the EM-Scan beam positions ``Scan_x`` and
+#: ``Scan_y`` (the field at 72 is the last one it holds).
+POSITIONS_FRAME_HEADER_SIZE = 76
 #: Name of the field that keeps the frame-header bytes past the known fields.
 EXTRA_FIELD = "extra"
 
@@ -326,3 +329,4 @@ def recording_stem(name: str) -> tuple[str, str]:
 # Sizes are facts of the format: fail at import if an edit breaks them.
 assert MAIN_HEADER_DTYPE.itemsize == MAIN_HEADER_SIZE
 assert frame_header_dtype(FULL_FRAME_HEADER_SIZE).names[-1] == "DENS_Bias_limit_I"
+assert frame_header_dtype(POSITIONS_FRAME_HEADER_SIZE).names[-1] == "Scan_y"

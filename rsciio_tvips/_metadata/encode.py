@@ -9,6 +9,12 @@ the bytes we do not decode are written back unchanged. Which field holds
 which metadata value is the table of :mod:`.mapping`, the one the reader
 walks too.
 
+Where each frame belongs is written so that the recording reads back as what
+it was (:func:`scan_fields`): a stack, at most one navigation axis, with
+nothing a reader could take for a scan; a scan with the rotator index and the
+beam positions that give its shape to ``scan_shape="auto"``. The scan step
+has no field at all (:func:`check_scan_step` says so).
+
 pint is imported, and its unit registry built, only when a unit is first
 converted (:func:`unit_registry`): building the registry takes a noticeable
 time, and reading a file never needs it.
@@ -245,28 +251,147 @@ def main_header(signal, sig_axes, dtype, version, fhb, mode, original) -> bytes:
     return raw
 
 
-def frame_headers(signal, n, fhb, mode, start_ms, times_ms, original) -> np.ndarray:
-    """Return the ``n`` frame headers to write.
+def is_scan(nav_shape) -> bool:
+    """Return whether frames of this navigation shape are a scan.
 
-    The original frame headers are written as they are when the signal
-    carries them for exactly these frames (``original_metadata.frame_headers``,
-    as the reader puts them) and they fit the frame-header size; bytes of
-    fields a smaller header cannot hold are dropped, and a larger header gets
-    zeros; their ``mode`` is set to ``mode``. Otherwise the headers are made:
-    counter 1, 2, ...; times ``times_ms``; ``mode``; the frame-header rows of
-    :data:`.mapping.MAPPING` (stage, tilt and beam current) from the
-    metadata, 0 where it sets none; ``rotidx`` 1, 2, ... as RosettaSciIO
-    writes.
+    Two or more navigation axes are a scan; none (one frame) or one (a
+    movie, a tilt series, any stack, whatever its units) are a stack.
     """
+    return len(nav_shape) >= 2
+
+
+def scan_fields(nav_shape) -> dict:
+    """Return the frame-header fields that say where each frame belongs.
+
+    Parameters
+    ----------
+    nav_shape : tuple of int
+        The navigation shape; frames are in C order.
+
+    Returns
+    -------
+    dict
+        ``rotidx``, ``Scan_x`` and ``Scan_y``, one value per frame. A stack
+        gets 0 in all three: nothing a reader could take for a scan (a
+        rotator index 1, 2, ... would make a movie of a square number of
+        frames reopen as a scan with ``scan_shape="auto"``). A scan gets
+        ``rotidx`` 1, 2, ..., as RosettaSciIO writes (its ``"auto"`` then
+        finds square scans), and the EM-Scan beam positions, which make any
+        scan shape self-describing: ``Scan_x`` is the index along the last
+        navigation axis, ``Scan_y`` the row, counted over all the axes
+        before it (the positions hold two axes only).
+    """
+    n = math.prod(nav_shape)
+    if not is_scan(nav_shape):
+        zeros = np.zeros(n, dtype=np.int64)
+        return {"rotidx": zeros, "Scan_x": zeros, "Scan_y": zeros}
+    flat = np.arange(n)
+    nx = nav_shape[-1]
+    return {"rotidx": flat + 1, "Scan_x": flat % nx, "Scan_y": flat // nx}
+
+
+def carried_frame_headers(original, n: int) -> dict | None:
+    """Return the frame headers the signal carries, if they are for ``n`` frames.
+
+    Parameters
+    ----------
+    original : dict or None
+        The signal's ``original_metadata``.
+    n : int
+        Frames to write.
+
+    Returns
+    -------
+    dict or None
+        ``original_metadata.frame_headers`` (one array per field, as the
+        reader puts them) when every field has ``n`` values; None when the
+        signal carries none, or carries them for other frames (a crop).
+    """
+    carried = (original or {}).get("frame_headers")
+    if carried and all(_length(v) == n for v in carried.values()):
+        return carried
+    return None
+
+
+def _computed(carried: dict, names) -> dict:
+    """Return the carried fields the header holds, computed into numpy.
+
+    A lazy read carries dask arrays that share one read of the frame
+    headers: computed together, that read happens once, not field by field.
+    """
+    import dask
+
+    wanted = [k for k in names if k in carried]
+    return dict(zip(wanted, dask.compute(*(carried[k] for k in wanted)), strict=True))
+
+
+def _length(values) -> int:
+    """Return how many frames a carried field has, without computing it.
+
+    The reader can carry the frame headers of a lazy signal as dask arrays:
+    their shape is known, and reading every header only to count them would
+    cost a pass over the recording.
+    """
+    shape = np.shape(values)
+    return int(shape[0]) if shape else 0
+
+
+def frame_headers(
+    signal, nav_shape, fhb, mode, start_ms, times_ms, original
+) -> np.ndarray:
+    """Return the frame headers to write, one per frame in C order.
+
+    Parameters
+    ----------
+    signal : dict
+        The signal dictionary (its metadata is read).
+    nav_shape : tuple of int
+        The navigation shape of the data.
+    fhb : int
+        Frame-header size in bytes.
+    mode : int
+        The frame-header ``mode`` to write.
+    start_ms : int
+        Unix time of the first frame in ms (for the check of carried headers).
+    times_ms : numpy.ndarray
+        Unix time of every frame in ms.
+    original : dict or None
+        The signal's ``original_metadata``.
+
+    Returns
+    -------
+    numpy.ndarray
+        Structured array of :func:`~.layout.frame_header_dtype` ``(fhb)``.
+
+    Notes
+    -----
+    The original frame headers are written as they are when the signal
+    carries them for exactly these frames (see :func:`carried_frame_headers`)
+    and they fit the frame-header size; bytes of fields a smaller header
+    cannot hold are dropped, and a larger header gets zeros, except in the
+    fields of :func:`scan_fields` of a scan (a scan read from 60-byte
+    headers and written with 108 gets its beam positions); their ``mode``
+    is set to ``mode``. Otherwise the headers are made: counter 1, 2, ...;
+    times ``times_ms``; ``mode``; the frame-header rows of
+    :data:`.mapping.MAPPING` (stage, tilt and beam current) from the
+    metadata, 0 where it sets none; and :func:`scan_fields`, as far as the
+    header size holds them.
+    """
+    n = math.prod(nav_shape)
     dtype = frame_header_dtype(fhb)
     out = np.zeros(n, dtype)
-    carried = (original or {}).get("frame_headers")
+    carried = carried_frame_headers(original, n)
     meta = metadata_box(signal)
-    if carried and all(len(np.asarray(v)) == n for v in carried.values()):
+    if carried is not None:
+        carried = _computed(carried, dtype.names)
         for name in dtype.names:
             if name in carried:
                 value = np.asarray(carried[name])
                 if value.shape[1:] == out[name].shape[1:]:
+                    out[name] = value
+        if is_scan(nav_shape):
+            for name, value in scan_fields(nav_shape).items():
+                if name in dtype.names and name not in carried:
                     out[name] = value
         if "mode" in dtype.names:
             # the mode decided from the units and the argument wins, so the
@@ -274,8 +399,8 @@ def frame_headers(signal, n, fhb, mode, start_ms, times_ms, original) -> np.ndar
             out["mode"] = mode
         _check_carried(meta, out, start_ms)
         return out
-    if carried:
-        lengths = sorted({len(np.asarray(v)) for v in carried.values()})
+    if (original or {}).get("frame_headers"):
+        lengths = sorted({_length(v) for v in original["frame_headers"].values()})
         warn(
             f"the signal carries frame headers for {lengths[0]} frames but has {n}: "
             "they are not written, and per-frame values the metadata does not "
@@ -290,12 +415,88 @@ def frame_headers(signal, n, fhb, mode, start_ms, times_ms, original) -> np.ndar
         "ms": ms,
         "mode": mode,
         **mapped,
-        "rotidx": np.arange(1, n + 1),
+        **scan_fields(nav_shape),
     }
     for name, value in values.items():
         if name in dtype.names:
             out[name] = value
     return out
+
+
+def _axis_name(axis, index: int, count: int) -> str:
+    """Return a navigation axis' name; the reader's names if it has none."""
+    name = axis.get("name")
+    if name is not None and str(name) not in ("", "<undefined>"):
+        return str(name)
+    # the names the reader gives a scan's axes (x last, y before it)
+    from_end = count - index
+    return {1: "x", 2: "y"}.get(from_end, f"axis {index}")
+
+
+def _calibration(axis) -> tuple[str, bool] | None:
+    """Return how a navigation axis is calibrated, None if it is not.
+
+    An axis of scale 1, offset 0 and no units (or a pixel unit) is a bare
+    point index, which is all a recording can give back. Otherwise the
+    description (``2.5 nm``, ``1 from 2``, ``non-uniform``) and whether
+    it has an origin other than 0.
+    """
+    units = "" if _is_pixel_unit(axis.get("units")) else str(axis["units"]).strip()
+    unit = f" {units}" if units else ""
+    values = axis.get("axis")
+    if values is not None:
+        values = np.asarray(values, dtype=np.float64)
+        if np.array_equal(values, np.arange(values.size)) and not units:
+            return None
+        return f"non-uniform{unit}", bool(values.size and values[0] != 0)
+    scale = float(1.0 if axis.get("scale") is None else axis["scale"])
+    offset = float(axis.get("offset") or 0.0)
+    if scale == 1 and offset == 0 and not units:
+        return None
+    if offset:
+        return f"{scale:g}{unit} from {offset:g}{unit}", True
+    return f"{scale:g}{unit}", False
+
+
+def check_scan_step(nav_axes) -> None:
+    """Warn, once, if a scan's navigation axes carry a calibration.
+
+    Nothing in a TVIPS recording stores the scan step, its origin or its
+    units: the reader gives a scan uncalibrated axes. A stack (one
+    navigation axis) is not checked: its time axis is stored as frame
+    times.
+
+    Parameters
+    ----------
+    nav_axes : list of dict
+        The navigation axes, in the order of the data.
+
+    Warns
+    -----
+    UserWarning
+        One warning naming every calibrated axis: ``x: 2.5 nm`` (step and
+        units), ``x: 1 from 2`` (the origin a crop leaves).
+    """
+    if len(nav_axes) < 2:
+        return
+    described = [
+        (_axis_name(axis, i, len(nav_axes)), *found)
+        for i, axis in enumerate(nav_axes)
+        if (found := _calibration(axis)) is not None
+    ]
+    if not described:
+        return
+    # x first, as HyperSpy lists navigation axes (the data order is y, x)
+    items = ", ".join(f"{name}: {text}" for name, text, _ in reversed(described))
+    if any(origin for _, _, origin in described):
+        what, pronoun, verb = "scan step and origin", "them", "are"
+    else:
+        what, pronoun, verb = "scan step", "it", "is"
+    warn(
+        f"the {what} ({items}) {verb} not stored in a TVIPS recording: pass "
+        f"{pronoun} again after reading",
+        UserWarning,
+    )
 
 
 def start_time_ms(signal) -> int:
@@ -361,10 +562,15 @@ def _check_carried(meta, headers, start_ms) -> None:
 
     Carried frame headers are the per-frame truth and are written as they
     are; a value edited in the metadata (a stage position, the beam current,
-    the start time) would silently not be written, so say so.
+    the start time) would silently not be written, so say so. The metadata
+    describe the first frame the data show (the reader's rule), so the
+    comparison is with the first header that is not a blank point's (all
+    zero: no counter, no time).
     """
-    first = headers[0]
     names = headers.dtype.names
+    stamps = [headers[n] for n in ("num", "timestamp", "ms") if n in names]
+    shown = np.flatnonzero(np.any(stamps, axis=0)) if stamps else []
+    first = headers[int(shown[0]) if len(shown) else 0]
     checks = []
     if "ms" in names and meta.get("General.date"):
         held = int(header_times_ms(first))

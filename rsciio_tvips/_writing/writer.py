@@ -37,9 +37,11 @@ import numpy as np
 
 from .._docstrings import WRITE_FILENAME_DOC
 from .._format.layout import (
+    FULL_FRAME_HEADER_SIZE,
     MAIN_HEADER_SIZE,
     MODE_DIFFRACTION,
     PIXEL_DTYPES,
+    POSITIONS_FRAME_HEADER_SIZE,
     SUPPORTED_VERSIONS,
     V1_FRAME_HEADER_SIZE,
     V2_BASE_FRAME_HEADER_SIZE,
@@ -47,9 +49,12 @@ from .._format.layout import (
     part_name,
 )
 from .._metadata.encode import (
+    carried_frame_headers,
+    check_scan_step,
     frame_headers,
     frame_times_ms,
     guess_mode,
+    is_scan,
     main_header,
     metadata_box,
     start_time_ms,
@@ -95,7 +100,13 @@ def file_writer(
         ``tvips_header`` and ``frame_headers`` are written back as they
         were) and ``attributes`` (not needed). Exactly two signal axes; the
         navigation axes, any number of them, are written as frames in C
-        order, and a signal with none is one frame.
+        order, and a signal with none is one frame. At most one navigation
+        axis is a stack, written with rotator index 0 and no beam
+        positions, so that it reads back as a stack everywhere; two or more
+        are a scan, written with the rotator index 1, 2, ... and the beam
+        positions ``Scan_x`` (the index along the last navigation axis) and
+        ``Scan_y`` (the row), so that ``scan_shape="auto"`` reopens it in
+        its shape. Frame headers the signal carries are written as they are.
     max_file_size : int, optional
         Largest size of a part in bytes; records are never split, so a part
         holds as many whole records as fit. Below the main header plus one
@@ -104,12 +115,13 @@ def file_writer(
     version : {2, 1}
         Main header version: 2 writes frame headers of 60 +
         ``frame_header_extra_bytes`` bytes, 1 the 12-byte frame headers of
-        version 1.
+        version 1 (which hold no scan information).
     frame_header_extra_bytes : int, optional
         Version 2: bytes added to the 60-byte frame header (for example 48
-        gives LiberTEM's 108-byte layout). By default 0, or as many as the
-        frame headers the signal carries from the files it was read from
-        have beyond 60, so that no header byte is dropped on a re-save.
+        gives LiberTEM's 108-byte layout). By default as many as the frame
+        headers of the recording the signal was read from have beyond 60,
+        so that no header byte is dropped on a re-save; else 0 for a stack
+        and 48 for a scan, whose beam positions need 76 bytes or more.
     mode : {None, 1, 2}
         1 imaging, 2 diffraction; None guesses it from the signal axes' units
         (a length or an inverse length), then ``Signal.signal_type``, then
@@ -144,7 +156,10 @@ def file_writer(
     UserWarning
         If the pixel size is changed by more than 1 %% by rounding to the
         integer the format stores, if the signal axes have offsets (not
-        stored), or if ``max_file_size`` is below one record.
+        stored), if ``max_file_size`` is below one record, if a scan's
+        navigation axes are calibrated (the scan step is not stored), if
+        a scan's beam positions do not fit the frame headers, or if a scan
+        has more than two navigation axes (the positions hold two).
     """
     checked = _check(signal, version, frame_header_extra_bytes, mode, dtype)
     fhb = _frame_header_bytes(checked)
@@ -169,6 +184,16 @@ class _Checked:
     mode: int  # 1 imaging, 2 diffraction (guessed if not given)
     original: dict  # original_metadata ({} if none)
     source: dict  # original_metadata's tvips_header ({} if none)
+
+    @property
+    def nav_shape(self) -> tuple:
+        """The navigation shape: () for a single frame."""
+        return tuple(int(k) for k in self.data.shape[:-2])
+
+    @property
+    def carried(self) -> dict | None:
+        """The frame headers the signal carries for exactly these frames."""
+        return carried_frame_headers(self.original, self.n)
 
 
 @dataclass(frozen=True)
@@ -216,7 +241,7 @@ def _check(signal, version, frame_header_extra_bytes, mode, dtype) -> _Checked:
     if source and not original.get("frame_headers"):
         warn(
             "the signal comes from a TVIPS recording but carries no frame headers "
-            "(it was read with lazy=True and without frame_headers=True): "
+            "(it was read with frame_headers=False): "
             "per-frame values the metadata does not hold (counters, rotator "
             "index, beam positions, frame times) are not kept",
             UserWarning,
@@ -271,9 +296,13 @@ def _frame_header_bytes(checked: _Checked) -> int:
     3. Version 2 without: 60 plus as many bytes as the frame headers of
        the version 2 recording the signal was read from had beyond 60
        (none if it was not read from one), so that a re-save drops no
-       header byte.
+       header byte. But a scan whose frame headers are not carried from
+       that recording (they are made anew) needs 76 bytes for its beam
+       positions: below that, it gets LiberTEM's 108-byte layout, which
+       LiberTEM decodes in full.
     """
     extra = checked.extra
+    kept = False  # carried frame headers are written at their own size
     if extra is None:
         extra = 0
         # read whatever the version: a carried size that is no number is
@@ -281,9 +310,18 @@ def _frame_header_bytes(checked: _Checked) -> int:
         carried = int(checked.source.get("frameheaderbytes", 0) or 0)
         if checked.version == 2 and checked.source.get("version") == 2 and carried:
             extra = max(0, carried - V2_BASE_FRAME_HEADER_SIZE)
+            kept = checked.carried is not None
     if checked.version == 1:
         return V1_FRAME_HEADER_SIZE
-    return V2_BASE_FRAME_HEADER_SIZE + extra
+    size = V2_BASE_FRAME_HEADER_SIZE + extra
+    if (
+        checked.extra is None
+        and not kept
+        and is_scan(checked.nav_shape)
+        and size < POSITIONS_FRAME_HEADER_SIZE
+    ):
+        return FULL_FRAME_HEADER_SIZE
+    return size
 
 
 def _prepare(filename, checked: _Checked, fhb: int, max_file_size, overwrite) -> _Plan:
@@ -301,7 +339,9 @@ def _prepare(filename, checked: _Checked, fhb: int, max_file_size, overwrite) ->
     )
     start = start_time_ms(signal)
     times = frame_times_ms(checked.nav_axes, n, start)
-    headers = frame_headers(signal, n, fhb, mode, start, times, original)
+    headers = frame_headers(signal, checked.nav_shape, fhb, mode, start, times,
+                            original)  # fmt: skip
+    _check_scan(checked, fhb)
     record = fhb + math.prod(data.shape[-2:]) * data.dtype.itemsize
     counts = _part_counts(n, record, max_file_size)
     if len(counts) > MAX_PARTS:
@@ -314,6 +354,61 @@ def _prepare(filename, checked: _Checked, fhb: int, max_file_size, overwrite) ->
     directory, stem, ext = recording_names(filename)
     _clear_the_name(directory, stem, overwrite)
     return _Plan(header, headers, counts, directory, stem, ext)
+
+
+def _check_scan(checked: _Checked, fhb: int) -> None:
+    """Warn what of a scan's shape and calibration the recording cannot hold.
+
+    A stack has nothing to warn about: it reads back as a stack whatever
+    its frame headers. For a scan: its calibration (never stored); beam
+    positions that do not fit the frame headers (except when the carried
+    headers, written as they are, had none either: the recording then
+    reads back as the one it was read from); and more navigation axes than
+    the two the positions hold.
+    """
+    shape = checked.nav_shape
+    if not is_scan(shape):
+        return
+    check_scan_step(checked.nav_axes)
+    carried = checked.carried
+    # positions are made here unless carried; carried headers that never
+    # held any lose nothing (they read back as the recording they came from)
+    made = carried is None or "Scan_y" not in carried
+    fits = fhb >= POSITIONS_FRAME_HEADER_SIZE
+    if checked.version == 1:
+        # 12 bytes: neither a rotator index nor positions
+        held = {"rotidx", "Scan_y"} & set(carried or ())
+        lost = carried is None or bool(held)
+    else:
+        lost = not fits and (carried is None or "Scan_y" in carried)
+    if lost and checked.version == 1:
+        warn(
+            "version 1 frame headers hold no scan information (no rotator "
+            f"index, no beam positions): the scan of shape {shape} is written "
+            f"as frames in C order; read it back with scan_shape={shape}, or "
+            "write version 2 to keep its shape in the frame headers",
+            UserWarning,
+        )
+    elif lost:
+        warn(
+            f"{fhb}-byte frame headers cannot hold the beam positions Scan_x, "
+            f"Scan_y (they need {POSITIONS_FRAME_HEADER_SIZE} bytes or more): "
+            f"the scan of shape {shape} is written without them, and "
+            'scan_shape="auto" finds only square scans, from the rotator '
+            f"index; read it back with scan_shape={shape}, or write it with "
+            "frame_header_extra_bytes="
+            f"{FULL_FRAME_HEADER_SIZE - V2_BASE_FRAME_HEADER_SIZE} to keep them",
+            UserWarning,
+        )
+    elif fits and made and len(shape) > 2:
+        *leading, nx = shape
+        warn(
+            f"the beam positions hold two scan axes, the scan of shape {shape} "
+            f"has {len(shape)}: Scan_y is the row counted over the leading axes "
+            f'{tuple(leading)}, so scan_shape="auto" reads it back as '
+            f"({math.prod(leading)}, {nx}); read it with scan_shape={shape}",
+            UserWarning,
+        )
 
 
 def _clear_the_name(directory: Path, stem: str, overwrite: bool) -> None:
