@@ -15,9 +15,9 @@ import numpy as np
 from ._checks import frame_summary
 from ._docstrings import FILENAME_DOC, LAZY_DOC, RETURNS_DOC
 from ._metadata import decode as _metadata
-from ._reading.lazy import auto_chunks
+from ._reading.lazy import auto_chunks, frame_headers_to_dask
 from ._reading.recording import TvipsRecording
-from ._scans.plan import plan_scan
+from ._scans.plan import plan_scan, stack_options
 
 
 def file_reader(
@@ -106,9 +106,11 @@ def file_reader(
     frame_headers : bool, optional
         Put every frame header, field by field in the order of the
         navigation points, into ``original_metadata.frame_headers``, so that
-        :func:`file_writer` can write them back exactly. By default done for
-        ``lazy=False`` (a pass over the headers costs a few percent of the
-        read) and not for ``lazy=True`` (opening stays instant).
+        :func:`file_writer` can write them back exactly. Done by default
+        (False leaves them out). With ``lazy=False`` they are read in the
+        same pass as the pixels; with ``lazy=True`` they are dask arrays
+        that read only the frame headers when computed, so opening stays
+        instant and a lazy ``s.save`` writes the same files as an eager one.
     permissive : bool, default False
         Read what can be read instead of raising where the part chain is
         broken: a missing part ends the recording (the parts before it are
@@ -164,11 +166,7 @@ def file_reader(
     first = rec.read_headers([0])[0]
     headers = None
     if scan_shape is None:
-        for name, value in (("winding_scan_axis", winding_scan_axis),
-                            ("hysteresis", hysteresis)):  # fmt: skip
-            if value:
-                msg = f"{name} applies to scans only: give scan_shape too"
-                raise ValueError(msg)
+        stack_options(rec, scan_start_frame, winding_scan_axis, hysteresis)
         table = np.arange(rec.n_frames, dtype=np.int64)
         last = rec.read_headers([rec.n_frames - 1])[0]
         nav_axes = [_metadata.time_axis(rec.n_frames, first, last)]
@@ -184,7 +182,7 @@ def file_reader(
     checks = None
     if diagnostics or (diagnostics is None and headers is not None):
         checks = frame_summary(rec.frame_headers)
-    want_headers = frame_headers or (frame_headers is None and not lazy)
+    want_headers = frame_headers is None or bool(frame_headers)
     mode = first["mode"].item() if "mode" in first.dtype.names else None
     axes = nav_axes + _metadata.signal_axes(rec.header, mode)
     for index, axis in enumerate(axes):
@@ -192,6 +190,11 @@ def file_reader(
     per_point = None
     if lazy:
         data = rec.to_dask(table, chunks=_chunks(rec, table, scan, rechunking))
+        if want_headers and headers is None:
+            # read when computed (by the writer, say), so opening stays instant
+            per_point = _metadata.frame_header_fields(
+                frame_headers_to_dask(rec.records, table)
+            )
     elif want_headers and headers is None:
         # the frame headers come in the same pass as the pixels
         data, point_headers = rec.asarray(table, headers=True)
@@ -199,12 +202,15 @@ def file_reader(
     else:
         data = rec.asarray(table)
     if want_headers and per_point is None:
-        per_point = _metadata.frame_header_arrays(rec.frame_headers, table)
+        per_point = _metadata.frame_header_arrays(
+            rec.frame_headers if headers is None else headers, table
+        )
+    shown = rec.read_headers([_first_point(table)])[0]
     return [
         {
             "data": data,
             "axes": axes,
-            "metadata": _metadata.metadata(rec.chain.first.path, rec.header, first),
+            "metadata": _metadata.metadata(rec.chain.first.path, rec.header, shown),
             "original_metadata": _metadata.original_metadata(
                 rec.chain,
                 rec.header,
@@ -221,6 +227,17 @@ def file_reader(
 
 
 file_reader.__doc__ %= (FILENAME_DOC, LAZY_DOC, RETURNS_DOC)
+
+
+def _first_point(table) -> int:
+    """Return the frame at the first point of the data (C order) that has one.
+
+    ``General.date``/``time`` and the other per-frame metadata describe that
+    frame, so that a re-saved ``scan_start_frame=2`` read keeps its time.
+    """
+    flat = table.reshape(-1)
+    placed = flat[flat >= 0]
+    return int(placed[0]) if placed.size else 0
 
 
 def _chunks(rec: TvipsRecording, table, scan, rechunking):

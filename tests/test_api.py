@@ -3,12 +3,14 @@
 import re
 import time
 
+import dask
 import dask.array as da
 import numpy as np
 import pytest
 
 import rsciio_tvips
 from rsciio_tvips import file_reader
+from rsciio_tvips._reading import lazy, preadv, recording
 
 
 def test_public_names():
@@ -245,12 +247,41 @@ def test_specifications_yaml():
     assert spec["writes"] is True
 
 
+def test_lazy_open_reads_a_few_headers(make_tvips, monkeypatch):
+    # the lazy frame headers are read when computed, not when opening
+    rec = make_tvips(n_frames=300, records_per_part=70)
+    read = []
+
+    def counting(records, frames):
+        read.append(len(frames))
+        return preadv.read_headers(records, frames)
+
+    monkeypatch.setattr(recording, "read_headers", counting)
+    monkeypatch.setattr(lazy, "read_headers", counting)
+    file_reader(rec.path, lazy=True, frame_headers=False)
+    opening = sum(read)  # the checks at the part joins, the first and last
+    assert opening < 20
+    read.clear()
+    (d,) = file_reader(rec.path, lazy=True)
+    assert sum(read) == opening
+    headers = d["original_metadata"]["frame_headers"]
+    np.testing.assert_array_equal(headers["num"].compute(), np.arange(1, 301))
+    assert sum(read) == opening + 300
+
+
 def test_frame_headers_in_original_metadata(make_tvips):
     rec = make_tvips(n_frames=7, frame_header_bytes=70, split=[100])
     (eager,) = file_reader(rec.path)
     (lazy,) = file_reader(rec.path, lazy=True)
-    assert "frame_headers" not in lazy["original_metadata"]
+    (without,) = file_reader(rec.path, lazy=True, frame_headers=False)
+    assert "frame_headers" not in without["original_metadata"]
     fh = eager["original_metadata"]["frame_headers"]
+    # lazily: the same, as dask arrays, read when computed
+    lazy_fh = lazy["original_metadata"]["frame_headers"]
+    assert list(lazy_fh) == list(fh)
+    for name, value in zip(fh, dask.compute(*lazy_fh.values()), strict=True):
+        np.testing.assert_array_equal(value, fh[name])
+        assert value.dtype == fh[name].dtype
     assert list(fh)[:3] == ["num", "timestamp", "ms"] and list(fh)[-1] == "extra"
     np.testing.assert_array_equal(fh["num"], np.arange(1, 8))
     assert fh["extra"].shape == (7, 2)  # bytes 68 and 69: Scan_x does not fit
@@ -273,5 +304,6 @@ def test_frame_headers_in_original_metadata(make_tvips):
     np.testing.assert_array_equal(
         d["original_metadata"]["frame_headers"]["num"], [3, 2, 1, 0, 4, 5, 6, 7]
     )
+    assert isinstance(d["original_metadata"]["frame_headers"]["num"], da.Array)
     filler = bytes.fromhex(eager["original_metadata"]["tvips_header"]["dummy"])
     assert filler == rec.header[52:]

@@ -47,7 +47,7 @@ def test_demo_command(tmp_path):
     assert lines[9].split() == ["1000"] * 16
     assert lines[10].split() == ["1000"] * 3 + ["600"] * 11 + ["1000"] * 2
     assert lines[-1] == (
-        "acquired 2023-11-14 22:13:20 UTC, 300 kV, signal type electron_diffraction"
+        "acquired 2023-11-14 22:13:20.050 UTC, 300 kV, signal type electron_diffraction"
     )
     assert list(tmp_path.iterdir()) == []  # the temporary folder is gone
 

@@ -151,7 +151,13 @@ def frame_header_arrays(headers, table) -> dict:
 
 
 def frame_header_fields(headers) -> dict:
-    """Return a structured array of frame headers as one array per field."""
+    """Return a structured array of frame headers as one array per field.
+
+    A dask array stays lazy: its fields are dask arrays that share the one
+    read of the headers when they are computed together.
+    """
+    if not isinstance(headers, np.ndarray):
+        return {name: headers[name] for name in headers.dtype.names}
     return {name: np.ascontiguousarray(headers[name]) for name in headers.dtype.names}
 
 

@@ -18,7 +18,7 @@ import itertools
 import numpy as np
 
 from .buffers import POOL
-from .preadv import read_frames_into
+from .preadv import read_frames_into, read_headers
 
 #: Default size of a dask chunk, in bytes.
 CHUNK_BYTES = 100 * 2**20
@@ -190,3 +190,47 @@ def frame_table_to_dask(records, table: np.ndarray, chunks=None):
     graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
     meta = np.empty((0,) * len(shape), header.pixel_dtype)
     return da.Array(graph, name, chunks, meta=meta)
+
+
+#: Frame headers per task of :func:`frame_headers_to_dask`.
+HEADER_BLOCK = 2**16
+
+
+def frame_headers_to_dask(records, table: np.ndarray, block: int = HEADER_BLOCK):
+    """Return the frame headers of the points a frame table places, lazily.
+
+    Nothing is read until the array is computed; then each task reads the
+    headers of its block of points, and no pixels.
+
+    Parameters
+    ----------
+    records : Records
+        Where the recording's frame records lie.
+    table : numpy.ndarray of int
+        Frame of each navigation point (-1: blank); points in C order.
+    block : int, optional
+        Points per task.
+
+    Returns
+    -------
+    dask.array.Array
+        1-D structured array of ``header.frame_header_dtype``, one element
+        per point; blank points have all-zero headers.
+    """
+    import dask.array as da
+
+    flat = np.ascontiguousarray(table.reshape(-1))
+    points = da.from_array(flat, chunks=max(1, min(block, flat.size)), name=False)
+    dtype = records.header.frame_header_dtype
+    return points.map_blocks(
+        _read_point_headers, records, dtype=dtype, meta=np.empty(0, dtype)
+    )
+
+
+def _read_point_headers(frames: np.ndarray, records) -> np.ndarray:
+    """Read the headers of ``frames`` (-1: an all-zero header)."""
+    out = np.zeros(frames.size, records.header.frame_header_dtype)
+    placed = frames >= 0
+    if placed.any():
+        out[placed] = read_headers(records, frames[placed])
+    return out

@@ -179,8 +179,9 @@ def demo_summary(folder: str | os.PathLike) -> list[str]:
     for row in (0, 8, 15):
         lines.append("  " + " ".join(f"{v:4.0f}" for v in vbf[row]))
     meta = d["metadata"]
+    # the time of the scan's first frame, to the millisecond the headers hold
     lines.append(
-        f"acquired {meta['General']['date']} {meta['General']['time']} UTC, "
+        f"acquired {meta['General']['date']} {meta['General']['time'][:12]} UTC, "
         f"{meta['Acquisition_instrument']['TEM']['beam_energy']:.0f} kV, "
         f"signal type {meta['Signal'].get('signal_type')}"
     )

@@ -56,6 +56,10 @@ def describe(filename: str | os.PathLike, estimate_hysteresis: bool = False) -> 
         ``first_frame_header``, ``time``, ``counter``, ``rotator``,
         ``scan_positions``, ``suggested`` (keyword arguments for
         ``file_reader``, or None with the reason in ``suggested_why``),
+        ``suggested_explicit`` (the same scan as explicit arguments,
+        ``scan_shape`` as a list and ``scan_start_frame``, plus
+        ``winding_scan_axis`` and ``hysteresis`` when estimated, for
+        RosettaSciIO or a script; None when there is no suggestion),
         ``problems`` (what :func:`rsciio_tvips.validate` finds, each a dict
         of a :class:`~rsciio_tvips.Finding`'s fields; the recording is
         opened as with ``permissive=True``) and ``scan_warnings`` (what the
@@ -119,7 +123,8 @@ def _describe(rec, estimate_hysteresis: bool) -> dict:
     }
     out["rotator"] = _rotator(headers) if "rotidx" in names else None
     out["scan_positions"] = _positions(headers)
-    out["suggested"], out["suggested_why"] = _suggest(rec, estimate_hysteresis)
+    suggestion = _suggest(rec, estimate_hysteresis)
+    out["suggested"], out["suggested_explicit"], out["suggested_why"] = suggestion
     findings = worst_first(rec.findings + stream_findings(rec, stream))
     out["problems"] = [dataclasses.asdict(f) for f in findings]
     return _plain(out)
@@ -168,10 +173,11 @@ def _suggest(rec, estimate_hysteresis: bool):
     try:
         _, scan, _ = plan_scan(rec, "auto")
     except ValueError as e:  # no scan information, or none that makes a scan
-        return None, str(e)
+        return None, None, str(e)
     args = {"scan_shape": "auto"}
     if scan["scans_found"] > 1:
         args["scan_index"] = 0
+    explicit = {"scan_shape": scan["shape"], "scan_start_frame": scan["start_frame"]}
     why = (
         f"the {scan['method']} information of the frame headers places frames "
         f"{scan['start_frame']} to {scan['stop_frame'] - 1} on a "
@@ -179,6 +185,14 @@ def _suggest(rec, estimate_hysteresis: bool):
     )
     if scan["scans_found"] > 1:
         why += f"; {scan['scans_found']} scans found, scan_index chooses one"
+    off = _sequential_mismatch(scan)
+    if off:
+        # the explicit arguments place frames one after another, as
+        # RosettaSciIO does; the headers placed them by their index
+        why += (
+            f"; {off}: read with the explicit arguments, frames fall one after "
+            "another and the scan comes out shifted from there on"
+        )
     if scan["method"] == "rotator":
         # EM-Konos scans are snakes with a lag in every other row, but the
         # headers do not say so: only the pictures (tvips preview) can.
@@ -191,7 +205,21 @@ def _suggest(rec, estimate_hysteresis: bool):
                 rec, "auto", winding_scan_axis="x", hysteresis="auto"
             )
             why += f" (estimated hysteresis for a snake along x: {wound['hysteresis']})"
-    return args, why
+            explicit.update(winding_scan_axis="x", hysteresis=wound["hysteresis"])
+    return args, explicit, why
+
+
+def _sequential_mismatch(scan: dict) -> str:
+    """Say how a sequential read of the scan's frames would differ, or ""."""
+    repeated = scan.get("repeated_frames", 0)
+    # points missing at the end (an interrupted scan) shift nothing
+    missing = scan.get("missing_points", 0) - scan.get("incomplete_points", 0)
+    parts = []
+    if repeated:
+        parts.append(f"{repeated} frame(s) repeat a point")
+    if missing:
+        parts.append(f"{missing} point(s) have no frame")
+    return " and ".join(parts)
 
 
 def as_text(d: dict) -> str:
@@ -250,6 +278,10 @@ def as_text(d: dict) -> str:
     if d["suggested"]:
         args = ", ".join(f"{k}={v!r}" for k, v in d["suggested"].items())
         lines.append(f"suggested reader arguments: {args}")
+        explicit = d["suggested_explicit"]
+        shape = tuple(explicit["scan_shape"])
+        rest = [f"{k}={v!r}" for k, v in explicit.items() if k != "scan_shape"]
+        lines.append(f"  explicitly: {', '.join([f'scan_shape={shape}', *rest])}")
         lines.append(f"  ({d['suggested_why']})")
     else:
         lines.append(f"no scan found in the frame headers: {d['suggested_why']}")

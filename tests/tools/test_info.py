@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from rsciio_tvips import file_reader
 from rsciio_tvips.__main__ import main
@@ -52,6 +53,7 @@ def test_demo_recording_summary(demo):
         "y_range": [0.0, 15.0],
     }
     assert d["suggested"] == {"scan_shape": "auto"}
+    assert d["suggested_explicit"] == {"scan_shape": [16, 16], "scan_start_frame": 5}
     assert d["suggested_why"] == (
         "the positions information of the frame headers places frames 5 to 260 "
         "on a 16 x 16 scan"
@@ -59,13 +61,24 @@ def test_demo_recording_summary(demo):
     assert d["problems"] == []
 
 
-def test_suggested_arguments_read_the_scan(demo):
-    from rsciio_tvips._tools.demo import demo_frames
+def test_suggested_arguments_read_the_scan(demo, tmp_path):
+    from rsciio_tvips._tools.demo import demo_frames, write_demo_recording
 
     d = describe(demo)
     (s,) = file_reader(demo, **d["suggested"])
     scan = demo_frames((16, 16), (64, 64), 5, 3)[5:261].reshape(16, 16, 64, 64)
     np.testing.assert_array_equal(s["data"], scan)
+    # the explicit arguments (a list from JSON) read the same scan, here and
+    # in RosettaSciIO
+    explicit = json.loads(json.dumps(d["suggested_explicit"]))
+    (e,) = file_reader(demo, **explicit)
+    np.testing.assert_array_equal(e["data"], scan)
+    rsciio_tvips_ref = pytest.importorskip("rsciio.tvips")
+    # RosettaSciIO cannot read records that straddle parts: one part
+    whole = write_demo_recording(tmp_path, "whole", part_size=2**30)
+    assert json.loads(json.dumps(describe(whole)["suggested_explicit"])) == explicit
+    (ref,) = rsciio_tvips_ref.file_reader(str(whole), **explicit)
+    np.testing.assert_array_equal(ref["data"], scan)
 
 
 def test_json_and_text_output(demo, capsys):
@@ -79,7 +92,8 @@ def test_json_and_text_output(demo, capsys):
     assert (
         lines[1] == "  demo_000.tvips                  700,000 bytes        85 frames"
     )
-    assert "suggested reader arguments: scan_shape='auto'" in lines
+    at = lines.index("suggested reader arguments: scan_shape='auto'")
+    assert lines[at + 1] == "  explicitly: scan_shape=(16, 16), scan_start_frame=5"
 
 
 def test_recording_without_scan_information(make_tvips, capsys):
@@ -117,6 +131,31 @@ def test_rotator_scan_hint_and_hysteresis_estimate(make_tvips):
         "4 x 4 scan; EM-Konos scans are usually snakes"
     )
     assert "(estimated hysteresis for a snake along x: " in d["suggested_why"]
+    h = d["suggested_explicit"]["hysteresis"]
+    assert d["suggested_why"].endswith(f"along x: {h})")
+    assert d["suggested_explicit"] == {
+        "scan_shape": [4, 4],
+        "scan_start_frame": 2,
+        "winding_scan_axis": "x",
+        "hysteresis": h,
+    }
+
+
+def test_explicit_arguments_say_when_frames_repeat(make_tvips):
+    # point 2 has two frames, point 5 none: read one after another, frames
+    # after point 2 would land one point late
+    index = [0, 1, 2, 3, 3, 4, 5, 7, 8, 9]
+    rec = make_tvips(n_frames=10, header_values=lambda i: {"rotidx": index[i]})
+    d = describe(rec.path)
+    assert d["suggested_explicit"] == {"scan_shape": [3, 3], "scan_start_frame": 1}
+    assert d["suggested_why"] == (
+        "the rotator information of the frame headers places frames 1 to 9 on a "
+        "3 x 3 scan; 1 frame(s) repeat a point and 1 point(s) have no frame: "
+        "read with the explicit arguments, frames fall one after another and "
+        "the scan comes out shifted from there on; EM-Konos scans are usually "
+        'snakes: if every other row looks mirrored, add winding_scan_axis="x", '
+        'hysteresis="auto"'
+    )
 
 
 def test_truncated_recording_lists_the_problem(make_tvips):
@@ -159,3 +198,64 @@ def test_unreadable_recording_exits_2(tmp_path, capsys):
     assert main(["info", str(tmp_path / "x_000.tvips")]) == 2
     err = capsys.readouterr().err
     assert err == f"tvips info: No such TVIPS file: '{tmp_path / 'x_000.tvips'}'\n"
+
+
+# --- recordings written by file_writer ------------------------------------------
+
+
+def written(tmp_path, data, nav=None, **kw):
+    """Write ``data`` with file_writer (uncalibrated, or ``nav`` axes)."""
+    from rsciio_tvips import file_writer
+
+    nav = nav or [{}] * (data.ndim - 2)
+    axes = [
+        {"size": n, "navigate": True, **a}
+        for n, a in zip(data.shape[:-2], nav, strict=True)
+    ]
+    axes += [{"size": n, "navigate": False} for n in data.shape[-2:]]
+    meta = {"General": {"date": "2024-05-06", "time": "07:08:09", "time_zone": "UTC"}}
+    sig = {"data": data, "axes": axes, "metadata": meta}
+    file_writer(tmp_path / "w.tvips", sig, show_progressbar=False, **kw)
+    return tmp_path / "w_000.tvips"
+
+
+def test_written_movie_suggests_no_scan(tmp_path):
+    # 100 frames: once written with rotidx 1..100, info suggested a 10 x 10 scan
+    nav = [{"name": "time", "scale": 0.04, "offset": 0.0, "units": "s"}]
+    path = written(tmp_path, np.zeros((100, 2, 3), np.uint16), nav)
+    d = describe(path)
+    assert d["rotator"] == {"min": 0, "max": 0, "frames_with_index": 0, "scans": []}
+    assert d["scan_positions"] is None  # 60-byte frame headers
+    assert d["suggested"] is None
+    why = "no scan found in the rotator indices: give scan_shape as a tuple"
+    assert d["suggested_why"] == why
+    assert d["problems"] == []
+    assert as_text(d).splitlines()[-1] == f"no scan found in the frame headers: {why}"
+
+
+def test_written_stack_with_room_for_positions_suggests_no_scan(tmp_path):
+    path = written(
+        tmp_path, np.zeros((100, 2, 3), np.uint16), frame_header_extra_bytes=48
+    )
+    d = describe(path)
+    assert d["scan_positions"] == {"present": False}
+    assert d["suggested"] is None
+
+
+def test_written_scan_is_suggested_in_its_shape(tmp_path):
+    data = np.arange(9 * 8 * 2 * 3, dtype=np.uint16).reshape(9, 8, 2, 3)
+    path = written(tmp_path, data)
+    d = describe(path)
+    assert d["scan_positions"] == {
+        "present": True,
+        "x_range": [0.0, 7.0],
+        "y_range": [0.0, 8.0],
+    }
+    assert d["suggested"] == {"scan_shape": "auto"}
+    assert d["suggested_why"] == (
+        "the positions information of the frame headers places frames 0 to 71 "
+        "on a 9 x 8 scan"
+    )
+    assert d["problems"] == []
+    (s,) = file_reader(path, **d["suggested"])
+    np.testing.assert_array_equal(s["data"], data)
