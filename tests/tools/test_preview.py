@@ -86,9 +86,9 @@ def test_virtual_image_reads_the_band_and_equals_numpy(demo):
             "tvips preview: --scan-shape takes numbers (NY NX) or auto, got 16 x",
         ),
         (
-            ["--scan-shape", "16", "16", "--hysteresis", "2"],
-            "tvips preview: hysteresis applies to snake scans only: give "
-            "winding_scan_axis too\n",
+            "--scan-shape 16 16 --scan-start-frame 5 --winding-scan-axis x "
+            "--hysteresis 16".split(),
+            "tvips preview: hysteresis 16 must be smaller than the scan's 16 points\n",
         ),
     ],
 )
