@@ -69,6 +69,7 @@ def plan_scan(
         raise ValueError(msg)
     start = _integer(scan_start_frame, "scan_start_frame")
     scan_index = _integer(scan_index, "scan_index")
+    winding_scan_axis = winding_axis(winding_scan_axis)
     hysteresis = 0 if hysteresis is None else hysteresis
     method = scan_method or ("sequential" if shape else "auto")
     if method not in (*SCAN_METHODS, "auto"):
@@ -149,18 +150,29 @@ def stack_options(rec, scan_start_frame, winding_scan_axis, hysteresis) -> None:
     that its scripts run, in one warning that names each.
     """
     given = (
-        ("scan_start_frame", _integer(scan_start_frame, "scan_start_frame")),
-        ("winding_scan_axis", winding_scan_axis),
-        ("hysteresis", 0 if hysteresis is None else hysteresis),
+        ("scan_start_frame", _integer(scan_start_frame, "scan_start_frame") or None),
+        ("winding_scan_axis", winding_axis(winding_scan_axis)),
+        ("hysteresis", hysteresis or None),
     )
     ignore_options(
         rec,
         [
             f"{name}={value!r} (it applies to scans: give scan_shape too)"
             for name, value in given
-            if value
+            if value is not None
         ],
     )
+
+
+#: RosettaSciIO also takes the axis numbers 0 and 1 for "x" and "y".
+WINDING_AXES = {0: "x", 1: "y"}
+
+
+def winding_axis(value):
+    """Return ``winding_scan_axis`` as "x", "y" or None (0 and 1 as RosettaSciIO)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return value
+    return WINDING_AXES.get(value, value)
 
 
 def ignore_options(rec, ignored: list[str]) -> None:

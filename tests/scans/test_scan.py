@@ -917,3 +917,18 @@ def test_placement_is_logged(make_tvips, caplog):
         "rec_000.tvips: scan placement {'method': 'sequential', 'start_frame': 1, "
         "'stop_frame': 13, 'frames_before_scan': 1, 'frames_after_scan': 0"
     )
+
+
+@pytest.mark.parametrize(("number", "axis"), [(0, "x"), (1, "y")])
+def test_winding_axis_numbers_as_rosettasciio(make_tvips, number, axis):
+    # RosettaSciIO takes 0 and 1 for "x" and "y": scripts pass them
+    rec = make_tvips(frames=frames_of(range(1, 13)))
+    kw = {"scan_shape": (3, 4), "hysteresis": 1}
+    (by_number,) = file_reader(rec.path, winding_scan_axis=number, **kw)
+    (by_name,) = file_reader(rec.path, winding_scan_axis=axis, **kw)
+    np.testing.assert_array_equal(by_number["data"], by_name["data"])
+    assert by_number["original_metadata"]["Scan"]["winding_scan_axis"] == axis
+    with pytest.raises(
+        ValueError, match='^winding_scan_axis must be "x", "y" or None, got 2$'
+    ):
+        file_reader(rec.path, winding_scan_axis=2, **kw)
