@@ -25,6 +25,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Mapping
 
 import numpy as np
 from box import Box
@@ -306,11 +307,44 @@ def carried_frame_headers(original, n: int) -> dict | None:
         ``original_metadata.frame_headers`` (one array per field, as the
         reader puts them) when every field has ``n`` values; None when the
         signal carries none, or carries them for other frames (a crop).
+
+    Raises
+    ------
+    ValueError
+        If they are not a mapping of fields to one value per frame (a
+        single value, a ragged list): no frame count fits them, and
+        taking them for a crop would silently drop what they hold.
     """
     carried = (original or {}).get("frame_headers")
-    if carried and all(_length(v) == n for v in carried.values()):
+    if not carried:
+        return None
+    _check_per_frame(carried)
+    if all(_length(v) == n for v in carried.values()):
         return carried
     return None
+
+
+def _check_per_frame(carried) -> None:
+    """Raise ValueError unless every carried field has one value per frame."""
+    where = "original_metadata.frame_headers"
+    if not isinstance(carried, Mapping):
+        msg = (
+            f"{where} must map frame-header fields to one value per frame, "
+            f"found a value of type {type(carried).__name__}"
+        )
+        raise ValueError(msg)
+    for name, values in carried.items():
+        try:
+            shape = np.shape(values)
+        except ValueError:  # numpy's word for a ragged list
+            shape = None
+        if not shape:
+            what = "a ragged list" if shape is None else f"a single value {values!r}"
+            msg = (
+                f"{where}[{name!r}] is {what}, not one value per frame: give "
+                "an array with a value for each frame, or remove the field"
+            )
+            raise ValueError(msg)
 
 
 def _computed(carried: dict, names) -> dict:
@@ -368,11 +402,13 @@ def frame_headers(
     The original frame headers are written as they are when the signal
     carries them for exactly these frames (see :func:`carried_frame_headers`)
     and they fit the frame-header size; bytes of fields a smaller header
-    cannot hold are dropped, and a larger header gets zeros, except in the
-    fields of :func:`scan_fields` of a scan (a scan read from 60-byte
-    headers and written with 108 gets its beam positions); their ``mode``
-    is set to ``mode``. Otherwise the headers are made: counter 1, 2, ...;
-    times ``times_ms``; ``mode``; the frame-header rows of
+    cannot hold are dropped, and a larger header gets zeros; their ``mode``
+    is set to ``mode``; and a scan's fields of :func:`scan_fields` are its
+    C-order positions, whatever the carried ones say (after winding,
+    hysteresis, padding or placement by the headers they say where a frame
+    was recorded, not where it is written; a scan read from 60-byte headers
+    and written with 108 gets its beam positions). Otherwise the headers are
+    made: counter 1, 2, ...; times ``times_ms``; ``mode``; the frame-header rows of
     :data:`.mapping.MAPPING` (stage, tilt and beam current) from the
     metadata, 0 where it sets none; and :func:`scan_fields`, as far as the
     header size holds them.
@@ -386,12 +422,14 @@ def frame_headers(
         carried = _computed(carried, dtype.names)
         for name in dtype.names:
             if name in carried:
-                value = np.asarray(carried[name])
-                if value.shape[1:] == out[name].shape[1:]:
-                    out[name] = value
+                _put_carried(out, name, np.asarray(carried[name]))
         if is_scan(nav_shape):
+            # where a frame sits is where it is written: after winding,
+            # hysteresis, padding or placement by the headers, the carried
+            # rotator index and beam positions say where it was recorded,
+            # and would reopen as another scan; C order is what they must say
             for name, value in scan_fields(nav_shape).items():
-                if name in dtype.names and name not in carried:
+                if name in dtype.names:
                     out[name] = value
         if "mode" in dtype.names:
             # the mode decided from the units and the argument wins, so the
@@ -421,6 +459,20 @@ def frame_headers(
         if name in dtype.names:
             out[name] = value
     return out
+
+
+def _put_carried(out, name: str, value) -> None:
+    """Write a carried field into the headers, if its per-frame shape fits."""
+    if value.shape[1:] != out[name].shape[1:]:
+        return
+    try:
+        out[name] = value
+    except (TypeError, ValueError) as exc:  # None, text: not numbers
+        msg = (
+            f"original_metadata.frame_headers[{name!r}] holds values of type "
+            f"{value.dtype} that are not numbers for the {out.dtype[name]} field"
+        )
+        raise ValueError(msg) from exc
 
 
 def _axis_name(axis, index: int, count: int) -> str:

@@ -14,6 +14,8 @@ frame, a virtual detector reads only its rows.
 from __future__ import annotations
 
 import itertools
+import threading
+from collections import OrderedDict
 
 import numpy as np
 
@@ -228,9 +230,60 @@ def frame_headers_to_dask(records, table: np.ndarray, block: int = HEADER_BLOCK)
 
 
 def _read_point_headers(frames: np.ndarray, records) -> np.ndarray:
-    """Read the headers of ``frames`` (-1: an all-zero header)."""
+    """Read the headers of ``frames`` (-1: an all-zero header).
+
+    HyperSpy's writers (``.hspy``, ``.zspy``) compute the fields of
+    ``original_metadata.frame_headers`` one at a time, and each would read
+    the headers again: the blocks read last are kept (:data:`HEADER_CACHE`),
+    so that the fields of one recording share one read.
+    """
+    from dask.base import tokenize
+
+    key = tokenize(records.chain, records.header.raw, frames)
+    cached = HEADER_CACHE.get(key)
+    if cached is not None:
+        return cached
     out = np.zeros(frames.size, records.header.frame_header_dtype)
     placed = frames >= 0
     if placed.any():
         out[placed] = read_headers(records, frames[placed])
+    HEADER_CACHE.put(key, out)
     return out
+
+
+class _BlockCache:
+    """The header blocks read last, up to a number of bytes (thread-safe).
+
+    Values are returned as they are: callers must not write into them
+    (dask's field access makes copies).
+    """
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self._blocks = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            block = self._blocks.get(key)
+            if block is not None:
+                self._blocks.move_to_end(key)
+            return block
+
+    def put(self, key, block: np.ndarray) -> None:
+        if block.nbytes > self.budget:
+            return
+        with self._lock:
+            if key in self._blocks:
+                return
+            self._blocks[key] = block
+            self._bytes += block.nbytes
+            while self._bytes > self.budget:
+                _, dropped = self._blocks.popitem(last=False)
+                self._bytes -= dropped.nbytes
+
+
+#: Header blocks kept for the next field: 64 MiB, the headers of about
+#: 600 000 frames of 108-byte headers (beyond, each field reads again).
+HEADER_CACHE = _BlockCache(64 * 2**20)

@@ -61,7 +61,8 @@ def plan_scan(
     info : dict
         What was done, for ``original_metadata.Scan``.
     headers : numpy.ndarray or None
-        The frame headers, when they were read to place the frames.
+        The decoded fields of every frame header (``rec.header_fields``),
+        when they were read to place the frames.
     """
     shape = None if _is_auto(scan_shape) else check_shape(scan_shape)
     if incomplete_scan not in ("pad", "error"):
@@ -106,12 +107,12 @@ def plan_scan(
         info["incomplete_points"] = info["missing_points"]
     else:
         if start < 0:
-            msg = (
-                "a negative scan_start_frame pads sequential scans only; frames "
-                f"placed by {method} information cannot be padded"
+            ignored.append(
+                f"scan_start_frame={start} (blank points pad sequential scans "
+                "only: frames placed by their headers' index are not shifted)"
             )
-            raise ValueError(msg)
-        headers = rec.frame_headers
+            start = 0
+        headers = rec.header_fields
         table, info = _place_by_headers(
             rec, headers, method, shape, max(start, 0), scan_index,
             repeated_points, missing_points,
@@ -187,7 +188,7 @@ def ignore_options(rec, ignored: list[str]) -> None:
 #: Frames on each side of ``scan_start_frame`` whose headers are looked at
 #: to check that a sequential scan starts where the headers say it does, and
 #: the most bytes of headers that check reads (for very large headers).
-START_WINDOW = 1024
+START_WINDOW = 64
 START_WINDOW_BYTES = 2**22
 
 
@@ -200,22 +201,28 @@ def _check_start(rec, start: int, shape) -> None:
     alone: beam positions whose scan (the beam parked before it left out)
     starts there, ``rotidx`` 1 (EM-Konos's first point), or a ``rotidx``
     that counts up by one from that frame (RosettaSciIO's writer numbers
-    frames so, from 0 or 1). Only the headers of a window around
-    ``start`` are read (:data:`START_WINDOW` frames each side, at most
-    :data:`START_WINDOW_BYTES`), so that opening stays quick whatever the
-    recording's length.
+    frames so, from 0 or 1), beam positions that run in C order from that
+    frame along rows of ``shape[-1]`` (this package's writer writes them
+    so). A negative start pads on purpose and is not checked. Only the
+    headers of a window around ``start`` are read (:data:`START_WINDOW`
+    frames each side, at most :data:`START_WINDOW_BYTES`), so that opening
+    stays quick whatever the recording's length.
     """
-    first = max(start, 0)
+    if start < 0:
+        return
+    first = start
     size = rec.header.frame_header_bytes
     window = max(2, min(START_WINDOW, START_WINDOW_BYTES // max(size, 1) // 2))
     lo = max(0, first - window)
     frames = np.arange(lo, min(rec.n_frames, first + window))
-    headers = rec.read_headers(frames)
+    headers = rec.read_header_fields(frames)
     names, at = headers.dtype.names, first - lo
     found = None
     if "Scan_y" in names:
         nx = shape[-1] if len(shape) > 1 else None
         x, y = float_field(headers, "Scan_x"), float_field(headers, "Scan_y")
+        if _in_c_order(x[at:], y[at:], shape):
+            return
         points, scans = position_points(x, y, 0, nx)
         found = _scan_near(points, [s[:2] for s in scans], at, "beam positions")
     if found is None and "rotidx" in names:
@@ -235,6 +242,19 @@ def _check_start(rec, start: int, shape) -> None:
         "headers describe",
         UserWarning,
     )
+
+
+def _in_c_order(x, y, shape) -> bool:
+    """Return whether beam positions run in C order along rows of ``shape[-1]``.
+
+    From the first frame given: x counts 0, 1, ... along a row, y goes up
+    by one a row (from whatever row the first frame is in).
+    """
+    k = np.arange(min(x.size, math.prod(shape)))
+    if k.size < 2:
+        return False
+    nx = shape[-1]
+    return bool(np.all(x[k] == k % nx) and np.all(y[k] - y[0] == k // nx))
 
 
 def _scan_near(points, scans, at: int, source: str):

@@ -227,6 +227,9 @@ def to_format(
     if out.exists() and not overwrite:
         msg = f"{out} exists: pass overwrite=True (--overwrite) to replace it"
         raise FileExistsError(msg)
+    # the frame headers are TVIPS's own: other formats have no place for
+    # them but original_metadata, where HyperSpy would store each field
+    reader_kwargs.setdefault("frame_headers", False)
     d = _open(filename, frames, crop, binning, reader_kwargs)
     # HyperSpy shows its own progress bar (show_progressbar)
     with _progress_bar(progress and writer != "hyperspy"):

@@ -762,11 +762,6 @@ def test_a_missing_last_point_is_not_an_incomplete_scan(make_tvips):
             "a scan of shape (1000000, 1000000) has 1000000000000 points, far more "
             "than the 12 frames it can be made of: check scan_shape",
         ),
-        (
-            {"scan_shape": "auto", "scan_start_frame": -1},
-            "a negative scan_start_frame pads sequential scans only; frames placed by "
-            "auto information cannot be padded",
-        ),
     ],
 )
 def test_bad_scan_numbers(make_tvips, kw, message):
@@ -799,8 +794,14 @@ def test_bad_scan_numbers(make_tvips, kw, message):
             "winding_scan_axis too); scan_start_frame=20 (past the last frame, "
             "16: the scan is searched for from frame 0)",
         ),
+        (
+            {"scan_shape": "auto", "scan_start_frame": -1},
+            {"scan_shape": "auto"},
+            "scan_start_frame=-1 (blank points pad sequential scans only: frames "
+            "placed by their headers' index are not shifted)",
+        ),
     ],
-    ids=["hysteresis without winding", "scan options of a stack", "auto"],
+    ids=["hysteresis without winding", "scan options of a stack", "auto", "negative"],
 )
 def test_options_that_cannot_apply_are_ignored(make_tvips, kw, plain, ignored):
     # RosettaSciIO ignores them (scripts pass them always): so do we, saying so
@@ -929,6 +930,6 @@ def test_winding_axis_numbers_as_rosettasciio(make_tvips, number, axis):
     np.testing.assert_array_equal(by_number["data"], by_name["data"])
     assert by_number["original_metadata"]["Scan"]["winding_scan_axis"] == axis
     with pytest.raises(
-        ValueError, match='^winding_scan_axis must be "x", "y" or None, got 2$'
+        ValueError, match=r'^winding_scan_axis must be "x", "y" or None, got 2$'
     ):
         file_reader(rec.path, winding_scan_axis=2, **kw)
