@@ -181,7 +181,7 @@ def file_reader(
         nav_axes = _metadata.scan_axes(table.shape)
     checks = None
     if diagnostics or (diagnostics is None and headers is not None):
-        checks = frame_summary(rec.frame_headers)
+        checks = frame_summary(rec.header_fields)
     want_headers = frame_headers is None or bool(frame_headers)
     mode = first["mode"].item() if "mode" in first.dtype.names else None
     axes = nav_axes + _metadata.signal_axes(rec.header, mode)
@@ -190,8 +190,9 @@ def file_reader(
     per_point = None
     if lazy:
         data = rec.to_dask(table, chunks=_chunks(rec, table, scan, rechunking))
-        if want_headers and headers is None:
-            # read when computed (by the writer, say), so opening stays instant
+        if want_headers:
+            # whole headers, read when computed (by the writer, say), so
+            # opening stays instant and no undecoded byte is lost
             per_point = _metadata.frame_header_fields(
                 frame_headers_to_dask(rec.records, table)
             )
@@ -202,9 +203,8 @@ def file_reader(
     else:
         data = rec.asarray(table)
     if want_headers and per_point is None:
-        per_point = _metadata.frame_header_arrays(
-            rec.frame_headers if headers is None else headers, table
-        )
+        # the placement read the decoded fields only; carry every byte
+        per_point = _metadata.frame_header_arrays(rec.frame_headers, table)
     shown = rec.read_headers([_first_point(table)])[0]
     return [
         {

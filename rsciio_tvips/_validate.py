@@ -4,8 +4,9 @@
 (:mod:`._checks`: part chain, main header, sizes, part boundaries) collected
 instead of raised or warned, then runs the checks that need every frame
 header (frame counter, frame times, rotator index, beam positions). It reads
-headers only, never pixels, in blocks so that its memory does not grow with
-the recording.
+the decoded fields of the headers only (records of tiny frames are read
+whole, which is faster), in blocks, so that its memory grows neither with
+the recording nor with the header size it declares.
 """
 
 from __future__ import annotations
@@ -35,11 +36,9 @@ def validate(filename: str | os.PathLike) -> list[Finding]:
         raises or warns about is listed once, with the same file and offset
         as the reader's message.
 
-    Raises
-    ------
-    OSError
-        Only for a failure of the system while reading (a disk error); a
-        missing file is a ``fatal`` finding.
+    Never raises for what it finds: a missing file, a file it may not read
+    (``PermissionError``), a disk error or any other ``OSError`` is a
+    ``fatal`` finding naming the file, with the system's message.
 
     See Also
     --------
@@ -60,8 +59,30 @@ def validate(filename: str | os.PathLike) -> list[Finding]:
         return [Finding("fatal", path.name, None, "file", "a file", "nothing")]
     except TvipsFormatError as e:
         return worst_first(e.findings)
-    findings = rec.findings + stream_findings(rec, frame_stream(rec))
-    return worst_first(findings)
+    except OSError as e:
+        return [_system_finding(path, e)]
+    try:
+        stream = frame_stream(rec)
+    except OSError as e:  # a part became unreadable while its headers are read
+        return worst_first([*rec.findings, _system_finding(path, e)])
+    except TvipsFormatError as e:  # a part changed while its headers are read
+        changed = e.findings or [_changed_finding(path, e)]
+        return worst_first([*rec.findings, *changed])
+    return worst_first(rec.findings + stream_findings(rec, stream))
+
+
+def _changed_finding(path: Path, error: TvipsFormatError) -> Finding:
+    """Return a part that changed during the pass as a fatal finding."""
+    # the reader's messages start with the part's name
+    name, _, what = str(error).partition(": ")
+    return Finding("fatal", name or path.name, None, "part", "unchanged", what)
+
+
+def _system_finding(path: Path, error: OSError) -> Finding:
+    """Return a failure of the system (permission, disk) as a fatal finding."""
+    failed = Path(os.fspath(error.filename)).name if error.filename else path.name
+    found = f"{type(error).__name__}: {error.strerror or error}"
+    return Finding("fatal", failed, None, "file", "a readable file", found)
 
 
 def status(findings: list[Finding]) -> int:

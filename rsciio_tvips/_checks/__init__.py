@@ -12,7 +12,8 @@ permissive reading and the validator):
 3. ``warning``: warned (the data can be read, with a defect);
 4. ``info``: only collected (unusual, not a defect).
 
-The checks that run when a recording is opened (:func:`chain_defects`, the
+The checks that run when a recording is opened (:func:`chain_defects`: two
+files for one part, parts that are not regular files, missing parts; the
 main header's :func:`~rsciio_tvips._format.header.header_defects`,
 :func:`size_defects`, :func:`boundary_defects`) read at most a few frame
 headers. :class:`FrameStream` checks every frame header, block by block;

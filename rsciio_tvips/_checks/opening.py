@@ -34,12 +34,20 @@ def chain_defects(near, ext: str) -> list[Defect]:
     Returns
     -------
     list of Defect
-        ``error`` for each part number claimed by two files; for the first
-        missing part, ``fatal`` if it is ``_000`` (it holds the main header)
-        and ``error`` otherwise, naming any other missing part in its
-        ``detail``; ``info`` for other recordings in the folder.
+        In order: :func:`duplicate_part_defects`,
+        :func:`irregular_part_defects`, :func:`missing_part_defects` and
+        :func:`other_recording_defects`.
     """
-    stem, found = near.stem, near.found
+    return [
+        *duplicate_part_defects(near),
+        *irregular_part_defects(near),
+        *missing_part_defects(near, ext),
+        *other_recording_defects(near),
+    ]
+
+
+def duplicate_part_defects(near) -> list[Defect]:
+    """Return an ``error`` for each part number two files claim."""
     out = []
     for number, kept, dropped in near.duplicates:
         finding = Finding(
@@ -48,46 +56,97 @@ def chain_defects(near, ext: str) -> list[Defect]:
         )  # fmt: skip
         message = (
             f"{dropped.name}: two files claim part {number} of recording "
-            f"{stem!r}: {kept.name} and {dropped.name}"
+            f"{near.stem!r}: {kept.name} and {dropped.name}"
         )
         out.append(Defect(finding, message, f"{kept.name} is read"))
-    last = max(found)
-    missing = [n for n in range(FIRST_PART_NUMBER, last) if n not in found]
-    if missing:
-        # one defect: the chain breaks at the first gap, and every part after
-        # it is ignored anyway, missing or not
-        number = missing[0]
+    return out
+
+
+def irregular_part_defects(near) -> list[Defect]:
+    """Return a defect for each part that is not a regular file.
+
+    A directory, a FIFO, a device, a dangling symbolic link where a part
+    should be, named for what it is: ``fatal`` for ``_000`` (it holds the
+    main header), ``error`` for any other (the chain ends before it, as at
+    a missing part; the last part too, which was once dropped without a
+    word). Nothing is opened to tell: a FIFO would make the reader wait.
+    """
+    out = []
+    for number, (path, kind) in sorted(near.irregular.items()):
         fatal = number == FIRST_PART_NUMBER
-        name = part_name(stem, number, ext)
         detail = (
             "it holds the main header" if fatal
             else "permissive=True reads the parts before it"
         )  # fmt: skip
-        if len(missing) > 1:
-            more = ", ".join(part_name(stem, n, ext) for n in missing[1:])
-            detail += f"; also missing: {more}"
         finding = Finding(
-            "fatal" if fatal else "error", name, None, "part chain",
-            f"part {number} of {stem!r} (parts up to {last} exist)", "no such file",
-            detail,
+            "fatal" if fatal else "error", path.name, None, "part chain",
+            "a regular file", kind, detail,
         )  # fmt: skip
-        message = (
-            f"{name}: part {number} of the recording is missing (found parts up "
-            f"to {part_name(stem, last, ext)}, {len(missing)} missing)"
-        )
-        ignored = ", ".join(found[n].name for n in sorted(found) if n > number)
-        workaround = f"the parts before it are read, {ignored} ignored"
-        out.append(Defect(finding, message, workaround))
-    if near.others:
-        shown = ", ".join(near.others[:5]) + (", ..." if len(near.others) > 5 else "")
-        first = found.get(FIRST_PART_NUMBER) or found[min(found)]
-        finding = Finding(
-            "info", first.name, None, "folder", f"only parts of {stem!r}",
-            f"{len(near.others)} other part files ({shown})",
-            "other recordings, not read with this one",
-        )  # fmt: skip
-        out.append(Defect(finding, f"{first.name}: {finding.found}"))
+        message = f"{path.name}: expected a regular file, found {kind}"
+        out.append(Defect(finding, message, _workaround(near, number)))
     return out
+
+
+def missing_part_defects(near, ext: str) -> list[Defect]:
+    """Return one defect for the first missing part, naming the others.
+
+    ``fatal`` if it is ``_000`` (it holds the main header), ``error``
+    otherwise; parts that are there but not regular files are not missing
+    (:func:`irregular_part_defects` names them).
+    """
+    stem, found = near.stem, near.found
+    there = found.keys() | near.irregular.keys()
+    last = max(there)
+    missing = [n for n in range(FIRST_PART_NUMBER, last) if n not in there]
+    if not missing:
+        return []
+    # one defect: the chain breaks at the first gap, and every part after
+    # it is ignored anyway, missing or not
+    number = missing[0]
+    fatal = number == FIRST_PART_NUMBER
+    name = part_name(stem, number, ext)
+    detail = (
+        "it holds the main header" if fatal
+        else "permissive=True reads the parts before it"
+    )  # fmt: skip
+    if len(missing) > 1:
+        more = ", ".join(part_name(stem, n, ext) for n in missing[1:])
+        detail += f"; also missing: {more}"
+    finding = Finding(
+        "fatal" if fatal else "error", name, None, "part chain",
+        f"part {number} of {stem!r} (parts up to {last} exist)", "no such file",
+        detail,
+    )  # fmt: skip
+    message = (
+        f"{name}: part {number} of the recording is missing (found parts up "
+        f"to {part_name(stem, last, ext)}, {len(missing)} missing)"
+    )
+    return [Defect(finding, message, _workaround(near, number))]
+
+
+def _workaround(near, number: int) -> str:
+    """Return what permissive reading does when the chain breaks at ``number``."""
+    ignored = ", ".join(near.found[n].name for n in sorted(near.found) if n > number)
+    if not ignored:
+        return "the parts before it are read"
+    return f"the parts before it are read, {ignored} ignored"
+
+
+def other_recording_defects(near) -> list[Defect]:
+    """Return an ``info`` remark for the other recordings' parts in the folder."""
+    if not near.others:
+        return []
+    others = near.others
+    shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+    # named at the recording's first entry: _000, or what there is instead
+    number = min(near.found.keys() | near.irregular.keys())
+    first = near.found.get(number) or near.irregular[number][0]
+    finding = Finding(
+        "info", first.name, None, "folder", f"only parts of {near.stem!r}",
+        f"{len(others)} other part files ({shown})",
+        "other recordings, not read with this one",
+    )  # fmt: skip
+    return [Defect(finding, f"{first.name}: {finding.found}")]
 
 
 def size_defects(records) -> list[Defect]:

@@ -209,8 +209,9 @@ def frame_stream(rec, headers=None, block: int | None = None) -> FrameStream:
     rec : TvipsRecording
         The recording.
     headers : numpy.ndarray, optional
-        Every frame header, when the caller holds them already; else they are
-        read in blocks of :data:`BLOCK` frames.
+        Every frame header, when the caller holds them already; else their
+        decoded fields are read in blocks of :data:`BLOCK` frames, so that
+        memory grows neither with the recording nor with its header size.
     block : int, optional
         Frames per block (default :data:`BLOCK`).
 
@@ -219,7 +220,7 @@ def frame_stream(rec, headers=None, block: int | None = None) -> FrameStream:
     FrameStream
         Fed with every frame: ask it for ``findings`` or a ``summary``.
     """
-    joins = counter_joins(rec.records, rec.read_headers)
+    joins = counter_joins(rec.records, rec.read_header_fields)
     stream = FrameStream(rec.n_frames, joins)
     if headers is not None:
         stream.feed(headers)
@@ -227,7 +228,7 @@ def frame_stream(rec, headers=None, block: int | None = None) -> FrameStream:
     block = block or BLOCK
     for start in range(0, rec.n_frames, block):
         stop = min(rec.n_frames, start + block)
-        stream.feed(rec.read_headers(np.arange(start, stop)))
+        stream.feed(rec.read_header_fields(np.arange(start, stop)))
     return stream
 
 

@@ -22,9 +22,11 @@ from .layout import (
     SUPPORTED_VERSIONS,
     V2_MAX_FRAME_HEADER_SIZE,
     V2_MIN_FRAME_HEADER_SIZE,
+    decoded_header_dtype,
     field_offset,
     frame_header_dtype,
     frame_header_size,
+    frame_header_size_fits,
 )
 
 
@@ -89,9 +91,7 @@ def header_defects(raw: bytes, name: str) -> list[Defect]:
                      bpp, name)
         )  # fmt: skip
     declared = fields["frameheaderbytes"]
-    if version == 2 and not (
-        V2_MIN_FRAME_HEADER_SIZE <= declared <= V2_MAX_FRAME_HEADER_SIZE
-    ):
+    if version == 2 and not frame_header_size_fits(declared):
         expected = (
             f"{V2_MIN_FRAME_HEADER_SIZE} to {V2_MAX_FRAME_HEADER_SIZE} bytes for "
             "version 2"
@@ -162,6 +162,11 @@ class MainHeader:
     def frame_header_dtype(self) -> np.dtype:
         """Structured dtype of this recording's frame headers."""
         return frame_header_dtype(self.frame_header_bytes)
+
+    @property
+    def decoded_header_dtype(self) -> np.dtype:
+        """Dtype of the decoded fields at the start of each frame header."""
+        return decoded_header_dtype(self.frame_header_bytes)
 
 
 def parse_main_header(buf: bytes, name: str) -> MainHeader:

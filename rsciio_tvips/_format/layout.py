@@ -183,6 +183,43 @@ def frame_header_dtype(nbytes: int) -> np.dtype:
     return dtype
 
 
+def frame_header_size_fits(nbytes: int) -> bool:
+    """Return whether a version 2 file may declare frame headers of ``nbytes``.
+
+    The one rule of frame-header sizes: the reader refuses a main header
+    that breaks it, and the writer refuses to write one.
+
+    Parameters
+    ----------
+    nbytes : int
+        The frame-header size (``frameheaderbytes``) of a version 2 main
+        header; version 1 ignores the field.
+
+    Returns
+    -------
+    bool
+        Whether ``nbytes`` is from :data:`V2_MIN_FRAME_HEADER_SIZE` to
+        :data:`V2_MAX_FRAME_HEADER_SIZE`.
+    """
+    return V2_MIN_FRAME_HEADER_SIZE <= nbytes <= V2_MAX_FRAME_HEADER_SIZE
+
+
+def decoded_header_dtype(nbytes: int) -> np.dtype:
+    """Return the dtype of the decoded fields of a frame header of ``nbytes``.
+
+    :func:`frame_header_dtype` without ``extra``: the known fields that fit,
+    at most :data:`FULL_FRAME_HEADER_SIZE` bytes whatever ``nbytes`` is.
+    Passes over every frame header read this much of each, so that their
+    memory does not grow with the declared header size (up to
+    :data:`V2_MAX_FRAME_HEADER_SIZE`).
+    """
+    full = frame_header_dtype(min(nbytes, FULL_FRAME_HEADER_SIZE))
+    known = [n for n in full.names if n != EXTRA_FIELD]
+    ends = (full.fields[n][1] + full.fields[n][0].itemsize for n in known)
+    end = max(ends, default=0)
+    return frame_header_dtype(end)
+
+
 def record_dtype(frame_header_bytes: int, pixel_dtype, shape) -> np.dtype:
     """Return the dtype of one frame record: frame header then pixels.
 

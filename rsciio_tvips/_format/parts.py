@@ -8,6 +8,12 @@ are laid end to end in that stream, so a record that straddles two files needs
 no special case, and the number of frames follows from the sizes of the files,
 never from a count in a header.
 
+Each :class:`Part` carries the :class:`Identity` of its file as opened (size,
+modification time, inode and device): a read that opens the file again asks
+:meth:`Identity.change` whether it is still that file. :func:`kind_of` names
+what an entry that should be a part is when it is not a regular file (a
+directory, a FIFO, a device, a dangling symbolic link), from ``stat`` alone.
+
 :func:`first_part` is the file a name opens (``x.tvips`` opens
 ``x_000.tvips`` when no file ``x.tvips`` exists, by the rule the writer
 names parts by) and :func:`first_parts` the recordings a folder holds.
@@ -17,8 +23,11 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
+import stat
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -29,6 +38,119 @@ from .layout import (
     part_name,
     recording_stem,
 )
+
+#: What :meth:`Identity.change` calls a part that is no longer the file opened.
+REPLACED, TRUNCATED, REWRITTEN = "replaced", "truncated", "rewritten"
+
+
+class Change(NamedTuple):
+    """How a part's file differs from the one sized when the recording was opened.
+
+    Attributes
+    ----------
+    kind : str
+        :data:`REPLACED`, :data:`TRUNCATED` or :data:`REWRITTEN`.
+    text : str
+        What changed, from what to what (``"inode 12 -> 34 (replaced)"``).
+    """
+
+    kind: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Identity:
+    """What tells the file sized when the recording was opened from any other.
+
+    Attributes
+    ----------
+    size : int
+        Size of the file in bytes.
+    mtime_ns : int
+        Modification time, in ns since the epoch.
+    inode : int
+        Inode number (``st_ino``).
+    device : int
+        Device of the file system that holds it (``st_dev``).
+    """
+
+    size: int
+    mtime_ns: int
+    inode: int
+    device: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> Identity:
+        """Return the identity ``os.stat`` or ``os.fstat`` gave."""
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+
+    def change(self, now: os.stat_result) -> Change | None:
+        """Return how the file ``now`` describes differs from this one, if it does.
+
+        The rule, in order:
+
+        1. another device or inode: **replaced** (a file renamed over the
+           part, as every atomic writer does, or moved in from elsewhere);
+        2. smaller: **truncated**;
+        3. the same size and another modification time: **rewritten** in
+           place;
+        4. larger: **appended**, and allowed whatever the modification time
+           says: an acquisition still writing only adds bytes after those
+           known;
+        5. otherwise the same file.
+
+        What this cannot tell (the bytes themselves are never compared):
+
+        - a file rewritten in place that ends up larger looks appended;
+        - a same-size rewrite that keeps the modification time (restored
+          with ``os.utime``, ``touch -r``, ``cp -p``; or made within the
+          file system's timestamp granularity of the last write before the
+          recording was opened) looks unchanged;
+        - a file deleted and created anew may get the freed inode number
+          back; it is then judged by its size and modification time;
+        - a new modification time at the same size with the bytes unchanged
+          (``touch``) counts as a rewrite.
+
+        Parameters
+        ----------
+        now : os.stat_result
+            ``os.fstat`` of the file as opened for a read.
+
+        Returns
+        -------
+        Change or None
+            None for the same file, or the same file with bytes appended.
+        """
+        if (now.st_dev, now.st_ino) != (self.device, self.inode):
+            moved = [
+                f"{what} {before} -> {after}"
+                for what, before, after in (
+                    ("device", self.device, now.st_dev),
+                    ("inode", self.inode, now.st_ino),
+                )
+                if before != after
+            ]
+            return Change(REPLACED, f"{', '.join(moved)} ({REPLACED})")
+        if now.st_size < self.size:
+            text = f"size {self.size} -> {now.st_size} bytes ({TRUNCATED})"
+            return Change(TRUNCATED, text)
+        if now.st_size == self.size and now.st_mtime_ns != self.mtime_ns:
+            text = (
+                f"modification time {_utc(self.mtime_ns)} -> {_utc(now.st_mtime_ns)} "
+                f"at the same size of {self.size} bytes ({REWRITTEN})"
+            )
+            return Change(REWRITTEN, text)
+        return None
+
+
+def _utc(ns: int) -> str:
+    """Return a time in ns since the epoch as ISO 8601 UTC, to the ns."""
+    seconds, fraction = divmod(ns, 10**9)
+    # time.strftime rather than datetime: datetime stops at microseconds,
+    # and two writes within one microsecond must not print alike
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + (
+        f".{fraction:09d}Z"
+    )
 
 
 @dataclass(frozen=True)
@@ -46,16 +168,17 @@ class Part:
         Bytes of frame data in the part, as sized when the recording was opened.
     stream_start : int
         Offset of the part's first frame-data byte in the chain's stream.
-    mtime_ns : int
-        Modification time when the recording was opened; part of the dask
-        token, so that a file rewritten with the same size gets new keys.
+    identity : Identity
+        The file as sized when the recording was opened; every read checks
+        that the file it opens is still this one (and it is part of the dask
+        token, so that a file rewritten with the same size gets new keys).
     """
 
     path: str
     file_offset: int
     length: int
     stream_start: int
-    mtime_ns: int = 0
+    identity: Identity
 
     @property
     def name(self) -> str:
@@ -134,21 +257,78 @@ class Siblings:
     others : list of str
         Names of the other ``*_NNN.tvips`` files of the folder (other
         recordings).
+    irregular : dict of int to (Path, str)
+        Part numbers whose entry is not a regular file (and which no regular
+        file claims): the entry and what it is (see :func:`kind_of`).
     """
 
     stem: str
     found: dict
     duplicates: list
     others: list
+    irregular: dict = field(default_factory=dict)
+
+
+#: What :func:`kind_of` calls each kind of file that is not a regular one.
+FILE_KINDS = {
+    stat.S_IFDIR: "a directory",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def kind_of(path) -> str | None:
+    """Return what ``path`` is when it is not a regular file; None when it is.
+
+    A symbolic link is followed, and named with its target: ``"a symbolic
+    link to /dev/zero, a character device"``, ``"a dangling symbolic link to
+    gone.tvips"``. Only ``stat`` is asked, nothing is opened: opening a FIFO
+    for reading waits until something writes to it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        An entry that exists (as a name: a dangling link exists).
+
+    Returns
+    -------
+    str or None
+        ``"a directory"``, ``"a FIFO"``, ``"a character device"`` ... ; None
+        for a regular file or a link to one.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing of that name exists (any more).
+    """
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        if not os.path.islink(path):
+            raise
+        if isinstance(exc, FileNotFoundError):
+            return f"a dangling symbolic link to {os.readlink(path)}"
+        # a loop of links, or a target in a folder that cannot be searched
+        return f"a symbolic link to {os.readlink(path)} that cannot be followed"
+    if stat.S_ISREG(st.st_mode):
+        return None
+    kind = FILE_KINDS.get(stat.S_IFMT(st.st_mode), "a special file")
+    if os.path.islink(path):
+        return f"a symbolic link to {os.readlink(path)}, {kind}"
+    return kind
 
 
 def first_part(path: Path) -> Path | None:
     """Return the file that opens the recording ``path`` names, if any.
 
-    ``path`` itself when it is a file: any part, or a one-part recording
-    renamed without the ``_NNN`` suffix. Otherwise, for a name without that
-    suffix, the recording's ``_000`` part by the rule the writer names its
-    parts by (:func:`~.layout.recording_stem`): ``x.tvips`` opens
+    ``path`` itself when there is anything of that name: any part, or a
+    one-part recording renamed without the ``_NNN`` suffix (or a directory,
+    a FIFO, a dangling link: the part chain's checks then say what it is
+    instead of it being taken for nothing). Otherwise, for a name without
+    that suffix, the recording's ``_000`` part by the rule the writer names
+    its parts by (:func:`~.layout.recording_stem`): ``x.tvips`` opens
     ``x_000.tvips``.
 
     Parameters
@@ -161,13 +341,14 @@ def first_part(path: Path) -> Path | None:
     pathlib.Path or None
         The file to open; None when there is none.
     """
-    if path.is_file():
+    # lexists: a dangling link is a name that is there, to be named as such
+    if os.path.lexists(path):
         return path
     if PART_RE.match(path.name):
         return None  # a part that is not there: no other name to try
     stem, ext = recording_stem(path.name)
     first = path.parent / part_name(stem, FIRST_PART_NUMBER, ext)
-    return first if first.is_file() else None
+    return first if os.path.lexists(first) else None
 
 
 def opens_a_recording(name: str) -> bool:
@@ -209,24 +390,49 @@ def first_parts(folder: Path) -> list[str]:
 
 
 def siblings(path: Path) -> Siblings:
-    """Return the parts ``<stem>_NNN.tvips`` beside ``path`` and the rest."""
+    """Return the parts ``<stem>_NNN.tvips`` beside ``path`` and the rest.
+
+    Entries of the recording's name that are not regular files go to
+    :attr:`Siblings.irregular`, so that the checks name them; those of other
+    names are not this recording's concern and are left out.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file opened (it may be any kind of entry).
+
+    Returns
+    -------
+    Siblings
+    """
     match = PART_RE.match(path.name)
     if match is None:
         # A file renamed without the _NNN suffix is a one-part recording.
+        kind = kind_of(path)
+        if kind is not None:
+            return Siblings(path.stem, {}, [], [], {FIRST_PART_NUMBER: (path, kind)})
         return Siblings(path.stem, {FIRST_PART_NUMBER: path}, [], [])
     stem, ext = match["stem"], match["ext"]
     found: dict[int, Path] = {}
+    irregular: dict[int, tuple[Path, str]] = {}
     duplicates, others = [], []
     with os.scandir(path.parent) as entries:
         for entry in sorted(entries, key=lambda e: e.name):
             other = PART_RE.match(entry.name)
-            if other is None or not entry.is_file():
+            if other is None:
                 continue
+            # is_file() takes the type from the folder listing, without a
+            # stat, for all but links: a folder of thousands of parts costs
+            # no more than before
+            regular = entry.is_file()
             if other["stem"] != stem:
-                others.append(entry.name)
+                if regular:
+                    others.append(entry.name)
                 continue
             number = int(other["part"])
-            if number in found:
+            if not regular:
+                _add_irregular(irregular, number, Path(entry.path))
+            elif number in found:
                 kept, dropped = found[number], Path(entry.path)
                 if other["ext"] == ext:
                     kept, dropped = dropped, kept
@@ -234,7 +440,19 @@ def siblings(path: Path) -> Siblings:
                 duplicates.append((number, kept, dropped))
             else:
                 found[number] = Path(entry.path)
-    return Siblings(stem, found, duplicates, others)
+    # a regular file of the number is read; the odd entry beside it is not
+    irregular = {n: v for n, v in irregular.items() if n not in found}
+    return Siblings(stem, found, duplicates, others, irregular)
+
+
+def _add_irregular(irregular: dict, number: int, path: Path) -> None:
+    """Record what the entry ``path`` for part ``number`` is, unless it is gone."""
+    try:
+        kind = kind_of(path)
+    except FileNotFoundError:
+        return  # removed while the folder was read: not there
+    if kind is not None:  # a regular file only now: the next listing finds it
+        irregular.setdefault(number, (path, kind))
 
 
 def build_chain(near: Siblings, last: int) -> Chain:
@@ -258,11 +476,11 @@ def build_chain(near: Siblings, last: int) -> Chain:
     parts = []
     start = 0
     for number in range(FIRST_PART_NUMBER, last + 1):
-        stat = os.stat(near.found[number])
+        st = os.stat(near.found[number])
         offset = MAIN_HEADER_SIZE if number == FIRST_PART_NUMBER else 0
-        length = max(0, stat.st_size - offset)
+        length = max(0, st.st_size - offset)
         parts.append(
-            Part(str(near.found[number]), offset, length, start, stat.st_mtime_ns)
+            Part(str(near.found[number]), offset, length, start, Identity.of(st))
         )
         start += length
     return Chain(tuple(parts))

@@ -131,7 +131,7 @@ def plan_images(
                 "replace them"
             )
             raise FileExistsError(msg)
-    headers = rec.frame_headers[used]
+    headers = rec.header_fields[used]
     times_ms = frame_times_ms(headers)
     return SmvPlan(rec=rec, first=first, available=available, group=group,
                    frames=used, headers=headers, times_ms=times_ms, names=names,

@@ -13,16 +13,20 @@ slice or two of a memoryview.
 
 Files are opened for reading only, per call, and closed before it returns:
 nothing here holds a file handle, so the callers can be pickled and run in
-other processes.
+other processes. Each file opened is first checked to be the part the
+recording was opened with (:func:`check_unchanged`: one ``fstat`` per file
+opened, not per frame).
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import time
 
 import numpy as np
 
+from .._format.parts import REWRITTEN, TRUNCATED
 from ..exceptions import TvipsFormatError
 
 #: Gaps between wanted pieces up to this size are read into a scratch buffer
@@ -39,6 +43,10 @@ BLOCK_FRAMES = (IOV_MAX - 2) // 2
 #: Whether the system has ``os.preadv``; a module attribute so that the
 #: portable fallback can be tested on systems that have it.
 HAVE_PREADV = hasattr(os, "preadv")
+#: Seconds to wait before a second look at a part that seems rewritten at
+#: the same size: a write appending to it sets the new modification time
+#: before the new size, and a look in between must not call it rewritten.
+SETTLE_SECONDS = 0.01
 
 
 def read_pieces(chain, offsets, length: int, dest: np.ndarray, rows) -> None:
@@ -61,7 +69,8 @@ def read_pieces(chain, offsets, length: int, dest: np.ndarray, rows) -> None:
     Raises
     ------
     TvipsFormatError
-        If a file holds fewer bytes than when the recording was opened.
+        If a file holds fewer bytes than when the recording was opened, or
+        is no longer the file it was (see :func:`check_unchanged`).
     """
     offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
     if offsets.size == 0 or length == 0:
@@ -89,7 +98,8 @@ def read_into(chain, offsets, bufs: list, sizes=None) -> None:
     Raises
     ------
     TvipsFormatError
-        If a file holds fewer bytes than when the recording was opened.
+        If a file holds fewer bytes than when the recording was opened, or
+        is no longer the file it was (see :func:`check_unchanged`).
     """
     if not bufs:
         return
@@ -189,7 +199,7 @@ class _Reader:
         else:
             iov = bufs
         want = sum(map(len, iov))
-        got = self._read(self._file(part), iov, offset)
+        got = self._read_fully(self._file(part, offset + want), iov, offset)
         if got != want:
             name = self.chain.parts[part].name
             msg = (
@@ -197,6 +207,27 @@ class _Reader:
                 f"{got}; the file was shortened after the recording was opened"
             )
             raise TvipsFormatError(msg)
+
+    @classmethod
+    def _read_fully(cls, file, iov: list, offset: int) -> int:
+        """Read into ``iov`` at ``offset`` until it is full or the file ends.
+
+        A read may return fewer bytes than asked without the file ending:
+        Linux moves at most 2 GiB - 4 KiB a call (a row of a very wide
+        frame is more), and signals interrupt long reads.
+        """
+        total = 0
+        while iov:
+            n = cls._read(file, iov, offset + total)
+            if n <= 0:
+                break
+            total += n
+            while iov and n >= len(iov[0]):
+                n -= len(iov[0])
+                iov = iov[1:]
+            if n:
+                iov = [iov[0][n:], *iov[1:]]
+        return total
 
     @staticmethod
     def _read(file, bufs, offset: int) -> int:
@@ -211,15 +242,61 @@ class _Reader:
                 break
         return total
 
-    def _file(self, part: int):
+    def _file(self, part: int, end: int):
+        """Return part ``part`` open, opening and checking it on first use.
+
+        ``end`` is where the read that needs it ends (a file offset).
+        """
         if part not in self.files:
-            self.files[part] = open(self.chain.parts[part].path, "rb", buffering=0)
+            # kept before the check, so that close() closes it if it fails
+            file = self.files[part] = open(self.chain.parts[part].path, "rb", 0)
+            check_unchanged(self.chain.parts[part], file.fileno(), end)
         return self.files[part]
 
     def close(self) -> None:
         for file in self.files.values():
             file.close()
         self.files = {}
+
+
+def check_unchanged(part, fd: int, end: int) -> None:
+    """Check that the file open as ``fd`` is still the part the recording had.
+
+    The file's ``fstat`` is compared with the part's
+    :class:`~rsciio_tvips._format.parts.Identity`, by the rule of
+    :meth:`~rsciio_tvips._format.parts.Identity.change`: a file replaced (new
+    inode or device), truncated or rewritten at the same size (new
+    modification time) is refused; bytes appended (an acquisition still
+    writing) are allowed, and the bytes known are trusted. One ``fstat`` per
+    file opened: a read of many frames pays it once.
+
+    Parameters
+    ----------
+    part : Part
+        The part as sized when the recording was opened.
+    fd : int
+        The part's file, just opened for a read.
+    end : int
+        File offset where the read about to be made ends.
+
+    Raises
+    ------
+    TvipsFormatError
+        Naming the part and what changed, from what to what: ``"rec_001.tvips:
+        the part changed since the recording was opened: inode 12 -> 34
+        (replaced)"``. A file truncated before ``end`` is left to the read,
+        whose short count says which bytes are missing.
+    """
+    now = os.fstat(fd)
+    change = part.identity.change(now)
+    if change is not None and change.kind == REWRITTEN:
+        time.sleep(SETTLE_SECONDS)
+        now = os.fstat(fd)
+        change = part.identity.change(now)
+    if change is None or (change.kind == TRUNCATED and end > now.st_size):
+        return
+    msg = f"{part.name}: the part changed since the recording was opened: {change.text}"
+    raise TvipsFormatError(msg)
 
 
 def read_frames_into(
@@ -317,3 +394,47 @@ def read_headers(records, frames) -> np.ndarray:
     offsets = records.record_offsets(frames)
     read_pieces(records.chain, offsets, dtype.itemsize, out, np.arange(frames.size))
     return out
+
+
+def read_header_fields(records, frames) -> np.ndarray:
+    """Read the decoded fields of the frame headers of the given frames.
+
+    Only the first ``header.decoded_header_dtype.itemsize`` bytes of each
+    header (at most 108), never the undecoded rest: a pass over every frame
+    header costs the same for 60-byte headers and for 16 MiB ones.
+
+    Parameters
+    ----------
+    records : Records
+        Where the recording's frame records lie.
+    frames : array_like of int
+        Frame numbers, in any order.
+
+    Returns
+    -------
+    numpy.ndarray
+        Structured array of ``header.decoded_header_dtype``.
+    """
+    frames = np.asarray(frames, dtype=np.int64).reshape(-1)
+    dtype = records.header.decoded_header_dtype
+    record = records.header.record_size
+    if frames.size > 1 and record <= SMALL_RECORD_FACTOR * dtype.itemsize:
+        run = frames[-1] - frames[0] + 1 == frames.size and np.all(np.diff(frames) > 0)
+        if run:
+            # tiny frames: one read of the whole records beats a buffer per
+            # header, and reads little more
+            whole = np.empty(frames.size * record, np.uint8)
+            read_into(
+                records.chain, records.record_offsets(frames[:1]), [memoryview(whole)]
+            )
+            view = np.ndarray(frames.size, dtype, whole, 0, (record,))
+            return view.copy()
+    out = np.empty(frames.size, dtype)
+    offsets = records.record_offsets(frames)
+    read_pieces(records.chain, offsets, dtype.itemsize, out, np.arange(frames.size))
+    return out
+
+
+#: Records at most this many times their decoded header fields are read
+#: whole by :func:`read_header_fields` for a run of consecutive frames.
+SMALL_RECORD_FACTOR = 4

@@ -41,8 +41,10 @@ from .._format.parts import Chain, build_chain, first_part, first_parts, sibling
 from .._format.records import Records
 from ..exceptions import Finding
 from .lazy import frame_table_to_dask
-from .preadv import read_frames_into, read_headers
+from .preadv import read_frames_into, read_header_fields, read_headers
 
+#: Frame headers read at a time (each piece read keeps a buffer view).
+HEADER_BLOCK = 2**16
 #: Below this many bytes an eager read is done by one thread.
 THREADED_MIN_BYTES = 64 * 2**20
 #: Threads for eager reads: copies out of the page cache scale to two.
@@ -81,7 +83,10 @@ class TvipsRecording:
     ------
     TvipsFormatError
         If the main header is invalid (see :func:`parse_main_header`), a
-        part is missing, or not one whole frame record follows the header.
+        part is missing or is not a regular file (a directory, a FIFO, a
+        device, a dangling link), or not one whole frame record follows the
+        header. Later, when a read finds a part replaced, truncated or
+        rewritten since (see :func:`~rsciio_tvips._reading.preadv.check_unchanged`).
     ValueError
         If ``signed`` is True and the pixels are not 16 bits deep.
 
@@ -160,6 +165,12 @@ class TvipsRecording:
         opened = first_part(path)
         if opened is None:
             raise _not_found(filename, path)
+        # A name that is there but is no regular file (a directory, a FIFO,
+        # a dangling link) is a defect of the part chain like any other, a
+        # TvipsFormatError rather than IsADirectoryError: the same defect
+        # then reads the same whichever part is named, and validate()
+        # reports it as a fatal finding instead of raising. Only a name
+        # that is not there at all is a FileNotFoundError.
         near = siblings(opened)
         report.add(chain_defects(near, opened.suffix[1:]))
         chain = build_chain(near, usable_last_part(near))
@@ -173,7 +184,7 @@ class TvipsRecording:
         self.records = Records(chain, header)
         report.add(size_defects(self.records))
         self.n_frames, self.ignored_bytes = divmod(chain.nbytes, header.record_size)
-        report.add(boundary_defects(self.records, self.read_headers))
+        report.add(boundary_defects(self.records, self.read_header_fields))
         #: Every finding of the checks made on opening, ``info`` remarks too.
         self.findings: list[Finding] = report.findings
 
@@ -225,9 +236,37 @@ class TvipsRecording:
 
         Fields have RosettaSciIO's names (``num``, ``timestamp``, ``ms``,
         ``rotidx`` ...) and LiberTEM's as aliases (``ICounter``, ``ITime``
-        ...); bytes past the known fields are in ``extra``.
+        ...); bytes past the known fields are in ``extra``. See
+        :attr:`header_fields` for the fields alone.
         """
-        return self.read_headers(np.arange(self.n_frames))
+        return self.read_headers(None)
+
+    @cached_property
+    def header_fields(self) -> np.ndarray:
+        """The decoded fields of every frame header, without ``extra``.
+
+        What the checks, the scan detection and ``tvips info`` look at: at
+        most 108 bytes a frame, whatever size the file declares for its
+        frame headers (up to 16 MiB), read :data:`HEADER_BLOCK` frames at a
+        time.
+        """
+        return self.read_header_fields(None)
+
+    def read_header_fields(self, frames) -> np.ndarray:
+        """Read the decoded fields of some frame headers (see :attr:`header_fields`).
+
+        Parameters
+        ----------
+        frames : array_like of int or None
+            Frame numbers in any order; negative numbers count from the end.
+            None: every frame.
+
+        Returns
+        -------
+        numpy.ndarray
+            Structured array of ``header.decoded_header_dtype``.
+        """
+        return self._in_blocks(read_header_fields, frames)
 
     def read_headers(self, frames) -> np.ndarray:
         """Read the headers of some frames.
@@ -243,8 +282,24 @@ class TvipsRecording:
         numpy.ndarray
             Structured array, one element per frame.
         """
-        frames = self._check_frames(frames)
-        return read_headers(self.records, frames)
+        return self._in_blocks(read_headers, frames)
+
+    def _in_blocks(self, read, frames) -> np.ndarray:
+        """Read headers of ``frames`` (None: all) with ``read``, a block at a time.
+
+        One read keeps a buffer per frame; blocks bound that whatever the
+        number of frames asked for.
+        """
+        if frames is not None:
+            frames = self._check_frames(frames)
+        n = self.n_frames if frames is None else frames.size
+        out = np.empty(n, read(self.records, np.arange(0)).dtype)
+        for a in range(0, n, HEADER_BLOCK):
+            b = min(n, a + HEADER_BLOCK)
+            out[a:b] = read(
+                self.records, np.arange(a, b) if frames is None else frames[a:b]
+            )
+        return out
 
     def read_frame(self, index: int) -> np.ndarray:
         """Read one frame.

@@ -161,7 +161,7 @@ def demo_summary(folder: str | os.PathLike) -> list[str]:
     for part in rec.chain.parts:
         lines.append(f"  {part.name:16s} {part.file_offset + part.length:>9d} bytes")
     lines.append(repr(rec))
-    h = rec.frame_headers
+    h = rec.header_fields
     lines.append(
         f"frame header: {rec.header.frame_header_bytes} bytes; counter "
         f"{h['num'][0]}..{h['num'][-1]}; rotator index 0 for frames "

@@ -88,7 +88,7 @@ def describe(filename: str | os.PathLike, estimate_hysteresis: bool = False) -> 
 def _describe(rec, estimate_hysteresis: bool) -> dict:
     h = rec.header
     record = h.record_size
-    headers = rec.frame_headers
+    headers = rec.header_fields
     names = headers.dtype.names
     counts = rec.chain.frames_per_part(record, rec.n_frames)
     parts = [

@@ -112,7 +112,7 @@ def preview(
         rec = TvipsRecording(
             filename, permissive=reader_kwargs.get("permissive", False)
         )
-    headers = rec.frame_headers
+    headers = rec.header_fields
     scan = data.ndim == 4
     bar = _progress(progress)
     with bar:

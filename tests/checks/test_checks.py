@@ -88,6 +88,28 @@ def missing_part(make_tvips):
 
 
 @pytest.fixture
+def directory_as_last_part(make_tvips):
+    rec = make_tvips(n_frames=9, records_per_part=3)
+    rec.paths[2].unlink()
+    rec.paths[2].mkdir()
+    return rec, Finding(
+        "error", "rec_002.tvips", None, "part chain", "a regular file",
+        "a directory", "permissive=True reads the parts before it",
+    )  # fmt: skip
+
+
+@pytest.fixture
+def dangling_link_as_first_part(make_tvips):
+    rec = make_tvips(n_frames=9, records_per_part=3)
+    rec.paths[0].unlink()
+    rec.paths[0].symlink_to("moved_000.tvips")
+    return rec, Finding(
+        "fatal", "rec_000.tvips", None, "part chain", "a regular file",
+        "a dangling symbolic link to moved_000.tvips", "it holds the main header",
+    )  # fmt: skip
+
+
+@pytest.fixture
 def bad_header_field(make_tvips, main_header):
     rec = make_tvips(n_frames=3, header=main_header(bitsperpixel=12))
     return rec, Finding(
@@ -102,6 +124,8 @@ def bad_header_field(make_tvips, main_header):
         "emptied_middle_part",
         "truncated_last_record",
         "missing_part",
+        "directory_as_last_part",
+        "dangling_link_as_first_part",
         "bad_header_field",
     ],
 )

@@ -1,7 +1,10 @@
 """validate(), the validate command and permissive reading, on bad files built here."""
 
+import os
 import re
+import signal
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -334,7 +337,9 @@ def test_checks_run_across_blocks(headers_with, make_tvips, monkeypatch):
 def test_validate_reads_no_pixels(make_tvips, monkeypatch):
     from rsciio_tvips._reading import preadv as _io
 
-    rec = make_tvips(n_frames=6, records_per_part=2)
+    # frames larger than a few headers (tiny records are read whole: one
+    # read of them costs less than a read per header)
+    rec = make_tvips(n_frames=6, shape=(16, 16), records_per_part=2)
     seen = []
     real = _io.read_into
 
@@ -355,3 +360,120 @@ def test_finding_str():
     )
     g = Finding("info", "x_000.tvips", None, "folder", "a", "b")
     assert str(g) == "info: x_000.tvips: folder: expected a, found b"
+
+
+# --- a part that is not a regular file: named for what it is ---------------------
+
+#: Each kind of entry that is not a regular file, made in place of a part, and
+#: what the reader calls it.
+NOT_FILES = {
+    "directory": (Path.mkdir, "a directory"),
+    "FIFO": (os.mkfifo, "a FIFO"),
+    "dangling link": (
+        lambda p: p.symlink_to("gone.tvips"),
+        "a dangling symbolic link to gone.tvips",
+    ),
+    "link to /dev/zero": (
+        lambda p: p.symlink_to("/dev/zero"),
+        "a symbolic link to /dev/zero, a character device",
+    ),
+}
+
+
+@pytest.fixture
+def no_hang():
+    """Fail, rather than hang, a test whose code opens a FIFO for reading."""
+
+    def hung(signum, frame):
+        raise TimeoutError("a FIFO was opened for reading")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, previous)
+
+
+def not_a_file(rec, k, kind):
+    """Put an entry of ``kind`` in place of part ``k``; return what it is called."""
+    make, called = NOT_FILES[kind]
+    rec.paths[k].unlink()
+    make(rec.paths[k])
+    return called
+
+
+@pytest.mark.parametrize("kind", NOT_FILES)
+@pytest.mark.parametrize(
+    ("k", "opened", "kept", "ignored"),
+    [(2, 0, 6, ""), (1, 2, 3, ", rec_002.tvips ignored")],
+    ids=["last part", "middle part"],
+)
+def test_a_later_part_that_is_not_a_file(
+    make_tvips, capsys, no_hang, kind, k, opened, kept, ignored
+):
+    rec = make_tvips(n_frames=9, records_per_part=3)
+    called = not_a_file(rec, k, kind)
+    name = f"rec_00{k}.tvips"
+    expected = Finding(
+        "error", name, None, "part chain", "a regular file", called,
+        "permissive=True reads the parts before it",
+    )  # fmt: skip
+    assert validate(rec.paths[opened]) == [expected]
+    assert main(["validate", str(rec.paths[opened])]) == 1
+    assert capsys.readouterr().out.splitlines() == [
+        f"error: {name}: part chain: expected a regular file, found {called} "
+        "(permissive=True reads the parts before it)",
+        f"{rec.paths[opened]}: problems found (1 error)",
+    ]
+    msg = f"{name}: expected a regular file, found {called}"
+    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$") as caught:
+        file_reader(rec.paths[opened])
+    assert caught.value.findings == [expected]
+    warned = f"{msg}; the parts before it are read{ignored}"
+    with pytest.warns(TvipsFormatWarning, match=f"^{re.escape(warned)}$"):
+        (d,) = file_reader(rec.paths[opened], permissive=True)
+    np.testing.assert_array_equal(d["data"], rec.frames[:kept])
+
+
+@pytest.mark.parametrize("kind", NOT_FILES)
+@pytest.mark.parametrize("opened", [0, 1], ids=["named", "through part 1"])
+def test_a_first_part_that_is_not_a_file(make_tvips, capsys, no_hang, kind, opened):
+    rec = make_tvips(n_frames=6, records_per_part=3)
+    called = not_a_file(rec, 0, kind)
+    expected = Finding(
+        "fatal", "rec_000.tvips", None, "part chain", "a regular file", called,
+        "it holds the main header",
+    )  # fmt: skip
+    assert validate(rec.paths[opened]) == [expected]
+    assert main(["validate", str(rec.paths[opened])]) == 2
+    assert capsys.readouterr().out.endswith(": cannot be read (1 fatal)\n")
+    msg = f"rec_000.tvips: expected a regular file, found {called}"
+    for permissive in (False, True):
+        with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
+            file_reader(rec.paths[opened], permissive=permissive)
+
+
+@pytest.mark.parametrize(
+    ("given", "made", "named"),
+    [
+        ("x_000.tvips", "x_000.tvips", "x_000.tvips"),
+        ("x.tvips", "x.tvips", "x.tvips"),  # a directory of that very name
+        ("x.tvips", "x_000.tvips", "x_000.tvips"),  # the part the name opens
+        ("x", "x", "x"),
+    ],
+)
+def test_a_directory_given_as_the_recording(tmp_path, capsys, given, made, named):
+    (tmp_path / made).mkdir()
+    msg = f"{named}: expected a regular file, found a directory"
+    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}$"):
+        file_reader(tmp_path / given)
+    assert validate(tmp_path / given) == [
+        Finding(
+            "fatal", named, None, "part chain", "a regular file", "a directory",
+            "it holds the main header",
+        )
+    ]  # fmt: skip
+    assert main(["validate", str(tmp_path / given)]) == 2
+    # a name that is not there at all is still no such file
+    with pytest.raises(FileNotFoundError, match=r"^No such TVIPS file: "):
+        file_reader(tmp_path / "y.tvips")

@@ -1,6 +1,8 @@
 """Finding the parts of a recording and reading them as one stream."""
 
+import os
 import re
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from rsciio_tvips import (
     file_writer,
 )
 from rsciio_tvips._format.layout import recording_stem
-from rsciio_tvips._format.parts import first_part, first_parts
+from rsciio_tvips._format.parts import first_part, first_parts, kind_of, siblings
 
 
 def find_parts(path):
@@ -52,8 +54,15 @@ def test_only_exact_siblings_are_parts(make_tvips, tmp_path):
         "other_000.tvips",
     ]:
         (tmp_path / junk).write_bytes(b"junk")
-    (tmp_path / "rec_002.tvips").mkdir()  # a folder is not a part
+    # odd entries of other names are not this recording's: not even listed
+    (tmp_path / "other_001.tvips").mkdir()
+    (tmp_path / "rec2_003.tvips").symlink_to("gone")
     assert names(find_parts(rec.path)) == ["rec_000.tvips", "rec_001.tvips"]
+    assert siblings(rec.path).others == [
+        "other_000.tvips",
+        "rec2_002.tvips",
+        "xrec_002.tvips",
+    ]
     np.testing.assert_array_equal(file_reader(rec.path)[0]["data"], rec.frames)
 
 
@@ -276,3 +285,83 @@ def test_short_middle_part_without_counter(make_tvips):
 def test_odd_splits_with_a_running_counter_are_fine(make_tvips):
     rec = make_tvips(n_frames=9, split=[10, 500, 501])
     np.testing.assert_array_equal(TvipsRecording(rec.path).asarray(), rec.frames)
+
+
+# --- entries that are not regular files: named by stat alone --------------------
+
+
+def make_socket(path):
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(path))
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda p: p.write_bytes(b""), None),
+        (lambda p: p.symlink_to("file"), None),  # a link to a regular file
+        (Path.mkdir, "a directory"),
+        (os.mkfifo, "a FIFO"),
+        (make_socket, "a socket"),
+        (lambda p: p.symlink_to("/dev/null"), "a symbolic link to /dev/null, a "
+         "character device"),
+        (lambda p: p.symlink_to("sub"), "a symbolic link to sub, a directory"),
+        (lambda p: p.symlink_to("nowhere"), "a dangling symbolic link to nowhere"),
+        (lambda p: p.symlink_to(p.name), "a symbolic link to x_001.tvips "
+         "that cannot be followed"),
+    ],
+    ids=[
+        "file", "link to a file", "directory", "FIFO", "socket", "link to a device",
+        "link to a directory", "dangling link", "link loop",
+    ],
+)  # fmt: skip
+def test_kind_of(tmp_path, make, kind):
+    (tmp_path / "file").write_bytes(b"x")
+    (tmp_path / "sub").mkdir()
+    entry = tmp_path / "x_001.tvips"
+    make(entry)
+    # by stat alone: a FIFO is not opened (tests/checks/test_validate.py
+    # reads recordings with one, under an alarm)
+    assert kind_of(entry) == kind
+
+
+def test_kind_of_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        kind_of(tmp_path / "x_001.tvips")
+
+
+def test_siblings_keeps_what_is_not_a_file_apart(make_tvips, tmp_path):
+    rec = make_tvips(n_frames=4, records_per_part=2)
+    (tmp_path / "rec_002.tvips").mkdir()
+    (tmp_path / "rec_003.tvips").symlink_to("gone.tvips")
+    # beside a regular file of the same number, an odd entry is not the part
+    (tmp_path / "rec_001.TVIPS").mkdir()
+    near = siblings(rec.paths[1])
+    assert near.found == {0: rec.paths[0], 1: rec.paths[1]}
+    assert near.irregular == {
+        2: (tmp_path / "rec_002.tvips", "a directory"),
+        3: (tmp_path / "rec_003.tvips", "a dangling symbolic link to gone.tvips"),
+    }
+    assert near.duplicates == []
+
+
+def test_a_one_part_recording_that_is_not_a_file(tmp_path):
+    (tmp_path / "renamed.tvips").mkdir()
+    near = siblings(tmp_path / "renamed.tvips")
+    assert near.found == {}
+    assert near.irregular == {0: (tmp_path / "renamed.tvips", "a directory")}
+
+
+@pytest.mark.parametrize(
+    ("name", "entry"),
+    [
+        ("x_000.tvips", "x_000.tvips"),
+        ("x.tvips", "x.tvips"),
+        ("x.tvips", "x_000.tvips"),
+        ("x_002.tvips", "x_002.tvips"),
+    ],
+)
+def test_first_part_finds_any_entry(tmp_path, name, entry):
+    # whatever is there is opened, and the chain's checks say what it is
+    (tmp_path / entry).symlink_to("gone")
+    assert first_part(tmp_path / name) == tmp_path / entry
