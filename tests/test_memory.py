@@ -1,8 +1,10 @@
-"""Peak memory of reading, measured as the peak RSS of a fresh process.
+"""Peak memory of reading and writing, measured as the peak RSS of a fresh process.
 
 A recording of 600 MiB of pixels is written once per test module; each
 measurement runs in its own Python process, whose peak RSS includes the
-interpreter, numpy and dask (measured alone first, as the baseline).
+interpreter, numpy and dask (measured alone first, as the baseline). The
+writer's measurement writes a lazy frame of 1 GiB, made of ones, so that no
+data must exist.
 """
 
 import json
@@ -118,3 +120,57 @@ def test_distributed_workers_stay_within_their_memory(big_recording):
     np.testing.assert_array_equal(total, np.full(SHAPE, per_frame, np.uint64))
     assert len(peaks) == 2
     assert all(p < limit for p in peaks.values()), peaks
+
+
+WRITE_CHILD = """
+import json, sys
+import dask.array as da
+import numpy as np
+from rsciio_tvips import file_writer
+folder, chunks = sys.argv[1], sys.argv[2]
+da.zeros(4, chunks=2).sum().compute()  # dask's one-time imports
+if chunks != "baseline":
+    shape = (16384, 32768)  # one frame of 1 GiB of uint16
+    data = da.ones(shape, dtype=np.uint16, chunks=json.loads(chunks))
+    axes = [{"size": n, "navigate": False} for n in shape]
+    file_writer(folder + "/big.tvips", {"data": data, "axes": axes, "metadata": {}},
+                show_progressbar=False)
+with open("/proc/self/status") as f:
+    hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
+print(json.dumps({"rss": hwm}))
+"""
+
+
+def write_peak(folder, chunks) -> int:
+    out = subprocess.run(
+        [sys.executable, "-c", WRITE_CHILD, str(folder), chunks],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return json.loads(out)["rss"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize(
+    "chunks", ["[2048, 8192]", "[16384, 1024]"], ids=["blocks", "column-strips"]
+)
+def test_a_frame_larger_than_memory_is_written_in_pieces(tmp_path, chunks):
+    # One frame of 1 GiB, in chunks of 32 MiB: it is computed and written a
+    # few pieces of at most LARGE_FRAME_BYTES (64 MiB) at a time, never
+    # whole (the writer once held it twice: 2 GiB).
+    from rsciio_tvips import file_reader
+    from rsciio_tvips._writing.store import LARGE_FRAME_BYTES
+
+    nbytes = 16384 * 32768 * 2
+    base = write_peak(tmp_path, "baseline")
+    rss = write_peak(tmp_path, chunks)
+    path = tmp_path / "big_000.tvips"
+    try:
+        assert path.stat().st_size == 256 + 60 + nbytes
+        # about two pieces and their copies, measured at 130 to 160 MiB
+        assert rss - base < 4 * LARGE_FRAME_BYTES <= nbytes / 4
+        (d,) = file_reader(path, lazy=True)
+        assert int(d["data"][0, ::4095].sum().compute()) == 5 * 32768
+    finally:
+        path.unlink(missing_ok=True)  # 1 GiB: not left for pytest's tmp dirs

@@ -22,7 +22,14 @@ name removes them. Killed during step 3, it leaves no visible ``_000``: the
 next write of the name puts the earlier recording back if the hidden parts
 make it whole, and otherwise keeps them with a warning, never deleting what
 may be its only copy. Lazy (dask) data is computed and written block by
-block, so memory stays bounded whatever the size.
+block, and a frame larger than the block in pieces, so memory stays bounded
+whatever the size of the data or of a frame.
+
+Whatever can be refused is refused before anything is written or moved
+(:func:`_check`, :func:`_frame_header_bytes`, :func:`_prepare`): data or
+options the format cannot hold, a name that is no file's, a part name
+longer than the folder allows, a part's name that a folder or a device
+has.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ import numpy as np
 from .._docstrings import WRITE_FILENAME_DOC
 from .._format.layout import (
     FULL_FRAME_HEADER_SIZE,
+    MAIN_HEADER_DTYPE,
     MAIN_HEADER_SIZE,
     MODE_DIFFRACTION,
     PIXEL_DTYPES,
@@ -45,7 +53,9 @@ from .._format.layout import (
     SUPPORTED_VERSIONS,
     V1_FRAME_HEADER_SIZE,
     V2_BASE_FRAME_HEADER_SIZE,
+    V2_MAX_FRAME_HEADER_SIZE,
     frame_header_dtype,
+    frame_header_size_fits,
     part_name,
 )
 from .._metadata.encode import (
@@ -63,12 +73,14 @@ from .._metadata.encode import (
 from .._metadata.mapping import FRAME, MAPPING
 from ..exceptions import warn
 from .store import (
+    check_part_name,
     commit,
     existing_parts,
+    new_parts,
+    not_part_files,
     recording_names,
     recover_stale,
     remove_leftovers,
-    temp_name,
     write_parts,
 )
 
@@ -142,14 +154,26 @@ def file_writer(
     Raises
     ------
     ValueError
-        If the signal does not have two signal axes, its data type is not
-        uint8/16/32/64 (and no ``dtype`` is given), or an option is invalid.
+        Before anything is written: if the signal does not have two signal
+        axes, its frames have no rows or columns or more than the main
+        header's ``dimx``/``dimy`` hold (4294967295), its data are complex,
+        or not uint8/16/32/64 (and no ``dtype`` is given), its carried
+        frame headers are not one value per frame, the frame headers would
+        be larger than the reader accepts (16 MiB), ``filename`` is empty
+        or ends with a path separator, or an option is invalid.
+    IsADirectoryError
+        If ``filename`` is a folder (before anything is written).
     FileExistsError
         If a recording of that name exists and ``overwrite_recording`` is
-        False.
+        False, or if anything other than a part file (a regular file, or a
+        symbolic link to one) has the name of a part: a folder, a pipe, a
+        device, a link to one or to nothing is never replaced (before
+        anything is written).
     OSError
-        If a part cannot be written (the message names it); an earlier
-        recording of the same name is left as it was.
+        ``ENAMETOOLONG`` before anything is written if the parts' names are
+        longer than the folder allows; otherwise if a part cannot be
+        written (the message names it). An earlier recording of the same
+        name is left as it was.
 
     Warns
     -----
@@ -213,9 +237,9 @@ def _check(signal, version, frame_header_extra_bytes, mode, dtype) -> _Checked:
 
     The checks keep the order :func:`file_writer` always had, so that a
     signal with several faults gets the same first message: signal axes,
-    pixel type (converting to ``dtype``), shape, version, frame headers a
-    re-save would lose (warning), extra bytes, mode, what version 1 cannot
-    store (warning), frame count.
+    frame size, pixel type (converting to ``dtype``), shape, version, frame
+    headers a re-save would lose (warning), extra bytes, mode, what version
+    1 cannot store (warning), frame count.
     """
     data = signal["data"]
     axes = list(signal["axes"])
@@ -227,6 +251,9 @@ def _check(signal, version, frame_header_extra_bytes, mode, dtype) -> _Checked:
             f"{len(sig_axes)} signal axes"
         )
         raise ValueError(msg)
+    # first: a conversion (dtype=) looks for the range of the values, and
+    # frames without pixels have none
+    _check_frame_shape([axis["size"] for axis in sig_axes])
     data = _convert(data, dtype)
     if tuple(data.shape[-2:]) != (sig_axes[0]["size"], sig_axes[1]["size"]):
         msg = (
@@ -267,16 +294,42 @@ def _check(signal, version, frame_header_extra_bytes, mode, dtype) -> _Checked:
     )
 
 
+def _check_frame_shape(shape) -> None:
+    """Refuse frames without pixels, or larger than the main header describes.
+
+    The reader refuses a recording of 0 rows or columns; ``dimx`` and
+    ``dimy`` are unsigned fields that a larger size would overflow.
+    """
+    dimy, dimx = (int(size) for size in shape)
+    for field, size, what in (("dimy", dimy, "rows"), ("dimx", dimx, "columns")):
+        if size == 0:
+            msg = (
+                f"frames of {dimy} x {dimx} pixels have no {what}: a TVIPS frame "
+                "has at least one row and one column"
+            )
+            raise ValueError(msg)
+        kind = MAIN_HEADER_DTYPE.fields[field][0]
+        if size > np.iinfo(kind).max:
+            msg = (
+                f"frames of {dimy} x {dimx} pixels have too many {what}: the main "
+                f"header's {field} ({kind.name}) holds at most {np.iinfo(kind).max}"
+            )
+            raise ValueError(msg)
+
+
 def _check_extra(frame_header_extra_bytes, version: int) -> int | None:
     """Return ``frame_header_extra_bytes`` as an int, None if not given.
 
-    Only a value the user gave is checked: the default
-    :func:`_frame_header_bytes` takes from the original header is always
-    a valid one.
+    Only a value the user gave is checked here; the size it makes, or the
+    one :func:`_frame_header_bytes` takes from the original header, is
+    checked against the reader's limit there.
     """
     if frame_header_extra_bytes is None:
         return None
-    extra = int(frame_header_extra_bytes)
+    try:
+        extra = int(frame_header_extra_bytes)
+    except (TypeError, ValueError, OverflowError):  # text, NaN, infinity
+        extra = -1
     if extra < 0 or extra != frame_header_extra_bytes:
         msg = (
             "frame_header_extra_bytes must be a whole number >= 0, got "
@@ -300,6 +353,9 @@ def _frame_header_bytes(checked: _Checked) -> int:
        that recording (they are made anew) needs 76 bytes for its beam
        positions: below that, it gets LiberTEM's 108-byte layout, which
        LiberTEM decodes in full.
+
+    A size the reader would refuse (:func:`~.layout.frame_header_size_fits`)
+    is refused here, with the option or the carried value that asks for it.
     """
     extra = checked.extra
     kept = False  # carried frame headers are written at their own size
@@ -314,6 +370,7 @@ def _frame_header_bytes(checked: _Checked) -> int:
     if checked.version == 1:
         return V1_FRAME_HEADER_SIZE
     size = V2_BASE_FRAME_HEADER_SIZE + extra
+    _check_frame_header_size(checked, size)
     if (
         checked.extra is None
         and not kept
@@ -324,12 +381,34 @@ def _frame_header_bytes(checked: _Checked) -> int:
     return size
 
 
+def _check_frame_header_size(checked: _Checked, size: int) -> None:
+    """Refuse version 2 frame headers of a size the reader refuses."""
+    if frame_header_size_fits(size):
+        return
+    most = V2_MAX_FRAME_HEADER_SIZE
+    extra = most - V2_BASE_FRAME_HEADER_SIZE
+    if checked.extra is not None:
+        asked, advice = f"frame_header_extra_bytes={checked.extra}", ""
+    else:
+        carried = checked.source.get("frameheaderbytes")
+        asked = f"original_metadata.tvips_header.frameheaderbytes={carried}"
+        advice = " to choose the size"
+    msg = (
+        f"{asked} asks for frame headers of {size} bytes, but the reader accepts "
+        f"at most {most}: give frame_header_extra_bytes of at most {extra}{advice}"
+    )
+    raise ValueError(msg)
+
+
 def _prepare(filename, checked: _Checked, fhb: int, max_file_size, overwrite) -> _Plan:
     """Build the headers, split the frames into parts and clear the name.
 
     Nothing is written yet; the name is cleared by :func:`_clear_the_name`.
     Raises ValueError for a ``max_file_size`` that is invalid or needs more
-    than :data:`MAX_PARTS` parts, FileExistsError from the name.
+    than :data:`MAX_PARTS` parts, ValueError or IsADirectoryError for a
+    name that names no file (:func:`~.store.recording_names`), OSError
+    (``ENAMETOOLONG``) for part names longer than the folder allows,
+    FileExistsError from the name.
     """
     signal, data, n, mode = checked.signal, checked.data, checked.n, checked.mode
     little = np.dtype(data.dtype).newbyteorder("<")
@@ -352,6 +431,8 @@ def _prepare(filename, checked: _Checked, fhb: int, max_file_size, overwrite) ->
         )
         raise ValueError(msg)
     directory, stem, ext = recording_names(filename)
+    # every part name has the same length: three digits
+    check_part_name(directory, part_name(stem, 0, ext))
     _clear_the_name(directory, stem, overwrite)
     return _Plan(header, headers, counts, directory, stem, ext)
 
@@ -416,8 +497,12 @@ def _clear_the_name(directory: Path, stem: str, overwrite: bool) -> None:
 
     1. An earlier recording an interrupted commit left hidden is put back
        first, so that it counts as existing (and is never lost).
-    2. An existing recording is refused unless ``overwrite``.
-    3. Hidden leftovers of interrupted writes are removed, except earlier
+    2. A part's name that something other than a part file has (a folder,
+       a pipe, a device, a link to one or to nothing) is refused, with or
+       without ``overwrite``: it could not be replaced, and the commit
+       would fail after the new parts were placed.
+    3. An existing recording is refused unless ``overwrite``.
+    4. Hidden leftovers of interrupted writes are removed, except earlier
        parts that may be the only copy of a recording: those are kept,
        with a warning.
     """
@@ -428,6 +513,7 @@ def _clear_the_name(directory: Path, stem: str, overwrite: bool) -> None:
             f"{stem!r} hidden; its {len(restored)} part(s) are back in place"
         )
     existing = existing_parts(directory, stem)
+    _refuse_what_is_no_part(directory, stem, existing)
     if existing and not overwrite:
         shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
         msg = (
@@ -446,6 +532,24 @@ def _clear_the_name(directory: Path, stem: str, overwrite: bool) -> None:
         )
 
 
+def _refuse_what_is_no_part(directory: Path, stem: str, existing) -> None:
+    """Raise FileExistsError if something other than a part file has a part's name.
+
+    FileExistsError, as for a recording that exists: the name is taken,
+    and by something the writer never replaces (see
+    :func:`~.store.not_part_files`).
+    """
+    taken = not_part_files(directory, existing)
+    if taken:
+        name, what = taken[0]
+        msg = (
+            f"{name}: a {what} has the name of a part of the recording {stem!r}; "
+            "it is not a part file and is never replaced: move or rename it, or "
+            "choose another name"
+        )
+        raise FileExistsError(msg)
+
+
 def _write(checked: _Checked, plan: _Plan, show_progressbar: bool) -> None:
     """Write the parts under temporary names, then commit them.
 
@@ -455,36 +559,34 @@ def _write(checked: _Checked, plan: _Plan, show_progressbar: bool) -> None:
     """
     frames = _as_frames(checked.data, checked.n)
     token = secrets.token_hex(4)
-    temps = [
-        temp_name(plan.directory, part_name(plan.stem, k, plan.ext), token)
-        for k in range(len(plan.counts))
-    ]
+    parts = new_parts(plan.directory, plan.stem, plan.ext, len(plan.counts), token)
     bar = _progress(checked.n, show_progressbar)
     try:
-        write_parts(temps, plan.counts, plan.header, plan.headers, frames, bar)
+        write_parts(parts, plan.counts, plan.header, plan.headers, frames, bar)
     except BaseException:
-        for temp in temps:
+        for part in parts:
             # the error to report is the one above: on a read-only file
             # system even removing a file never created fails (EROFS)
             with contextlib.suppress(OSError):
-                temp.unlink(missing_ok=True)
+                part.temp.unlink(missing_ok=True)
         raise
     finally:
         if bar is not None:
             bar.close()
-    commit(plan.directory, plan.stem, plan.ext, temps, token)
+    commit(plan.directory, plan.stem, parts, token)
 
 
 def _as_frames(data, n: int):
     """Return the data shaped as :func:`~.store.write_parts` takes it.
 
     Numpy data is flattened to ``(n, dimy, dimx)``. Dask data keeps its
-    navigation axes and chunks (each chunk is then computed once), with
-    whole frames per chunk; a single frame gets a navigation axis.
+    navigation axes and its chunks, on the signal axes too (each chunk is
+    then computed once, and a frame larger than a block is computed in
+    pieces of its chunks, never whole); a single frame gets a navigation
+    axis.
     """
     if hasattr(data, "dask"):
-        frames = data.rechunk({data.ndim - 2: -1, data.ndim - 1: -1})
-        return frames[None] if frames.ndim == 2 else frames
+        return data[None] if data.ndim == 2 else data
     return data.reshape((n, *data.shape[-2:]))
 
 
@@ -508,6 +610,15 @@ def _loses_in_version1(signal, sig_axes) -> bool:
 
 def _convert(data, dtype):
     """Return data of an unsigned pixel type the format holds."""
+    if np.issubdtype(data.dtype, np.complexfloating):
+        # a conversion would silently drop the imaginary part
+        msg = (
+            f"TVIPS stores unsigned pixels, and the data are {data.dtype}: "
+            "complex values cannot be converted without losing their imaginary "
+            "part; write their modulus or real part (e.g. abs(s) or s.real in "
+            "HyperSpy), converted with dtype='uint16' after checking its range"
+        )
+        raise ValueError(msg)
     if dtype is None:
         if np.dtype(data.dtype).newbyteorder("<") not in PIXEL_DTYPES.values():
             msg = (

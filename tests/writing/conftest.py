@@ -4,13 +4,15 @@
     writes the recording ``keep`` (two parts) that a new write must not
     damage, and returns an :class:`Earlier` that can check it is intact.
 ``snapshot(folder)``
-    every file of a folder, hidden ones too, by name: its bytes.
+    every file of a folder, hidden ones too, by name: its bytes (what a
+    folder, a link or a pipe is, without reading it).
 ``stack(data)``
     the signal dictionary of a stack of frames, without calibration.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +23,22 @@ from rsciio_tvips import file_reader, file_writer
 
 
 def snapshot(folder) -> dict:
-    """Every file of ``folder``, hidden ones too, by name: its bytes."""
-    return {p.name: p.read_bytes() for p in sorted(Path(folder).iterdir())}
+    """Every file of ``folder``, hidden ones too, by name: its bytes.
+
+    A link is its target's name, a folder its list of names; a pipe or a
+    device only its kind: reading a pipe would block.
+    """
+    return {p.name: _content(p) for p in sorted(Path(folder).iterdir())}
+
+
+def _content(path: Path):
+    if path.is_symlink():
+        return ("link to", os.readlink(path))
+    if path.is_dir():
+        return ("folder of", sorted(os.listdir(path)))
+    if not path.is_file():
+        return ("special file", os.stat(path).st_mode)
+    return path.read_bytes()
 
 
 def stack(data) -> dict:
@@ -55,6 +71,10 @@ class Earlier:
             show_progressbar=False,
             overwrite_recording=True,
         )
+
+    def remember(self):
+        """Take the folder as it is now, with what the test added, as what must stay."""
+        self.files = snapshot(self.folder)
 
     def assert_intact(self):
         """Every file of the folder is as it was, and the recording reads."""

@@ -74,7 +74,7 @@ def test_partial_writes_are_resumed(make_tvips, tmp_path, monkeypatch):
     assert (tmp_path / "w_000.tvips").read_bytes() == rec.path.read_bytes()
 
 
-# --- denied files and folders ------------------------------------------------------
+# --- denied files and folders -----------------------------------------------------
 
 
 def test_permission_error_names_the_file(earlier_recording, tmp_path, monkeypatch):
@@ -165,7 +165,7 @@ def test_permission_denied_moving_the_earlier_recording_aside(
     earlier.assert_intact()
 
 
-# --- a full disk, a kill while writing ---------------------------------------------
+# --- a full disk, a kill while writing --------------------------------------------
 
 
 CHILD = textwrap.dedent("""
@@ -374,7 +374,7 @@ def test_killed_writer_leaves_only_hidden_files(
     )
 
 
-# --- the commit --------------------------------------------------------------------
+# --- the commit -------------------------------------------------------------------
 
 
 def test_failed_commit_restores_the_earlier_recording(
@@ -529,3 +529,523 @@ def test_a_write_after_a_killed_commit_never_deletes_the_only_copy(
             file_reader(folder / "keep_000.tvips")[0]["data"], again["data"]
         )
     del old
+
+
+# --- refused before anything is written -------------------------------------------
+#
+# Each case below is refused by the writer before it writes or moves a file:
+# the folder (with an earlier recording of the name) is exactly as it was.
+
+
+def refused(earlier, signal, error, msg, **kwargs):
+    """Write ``signal`` over the earlier recording; assert it is refused, intact."""
+    with pytest.raises(error, match=f"^{re.escape(msg)}$"):
+        file_writer(
+            earlier.folder / "keep.tvips",
+            signal,
+            show_progressbar=False,
+            overwrite_recording=True,
+            **kwargs,
+        )
+    earlier.assert_intact()
+
+
+@pytest.mark.parametrize("lazy", [False, True], ids=["numpy", "dask"])
+@pytest.mark.parametrize(
+    ("shape", "msg"),
+    [
+        ((2, 0, 3), "frames of 0 x 3 pixels have no rows"),
+        ((2, 3, 0), "frames of 3 x 0 pixels have no columns"),
+        ((0, 0), "frames of 0 x 0 pixels have no rows"),
+    ],
+)
+@pytest.mark.parametrize("dtype", [None, "uint16"])
+def test_frames_without_pixels_are_refused(
+    earlier_recording, stack, tmp_path, lazy, shape, msg, dtype
+):
+    # (with dtype=, float data: refused before the range of no values is sought)
+    data = (da if lazy else np).zeros(
+        shape, dtype=np.uint16 if dtype is None else float
+    )
+    msg += ": a TVIPS frame has at least one row and one column"
+    refused(earlier_recording(tmp_path), stack(data), ValueError, msg, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    ("shape", "msg"),
+    [
+        (
+            (1, 2**32),
+            "frames of 1 x 4294967296 pixels have too many columns: the main "
+            "header's dimx (uint32) holds at most 4294967295",
+        ),
+        (
+            (2**32, 3),
+            "frames of 4294967296 x 3 pixels have too many rows: the main "
+            "header's dimy (uint32) holds at most 4294967295",
+        ),
+    ],
+)
+def test_frames_larger_than_the_main_header_holds(
+    earlier_recording, stack, tmp_path, shape, msg
+):
+    # lazy: nothing of these 4 GiB is ever computed
+    data = da.zeros(shape, dtype=np.uint8, chunks=2**20)
+    refused(earlier_recording(tmp_path), stack(data), ValueError, msg)
+
+
+@pytest.mark.parametrize("dtype", [None, "uint16"])
+def test_complex_data_is_refused(earlier_recording, stack, tmp_path, dtype):
+    data = np.full((2, 3, 4), 1 + 2j, np.complex64)
+    msg = (
+        "TVIPS stores unsigned pixels, and the data are complex64: complex values "
+        "cannot be converted without losing their imaginary part; write their "
+        "modulus or real part (e.g. abs(s) or s.real in HyperSpy), converted "
+        "with dtype='uint16' after checking its range"
+    )
+    refused(earlier_recording(tmp_path), stack(data), ValueError, msg, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    ("carried", "msg"),
+    [
+        (
+            {"num": 5},
+            "original_metadata.frame_headers['num'] is a single value 5, not one "
+            "value per frame: give an array with a value for each frame, or "
+            "remove the field",
+        ),
+        (
+            {"num": np.arange(2), "ms": np.int64(3)},
+            "original_metadata.frame_headers['ms'] is a single value np.int64(3), "
+            "not one value per frame: give an array with a value for each frame, "
+            "or remove the field",
+        ),
+        (
+            {"num": [[1, 2], [3]]},
+            "original_metadata.frame_headers['num'] is a ragged list, not one "
+            "value per frame: give an array with a value for each frame, or "
+            "remove the field",
+        ),
+        (
+            7,
+            "original_metadata.frame_headers must map frame-header fields to one "
+            "value per frame, found a value of type int",
+        ),
+        (
+            {"num": [None, None]},
+            "original_metadata.frame_headers['num'] holds values of type object "
+            "that are not numbers for the uint32 field",
+        ),
+    ],
+    ids=["scalar", "numpy-scalar", "ragged", "no-mapping", "not-numbers"],
+)
+def test_carried_frame_headers_not_per_frame(
+    earlier_recording, stack, tmp_path, carried, msg
+):
+    signal = stack(np.ones((2, 3, 4), np.uint16))
+    signal["original_metadata"] = {"frame_headers": carried}
+    refused(earlier_recording(tmp_path), signal, ValueError, msg)
+
+
+LIMIT = "but the reader accepts at most 16777216: give frame_header_extra_bytes of "
+
+
+@pytest.mark.parametrize(
+    ("extra", "carried", "msg"),
+    [
+        (
+            2**24,
+            None,
+            "frame_header_extra_bytes=16777216 asks for frame headers of 16777276 "
+            f"bytes, {LIMIT}at most 16777156",
+        ),
+        (
+            None,
+            2**40,
+            "original_metadata.tvips_header.frameheaderbytes=1099511627776 asks "
+            f"for frame headers of 1099511627776 bytes, {LIMIT}at most 16777156 "
+            "to choose the size",
+        ),
+        (
+            None,
+            2**24 + 1,
+            "original_metadata.tvips_header.frameheaderbytes=16777217 asks for "
+            f"frame headers of 16777217 bytes, {LIMIT}at most 16777156 to choose "
+            "the size",
+        ),
+    ],
+    ids=["option", "carried-2**40", "carried-just-over"],
+)
+def test_frame_headers_the_reader_refuses(
+    earlier_recording, stack, tmp_path, extra, carried, msg
+):
+    signal = stack(np.ones((2, 3, 4), np.uint16))
+    if carried is not None:
+        signal["original_metadata"] = {
+            "tvips_header": {"version": 2, "frameheaderbytes": carried},
+            "frame_headers": {"num": np.arange(2)},
+        }
+    refused(
+        earlier_recording(tmp_path),
+        signal,
+        ValueError,
+        msg,
+        frame_header_extra_bytes=extra,
+    )
+
+
+@pytest.mark.parametrize("extra", [float("inf"), float("nan"), "abc"])
+def test_extra_bytes_that_are_no_whole_number(
+    earlier_recording, stack, tmp_path, extra
+):
+    msg = f"frame_header_extra_bytes must be a whole number >= 0, got {extra!r}"
+    signal = stack(np.ones((2, 3, 4), np.uint16))
+    refused(
+        earlier_recording(tmp_path),
+        signal,
+        ValueError,
+        msg,
+        frame_header_extra_bytes=extra,
+    )
+
+
+def test_frame_headers_at_the_readers_limit_are_written(stack, tmp_path):
+    # the one limit: what the writer accepts, the reader reads
+    from rsciio_tvips._format.layout import V2_MAX_FRAME_HEADER_SIZE
+
+    data = np.arange(24, dtype=np.uint16).reshape(2, 3, 4)
+    file_writer(
+        tmp_path / "w.tvips",
+        stack(data),
+        show_progressbar=False,
+        frame_header_extra_bytes=V2_MAX_FRAME_HEADER_SIZE - 60,
+    )
+    (d,) = file_reader(tmp_path / "w_000.tvips", frame_headers=False)
+    np.testing.assert_array_equal(d["data"], data)
+    assert d["original_metadata"]["tvips_header"]["frameheaderbytes"] == 2**24
+
+
+# --- names that name no file, names taken by what is not a part -------------------
+
+
+def test_an_empty_name_is_refused(
+    earlier_recording, snapshot, stack, tmp_path, monkeypatch
+):
+    # "" would be the current folder, and the recording named after it in
+    # the folder above
+    earlier = earlier_recording(tmp_path)
+    (tmp_path / "here").mkdir()
+    earlier.remember()
+    monkeypatch.chdir(tmp_path / "here")
+    msg = (
+        "the file name is empty: name the recording, e.g. 'x.tvips' (its parts "
+        "are then x_000.tvips, x_001.tvips, ...)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        file_writer("", stack(np.ones((1, 2, 2), np.uint8)))
+    assert snapshot(tmp_path / "here") == {}
+    earlier.assert_intact()
+
+
+@pytest.mark.parametrize("how", ["path", "str", "dot"])
+def test_a_folder_as_the_name_is_refused(
+    earlier_recording, stack, tmp_path, monkeypatch, how
+):
+    # IsADirectoryError, as open() raises: the name is fine, what is on disk
+    # is a folder (and it is an OSError, as the writer's other disk errors)
+    earlier = earlier_recording(tmp_path)
+    folder = tmp_path / "keep"
+    folder.mkdir()
+    earlier.remember()
+    monkeypatch.chdir(folder)
+    name = {"path": folder, "str": str(folder), "dot": "."}[how]
+    msg = (
+        f"[Errno 21] {name}: is a folder, not a recording: name one in it, e.g. "
+        f"{os.path.join(name, 'x.tvips')}"
+    )
+    with pytest.raises(IsADirectoryError, match=f"^{re.escape(msg)}$"):
+        file_writer(name, stack(np.ones((1, 2, 2), np.uint8)))
+    earlier.assert_intact()
+
+
+def test_a_name_ending_with_a_separator_is_refused(earlier_recording, stack, tmp_path):
+    earlier = earlier_recording(tmp_path)
+    name = f"{tmp_path}/keep/"
+    msg = (
+        f"{name}: ends with a path separator, so it names a folder, not a "
+        f"recording: name the recording, e.g. {name}x.tvips"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        file_writer(name, stack(np.ones((1, 2, 2), np.uint8)))
+    earlier.assert_intact()
+
+
+def make_fifo(path):
+    os.mkfifo(path)
+
+
+def make_folder(path):
+    path.mkdir()
+
+
+def link_to_folder(path):
+    (path.parent / "elsewhere").mkdir()
+    path.symlink_to(path.parent / "elsewhere", target_is_directory=True)
+
+
+def link_to_nothing(path):
+    path.symlink_to(path.parent / "nothing")
+
+
+def link_to_a_device(path):
+    path.symlink_to("/dev/null")
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (make_folder, "folder"),
+        (make_fifo, "named pipe (FIFO)"),
+        (link_to_folder, "symbolic link to a folder"),
+        (link_to_nothing, "symbolic link that leads nowhere"),
+        (link_to_a_device, "symbolic link to a character device"),
+    ],
+    ids=["folder", "fifo", "link-to-folder", "dangling-link", "link-to-device"],
+)
+@pytest.mark.parametrize("name", ["keep_002.tvips", "keep_007.TVIPS"])
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_a_part_name_taken_by_what_is_no_part_file(
+    earlier_recording, snapshot, stack, tmp_path, make, what, name, overwrite
+):
+    # keep_002 is a part the write makes; keep_007 one it would move aside
+    # and delete. Either way the commit would have placed the new parts and
+    # then failed: refused first, whether overwriting or not.
+    if make is make_fifo and not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes here")
+    earlier = earlier_recording(tmp_path)
+    make(tmp_path / name)
+    before = snapshot(tmp_path)
+    msg = (
+        f"{name}: a {what} has the name of a part of the recording 'keep'; it is "
+        "not a part file and is never replaced: move or rename it, or choose "
+        "another name"
+    )
+    with pytest.raises(FileExistsError, match=f"^{re.escape(msg)}$"):
+        file_writer(
+            tmp_path / "keep.tvips",
+            stack(np.ones((6, 3, 4), np.uint16)),
+            max_file_size=256 + 2 * 84,
+            show_progressbar=False,
+            overwrite_recording=overwrite,
+        )
+    assert snapshot(tmp_path) == before
+    # without what the test made, the earlier recording is as it was
+    if make is make_folder:
+        (tmp_path / name).rmdir()
+    else:
+        (tmp_path / name).unlink()
+    shutil.rmtree(tmp_path / "elsewhere", ignore_errors=True)
+    earlier.assert_intact()
+
+
+def test_a_part_that_is_a_link_to_a_file_is_replaced_not_written_through(
+    earlier_recording, tmp_path
+):
+    # the reader reads through the link, so it is a part; the new part takes
+    # the link's place and the file it led to stays as it was
+    earlier = earlier_recording(tmp_path)
+    (tmp_path / "archive").mkdir()
+    target = tmp_path / "archive" / "keep_001.tvips"
+    os.replace(tmp_path / "keep_001.tvips", target)
+    (tmp_path / "keep_001.tvips").symlink_to(target)
+    kept = target.read_bytes()
+    earlier.write_over()
+    assert target.read_bytes() == kept
+    assert not (tmp_path / "keep_001.tvips").is_symlink()
+    np.testing.assert_array_equal(
+        file_reader(tmp_path / "keep_000.tvips")[0]["data"], np.ones((6, 3, 4))
+    )
+    assert sorted(os.listdir(tmp_path)) == [
+        "archive",
+        "keep_000.tvips",
+        "keep_001.tvips",
+    ]
+
+
+# --- long names -------------------------------------------------------------------
+
+
+def long_stem(nbytes: int, char: str = "n") -> str:
+    """A stem whose parts' names (``STEM_000.tvips``) are ``nbytes`` bytes long."""
+    size = len(char.encode())
+    stem = char * ((nbytes - 10) // size)
+    return stem + "s" * (nbytes - 10 - len(stem.encode()))
+
+
+@pytest.mark.parametrize("nbytes", [237, 238, 239, 240, 250, 255])
+def test_part_names_up_to_the_limit(stack, snapshot, tmp_path, nbytes):
+    # part names of 238 bytes or more leave no room for the 18 bytes the
+    # hidden name adds while writing (16 when moved aside): those parts are
+    # written under shortened hidden names, and replace one another alike
+    stem = long_stem(nbytes)
+    for value, per_part in ((1, 1), (2, 2)):  # 3 parts, replaced by 2
+        file_writer(
+            tmp_path / f"{stem}.tvips",
+            stack(np.full((6, 3, 4), value, np.uint16)),
+            max_file_size=256 + per_part * 84,
+            show_progressbar=False,
+            overwrite_recording=value == 2,
+        )
+    names = sorted(snapshot(tmp_path))
+    assert names == [f"{stem}_{k:03d}.tvips" for k in range(2)]
+    assert len(names[0].encode()) == nbytes
+    (d,) = file_reader(tmp_path / names[1])
+    np.testing.assert_array_equal(d["data"], np.full((6, 3, 4), 2))
+
+
+@pytest.mark.parametrize("char", ["n", "é"], ids=["ascii", "two-byte"])
+def test_part_names_over_the_limit_are_refused(
+    earlier_recording, stack, tmp_path, char
+):
+    earlier = earlier_recording(tmp_path)
+    stem = long_stem(256, char)
+    msg = (
+        f"[Errno 36] {stem}_000.tvips: the part's name is 256 bytes long, and "
+        "its folder allows names of at most 255 bytes (PC_NAME_MAX): choose a "
+        "shorter name"
+    )
+    with pytest.raises(OSError, match=f"^{re.escape(msg)}$") as info:
+        file_writer(tmp_path / f"{stem}.tvips", stack(np.ones((1, 2, 2), np.uint8)))
+    assert info.value.errno == errno.ENAMETOOLONG
+    earlier.assert_intact()
+
+
+def test_the_folders_own_name_limit(stack, snapshot, tmp_path, monkeypatch):
+    # the limit is the folder's (PC_NAME_MAX), 255 where it does not say
+    from rsciio_tvips._writing import store as _store
+
+    real = os.pathconf
+    monkeypatch.setattr(
+        os, "pathconf", lambda p, n: 100 if n == "PC_NAME_MAX" else real(p, n)
+    )
+    assert _store.name_limit(tmp_path) == 100
+    stem = long_stem(90)
+    file_writer(
+        tmp_path / stem, stack(np.ones((1, 2, 2), np.uint8)), show_progressbar=False
+    )
+    with pytest.raises(OSError, match=r"at most 100 bytes \(PC_NAME_MAX\)"):
+        file_writer(tmp_path / long_stem(101), stack(np.ones((1, 2, 2), np.uint8)))
+    monkeypatch.setattr(os, "pathconf", lambda p, n: -1)  # no limit said
+    assert _store.name_limit(tmp_path) == 255
+    monkeypatch.delattr(os, "pathconf")  # no pathconf at all (Windows)
+    assert _store.name_limit(tmp_path) == 255
+    assert sorted(snapshot(tmp_path)) == [f"{stem}_000.tvips"]
+
+
+def test_shortened_hidden_names_are_recognised(stack, snapshot, tmp_path):
+    # A killed write of a long name leaves shortened hidden files: the next
+    # write of that name removes its unfinished parts and puts back an
+    # earlier recording moved aside, and no other name takes them for its own
+    # (not even the recording named like the digest that stands for it).
+    from rsciio_tvips._writing.store import STALE_TAG, TEMP_TAG, hidden_name
+
+    stem, other = long_stem(250), long_stem(250, "o")
+    old = np.arange(12, dtype=np.uint8).reshape(3, 2, 2)
+    file_writer(
+        tmp_path / stem, stack(old), max_file_size=256 + 2 * 64, show_progressbar=False
+    )
+    for k in (0, 1):  # killed after moving the earlier parts aside
+        final = f"{stem}_{k:03d}.tvips"
+        os.replace(
+            tmp_path / final, hidden_name(tmp_path, final, STALE_TAG, "0123abcd")
+        )
+    strays = [
+        hidden_name(tmp_path, f"{name}_000.tvips", TEMP_TAG, "0123abcd")
+        for name in (stem, other)
+    ]
+    for stray in strays:
+        stray.write_bytes(b"unfinished")
+    assert all(len(p.name) < 50 and p.name.endswith("~") for p in strays)
+    digest = strays[0].name[1:17]
+    file_writer(tmp_path / digest, stack(old), show_progressbar=False)
+    assert strays[0].exists() and strays[1].exists()
+    with (
+        pytest.warns(TvipsFormatWarning, match="its 2 part\\(s\\) are back in place"),
+        pytest.raises(FileExistsError, match=f"a recording named '{stem}' exists"),
+    ):
+        file_writer(tmp_path / stem, stack(old), show_progressbar=False)
+    np.testing.assert_array_equal(file_reader(tmp_path / stem)[0]["data"], old)
+    file_writer(
+        tmp_path / stem,
+        stack(old[:1]),
+        show_progressbar=False,
+        overwrite_recording=True,
+    )
+    assert sorted(snapshot(tmp_path)) == sorted(
+        [f"{digest}_000.tvips", f"{stem}_000.tvips", strays[1].name]
+    )
+
+
+# --- large frames -----------------------------------------------------------------
+
+
+TRUTH = np.random.default_rng(16).integers(0, 60000, (2, 3, 7, 10), dtype=np.uint16)
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [None, (1, 2, 7, 10), (2, 1, 7, 3), (1, 3, 2, 4), (1, 1, 1, 10)],
+    ids=["numpy", "whole-frames", "column-strips", "grid", "rows"],
+)
+@pytest.mark.parametrize("budget", [1, 13, 20, 40, 139], ids=lambda b: f"{b}B")
+def test_large_frames_are_written_in_pieces(
+    stack, tmp_path, monkeypatch, chunks, budget
+):
+    # frames of 140 bytes, written in pieces of at most `budget` bytes: rows,
+    # parts of a row (budget 1, 13), pieces of chunks; byte for byte what is
+    # written whole, in three parts, with the 108-byte frame headers of a scan
+    from rsciio_tvips._writing import store as _store
+
+    data = TRUTH if chunks is None else da.from_array(TRUTH, chunks=chunks)
+    signal = stack(data)
+    for name, limit in (("whole", _store.LARGE_FRAME_BYTES), ("pieces", budget)):
+        monkeypatch.setattr(_store, "LARGE_FRAME_BYTES", limit)
+        (tmp_path / name).mkdir()
+        file_writer(
+            tmp_path / name / "x.tvips",
+            signal,
+            show_progressbar=False,
+            max_file_size=256 + 2 * 248,
+        )
+    whole, pieces = (
+        {p.name: p.read_bytes() for p in (tmp_path / n).iterdir()}
+        for n in ("whole", "pieces")
+    )
+    assert sorted(whole) == ["x_000.tvips", "x_001.tvips", "x_002.tvips"]
+    assert pieces == whole
+
+
+def test_a_failure_inside_a_large_frame_keeps_the_earlier_recording(
+    earlier_recording, stack, tmp_path, monkeypatch
+):
+    from rsciio_tvips._writing import store as _store
+
+    earlier = earlier_recording(tmp_path)
+    monkeypatch.setattr(_store, "LARGE_FRAME_BYTES", 40)
+
+    def fail(block, block_info=None):
+        if block_info[None]["chunk-location"] == (1, 3, 0):
+            raise RuntimeError("row 3 of frame 1 failed")
+        return block
+
+    data = da.ones((2, 7, 10), dtype=np.uint16, chunks=(1, 1, 10))
+    data = data.map_blocks(fail, meta=np.empty((0, 0, 0), np.uint16))
+    with pytest.raises(RuntimeError, match="row 3 of frame 1 failed"):
+        file_writer(
+            tmp_path / "keep.tvips",
+            stack(data),
+            show_progressbar=False,
+            overwrite_recording=True,
+        )
+    earlier.assert_intact()
