@@ -160,7 +160,7 @@ def test_a_frame_larger_than_memory_is_written_in_pieces(tmp_path, chunks):
     # few pieces of at most LARGE_FRAME_BYTES (64 MiB) at a time, never
     # whole (the writer once held it twice: 2 GiB).
     from rsciio_tvips import file_reader
-    from rsciio_tvips._writing.store import LARGE_FRAME_BYTES
+    from rsciio_tvips._writing.pieces import LARGE_FRAME_BYTES
 
     nbytes = 16384 * 32768 * 2
     base = write_peak(tmp_path, "baseline")

@@ -9,23 +9,17 @@ the bytes we do not decode are written back unchanged. Which field holds
 which metadata value is the table of :mod:`.mapping`, the one the reader
 walks too.
 
-Where each frame belongs is written so that the recording reads back as what
-it was (:func:`scan_fields`): a stack, at most one navigation axis, with
-nothing a reader could take for a scan; a scan with the rotator index and the
-beam positions that give its shape to ``scan_shape="auto"``. The scan step
-has no field at all (:func:`check_scan_step` says so).
-
-pint is imported, and its unit registry built, only when a unit is first
-converted (:func:`unit_registry`): building the registry takes a noticeable
-time, and reading a file never needs it.
+This module builds the headers: :func:`main_header` and :func:`frame_headers`,
+from the mode (:func:`guess_mode`), the pixel size (:func:`pixel_size`) and
+the frame times (:func:`start_time_ms`, :func:`frame_times_ms`), and warns
+where the metadata no longer say what carried frame headers hold. Where each
+frame belongs is :mod:`.scans`, the frame headers a signal carries are
+:mod:`.carried`, and units are :mod:`.units`.
 """
 
 from __future__ import annotations
 
-import functools
 import math
-import re
-from collections.abc import Mapping
 
 import numpy as np
 from box import Box
@@ -41,71 +35,24 @@ from .._format.layout import (
 )
 from .._format.layout import frame_times_ms as header_times_ms
 from ..exceptions import warn
+from .carried import _computed, _length, _put_carried, carried_frame_headers
 from .mapping import FRAME, MAIN, TEM, rows
+from .scans import is_scan, scan_fields
 from .times import unix_ms
+from .units import _is_pixel_unit, _quantity, unit_kind
 
 #: Filler of the main headers this package writes from scratch.
 FILLER = b"TVIPS "
-#: Units that name a pixel, not a length (pint reads "px" as a CSS length).
-PIXEL_UNITS = {"px", "pixel", "pixels", "pix", "<undefined>", ""}
+
 #: Relative change of the pixel size by rounding above which the writer warns.
 ROUNDING_TOLERANCE = 0.01
 #: Marks a metadata path that is not set at all (a value of None is set).
 _UNSET = object()
 
 
-@functools.cache
-def unit_registry():
-    """Return the pint unit registry, built on the first call.
-
-    Returns
-    -------
-    pint.UnitRegistry
-    """
-    import pint
-
-    return pint.UnitRegistry()
-
-
 def metadata_box(signal) -> Box:
     """Return the signal's metadata as a Box read with dotted paths."""
     return Box(signal.get("metadata") or {}, box_dots=True, default_box=False)
-
-
-def _is_pixel_unit(units) -> bool:
-    return units is None or str(units).strip().lower() in PIXEL_UNITS
-
-
-def _quantity(units):
-    """Return the pint quantity of a unit name, or None.
-
-    Electron microscopy writes Å as "A" (which pint reads as ampere) and
-    pyxem writes "k_A^-1" for 1/Å; both are read as ångström here.
-    """
-    text = str(units).strip().replace("Å", "angstrom").replace("k_A", "angstrom")
-    text = re.sub(r"(?<![A-Za-z_])A(?![A-Za-z_])", "angstrom", text)
-    registry = unit_registry()
-    import pint  # imported by unit_registry: this only binds the name
-
-    try:
-        quantity = registry(text)
-    except (pint.errors.PintError, AttributeError, TypeError, ValueError):
-        return None
-    return quantity if isinstance(quantity, pint.Quantity) else None
-
-
-def unit_kind(units) -> int | None:
-    """Return MODE_IMAGING for a length, MODE_DIFFRACTION for 1/length."""
-    if _is_pixel_unit(units):
-        return None
-    quantity = _quantity(units)
-    if quantity is None:
-        return None
-    if quantity.is_compatible_with("m"):
-        return MODE_IMAGING
-    if quantity.is_compatible_with("1/m"):
-        return MODE_DIFFRACTION
-    return None
 
 
 def guess_mode(signal, sig_axes, original) -> int:
@@ -252,124 +199,6 @@ def main_header(signal, sig_axes, dtype, version, fhb, mode, original) -> bytes:
     return raw
 
 
-def is_scan(nav_shape) -> bool:
-    """Return whether frames of this navigation shape are a scan.
-
-    Two or more navigation axes are a scan; none (one frame) or one (a
-    movie, a tilt series, any stack, whatever its units) are a stack.
-    """
-    return len(nav_shape) >= 2
-
-
-def scan_fields(nav_shape) -> dict:
-    """Return the frame-header fields that say where each frame belongs.
-
-    Parameters
-    ----------
-    nav_shape : tuple of int
-        The navigation shape; frames are in C order.
-
-    Returns
-    -------
-    dict
-        ``rotidx``, ``Scan_x`` and ``Scan_y``, one value per frame. A stack
-        gets 0 in all three: nothing a reader could take for a scan (a
-        rotator index 1, 2, ... would make a movie of a square number of
-        frames reopen as a scan with ``scan_shape="auto"``). A scan gets
-        ``rotidx`` 1, 2, ..., as RosettaSciIO writes (its ``"auto"`` then
-        finds square scans), and the EM-Scan beam positions, which make any
-        scan shape self-describing: ``Scan_x`` is the index along the last
-        navigation axis, ``Scan_y`` the row, counted over all the axes
-        before it (the positions hold two axes only).
-    """
-    n = math.prod(nav_shape)
-    if not is_scan(nav_shape):
-        zeros = np.zeros(n, dtype=np.int64)
-        return {"rotidx": zeros, "Scan_x": zeros, "Scan_y": zeros}
-    flat = np.arange(n)
-    nx = nav_shape[-1]
-    return {"rotidx": flat + 1, "Scan_x": flat % nx, "Scan_y": flat // nx}
-
-
-def carried_frame_headers(original, n: int) -> dict | None:
-    """Return the frame headers the signal carries, if they are for ``n`` frames.
-
-    Parameters
-    ----------
-    original : dict or None
-        The signal's ``original_metadata``.
-    n : int
-        Frames to write.
-
-    Returns
-    -------
-    dict or None
-        ``original_metadata.frame_headers`` (one array per field, as the
-        reader puts them) when every field has ``n`` values; None when the
-        signal carries none, or carries them for other frames (a crop).
-
-    Raises
-    ------
-    ValueError
-        If they are not a mapping of fields to one value per frame (a
-        single value, a ragged list): no frame count fits them, and
-        taking them for a crop would silently drop what they hold.
-    """
-    carried = (original or {}).get("frame_headers")
-    if not carried:
-        return None
-    _check_per_frame(carried)
-    if all(_length(v) == n for v in carried.values()):
-        return carried
-    return None
-
-
-def _check_per_frame(carried) -> None:
-    """Raise ValueError unless every carried field has one value per frame."""
-    where = "original_metadata.frame_headers"
-    if not isinstance(carried, Mapping):
-        msg = (
-            f"{where} must map frame-header fields to one value per frame, "
-            f"found a value of type {type(carried).__name__}"
-        )
-        raise ValueError(msg)
-    for name, values in carried.items():
-        try:
-            shape = np.shape(values)
-        except ValueError:  # numpy's word for a ragged list
-            shape = None
-        if not shape:
-            what = "a ragged list" if shape is None else f"a single value {values!r}"
-            msg = (
-                f"{where}[{name!r}] is {what}, not one value per frame: give "
-                "an array with a value for each frame, or remove the field"
-            )
-            raise ValueError(msg)
-
-
-def _computed(carried: dict, names) -> dict:
-    """Return the carried fields the header holds, computed into numpy.
-
-    A lazy read carries dask arrays that share one read of the frame
-    headers: computed together, that read happens once, not field by field.
-    """
-    import dask
-
-    wanted = [k for k in names if k in carried]
-    return dict(zip(wanted, dask.compute(*(carried[k] for k in wanted)), strict=True))
-
-
-def _length(values) -> int:
-    """Return how many frames a carried field has, without computing it.
-
-    The reader can carry the frame headers of a lazy signal as dask arrays:
-    their shape is known, and reading every header only to count them would
-    cost a pass over the recording.
-    """
-    shape = np.shape(values)
-    return int(shape[0]) if shape else 0
-
-
 def frame_headers(
     signal, nav_shape, fhb, mode, start_ms, times_ms, original
 ) -> np.ndarray:
@@ -400,17 +229,17 @@ def frame_headers(
     Notes
     -----
     The original frame headers are written as they are when the signal
-    carries them for exactly these frames (see :func:`carried_frame_headers`)
+    carries them for exactly these frames (see :func:`~.carried.carried_frame_headers`)
     and they fit the frame-header size; bytes of fields a smaller header
     cannot hold are dropped, and a larger header gets zeros; their ``mode``
-    is set to ``mode``; and a scan's fields of :func:`scan_fields` are its
+    is set to ``mode``; and a scan's fields of :func:`~.scans.scan_fields` are its
     C-order positions, whatever the carried ones say (after winding,
     hysteresis, padding or placement by the headers they say where a frame
     was recorded, not where it is written; a scan read from 60-byte headers
     and written with 108 gets its beam positions). Otherwise the headers are
     made: counter 1, 2, ...; times ``times_ms``; ``mode``; the frame-header rows of
     :data:`.mapping.MAPPING` (stage, tilt and beam current) from the
-    metadata, 0 where it sets none; and :func:`scan_fields`, as far as the
+    metadata, 0 where it sets none; and :func:`~.scans.scan_fields`, as far as the
     header size holds them.
     """
     n = math.prod(nav_shape)
@@ -459,96 +288,6 @@ def frame_headers(
         if name in dtype.names:
             out[name] = value
     return out
-
-
-def _put_carried(out, name: str, value) -> None:
-    """Write a carried field into the headers, if its per-frame shape fits."""
-    if value.shape[1:] != out[name].shape[1:]:
-        return
-    try:
-        out[name] = value
-    except (TypeError, ValueError) as exc:  # None, text: not numbers
-        msg = (
-            f"original_metadata.frame_headers[{name!r}] holds values of type "
-            f"{value.dtype} that are not numbers for the {out.dtype[name]} field"
-        )
-        raise ValueError(msg) from exc
-
-
-def _axis_name(axis, index: int, count: int) -> str:
-    """Return a navigation axis' name; the reader's names if it has none."""
-    name = axis.get("name")
-    if name is not None and str(name) not in ("", "<undefined>"):
-        return str(name)
-    # the names the reader gives a scan's axes (x last, y before it)
-    from_end = count - index
-    return {1: "x", 2: "y"}.get(from_end, f"axis {index}")
-
-
-def _calibration(axis) -> tuple[str, bool] | None:
-    """Return how a navigation axis is calibrated, None if it is not.
-
-    An axis of scale 1, offset 0 and no units (or a pixel unit) is a bare
-    point index, which is all a recording can give back. Otherwise the
-    description (``2.5 nm``, ``1 from 2``, ``non-uniform``) and whether
-    it has an origin other than 0.
-    """
-    units = "" if _is_pixel_unit(axis.get("units")) else str(axis["units"]).strip()
-    unit = f" {units}" if units else ""
-    values = axis.get("axis")
-    if values is not None:
-        values = np.asarray(values, dtype=np.float64)
-        if np.array_equal(values, np.arange(values.size)) and not units:
-            return None
-        return f"non-uniform{unit}", bool(values.size and values[0] != 0)
-    scale = float(1.0 if axis.get("scale") is None else axis["scale"])
-    offset = float(axis.get("offset") or 0.0)
-    if scale == 1 and offset == 0 and not units:
-        return None
-    if offset:
-        return f"{scale:g}{unit} from {offset:g}{unit}", True
-    return f"{scale:g}{unit}", False
-
-
-def check_scan_step(nav_axes) -> None:
-    """Warn, once, if a scan's navigation axes carry a calibration.
-
-    Nothing in a TVIPS recording stores the scan step, its origin or its
-    units: the reader gives a scan uncalibrated axes. A stack (one
-    navigation axis) is not checked: its time axis is stored as frame
-    times.
-
-    Parameters
-    ----------
-    nav_axes : list of dict
-        The navigation axes, in the order of the data.
-
-    Warns
-    -----
-    UserWarning
-        One warning naming every calibrated axis: ``x: 2.5 nm`` (step and
-        units), ``x: 1 from 2`` (the origin a crop leaves).
-    """
-    if len(nav_axes) < 2:
-        return
-    described = [
-        (_axis_name(axis, i, len(nav_axes)), *found)
-        for i, axis in enumerate(nav_axes)
-        if (found := _calibration(axis)) is not None
-    ]
-    if not described:
-        return
-    # x first, as HyperSpy lists navigation axes (the data order is y, x)
-    items = ", ".join(f"{name}: {text}" for name, text, _ in reversed(described))
-    if any(origin for _, _, origin in described):
-        what, pronoun, verb = "scan step and origin", "them", "are"
-    else:
-        what, pronoun, verb = "scan step", "it", "is"
-    warn(
-        f"the {what} ({items}) {verb} not stored in a TVIPS recording: pass "
-        f"{pronoun} again after reading",
-        UserWarning,
-    )
 
 
 def start_time_ms(signal) -> int:

@@ -9,6 +9,6 @@ The layer-level names other layers and the tools use:
 Tools import them from here, not from the modules of this folder.
 """
 
-from .store import existing_parts, recording_names
+from .names import existing_parts, recording_names
 
 __all__ = ["existing_parts", "recording_names"]

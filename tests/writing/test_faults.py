@@ -923,13 +923,13 @@ def test_part_names_over_the_limit_are_refused(
 
 def test_the_folders_own_name_limit(stack, snapshot, tmp_path, monkeypatch):
     # the limit is the folder's (PC_NAME_MAX), 255 where it does not say
-    from rsciio_tvips._writing import store as _store
+    from rsciio_tvips._writing import names as _names
 
     real = os.pathconf
     monkeypatch.setattr(
         os, "pathconf", lambda p, n: 100 if n == "PC_NAME_MAX" else real(p, n)
     )
-    assert _store.name_limit(tmp_path) == 100
+    assert _names.name_limit(tmp_path) == 100
     stem = long_stem(90)
     file_writer(
         tmp_path / stem, stack(np.ones((1, 2, 2), np.uint8)), show_progressbar=False
@@ -937,9 +937,9 @@ def test_the_folders_own_name_limit(stack, snapshot, tmp_path, monkeypatch):
     with pytest.raises(OSError, match=r"at most 100 bytes \(PC_NAME_MAX\)"):
         file_writer(tmp_path / long_stem(101), stack(np.ones((1, 2, 2), np.uint8)))
     monkeypatch.setattr(os, "pathconf", lambda p, n: -1)  # no limit said
-    assert _store.name_limit(tmp_path) == 255
+    assert _names.name_limit(tmp_path) == 255
     monkeypatch.delattr(os, "pathconf")  # no pathconf at all (Windows)
-    assert _store.name_limit(tmp_path) == 255
+    assert _names.name_limit(tmp_path) == 255
     assert sorted(snapshot(tmp_path)) == [f"{stem}_000.tvips"]
 
 
@@ -948,7 +948,7 @@ def test_shortened_hidden_names_are_recognised(stack, snapshot, tmp_path):
     # write of that name removes its unfinished parts and puts back an
     # earlier recording moved aside, and no other name takes them for its own
     # (not even the recording named like the digest that stands for it).
-    from rsciio_tvips._writing.store import STALE_TAG, TEMP_TAG, hidden_name
+    from rsciio_tvips._writing.names import STALE_TAG, TEMP_TAG, hidden_name
 
     stem, other = long_stem(250), long_stem(250, "o")
     old = np.arange(12, dtype=np.uint8).reshape(3, 2, 2)
@@ -1005,12 +1005,12 @@ def test_large_frames_are_written_in_pieces(
     # frames of 140 bytes, written in pieces of at most `budget` bytes: rows,
     # parts of a row (budget 1, 13), pieces of chunks; byte for byte what is
     # written whole, in three parts, with the 108-byte frame headers of a scan
-    from rsciio_tvips._writing import store as _store
+    from rsciio_tvips._writing import pieces as _pieces
 
     data = TRUTH if chunks is None else da.from_array(TRUTH, chunks=chunks)
     signal = stack(data)
-    for name, limit in (("whole", _store.LARGE_FRAME_BYTES), ("pieces", budget)):
-        monkeypatch.setattr(_store, "LARGE_FRAME_BYTES", limit)
+    for name, limit in (("whole", _pieces.LARGE_FRAME_BYTES), ("pieces", budget)):
+        monkeypatch.setattr(_pieces, "LARGE_FRAME_BYTES", limit)
         (tmp_path / name).mkdir()
         file_writer(
             tmp_path / name / "x.tvips",
@@ -1029,10 +1029,10 @@ def test_large_frames_are_written_in_pieces(
 def test_a_failure_inside_a_large_frame_keeps_the_earlier_recording(
     earlier_recording, stack, tmp_path, monkeypatch
 ):
-    from rsciio_tvips._writing import store as _store
+    from rsciio_tvips._writing import pieces as _pieces
 
     earlier = earlier_recording(tmp_path)
-    monkeypatch.setattr(_store, "LARGE_FRAME_BYTES", 40)
+    monkeypatch.setattr(_pieces, "LARGE_FRAME_BYTES", 40)
 
     def fail(block, block_info=None):
         if block_info[None]["chunk-location"] == (1, 3, 0):

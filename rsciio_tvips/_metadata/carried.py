@@ -1,0 +1,109 @@
+"""The frame headers a signal carries from the recording it was read from.
+
+The reader puts them in ``original_metadata.frame_headers``, one array per
+field (dask arrays for a lazy read). :func:`carried_frame_headers` takes
+them when they are for exactly the frames to write, and refuses them when
+they are not one value per frame; :func:`_length` counts a field's frames
+without computing it, :func:`_computed` computes the fields together, and
+:func:`_put_carried` puts a field into the headers to write
+(:func:`~.encode.frame_headers`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+
+def carried_frame_headers(original, n: int) -> dict | None:
+    """Return the frame headers the signal carries, if they are for ``n`` frames.
+
+    Parameters
+    ----------
+    original : dict or None
+        The signal's ``original_metadata``.
+    n : int
+        Frames to write.
+
+    Returns
+    -------
+    dict or None
+        ``original_metadata.frame_headers`` (one array per field, as the
+        reader puts them) when every field has ``n`` values; None when the
+        signal carries none, or carries them for other frames (a crop).
+
+    Raises
+    ------
+    ValueError
+        If they are not a mapping of fields to one value per frame (a
+        single value, a ragged list): no frame count fits them, and
+        taking them for a crop would silently drop what they hold.
+    """
+    carried = (original or {}).get("frame_headers")
+    if not carried:
+        return None
+    _check_per_frame(carried)
+    if all(_length(v) == n for v in carried.values()):
+        return carried
+    return None
+
+
+def _check_per_frame(carried) -> None:
+    """Raise ValueError unless every carried field has one value per frame."""
+    where = "original_metadata.frame_headers"
+    if not isinstance(carried, Mapping):
+        msg = (
+            f"{where} must map frame-header fields to one value per frame, "
+            f"found a value of type {type(carried).__name__}"
+        )
+        raise ValueError(msg)
+    for name, values in carried.items():
+        try:
+            shape = np.shape(values)
+        except ValueError:  # numpy's word for a ragged list
+            shape = None
+        if not shape:
+            what = "a ragged list" if shape is None else f"a single value {values!r}"
+            msg = (
+                f"{where}[{name!r}] is {what}, not one value per frame: give "
+                "an array with a value for each frame, or remove the field"
+            )
+            raise ValueError(msg)
+
+
+def _computed(carried: dict, names) -> dict:
+    """Return the carried fields the header holds, computed into numpy.
+
+    A lazy read carries dask arrays that share one read of the frame
+    headers: computed together, that read happens once, not field by field.
+    """
+    import dask
+
+    wanted = [k for k in names if k in carried]
+    return dict(zip(wanted, dask.compute(*(carried[k] for k in wanted)), strict=True))
+
+
+def _length(values) -> int:
+    """Return how many frames a carried field has, without computing it.
+
+    The reader can carry the frame headers of a lazy signal as dask arrays:
+    their shape is known, and reading every header only to count them would
+    cost a pass over the recording.
+    """
+    shape = np.shape(values)
+    return int(shape[0]) if shape else 0
+
+
+def _put_carried(out, name: str, value) -> None:
+    """Write a carried field into the headers, if its per-frame shape fits."""
+    if value.shape[1:] != out[name].shape[1:]:
+        return
+    try:
+        out[name] = value
+    except (TypeError, ValueError) as exc:  # None, text: not numbers
+        msg = (
+            f"original_metadata.frame_headers[{name!r}] holds values of type "
+            f"{value.dtype} that are not numbers for the {out.dtype[name]} field"
+        )
+        raise ValueError(msg) from exc
