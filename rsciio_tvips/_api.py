@@ -196,15 +196,13 @@ def file_reader(
             per_point = _metadata.frame_header_fields(
                 frame_headers_to_dask(rec.records, table)
             )
-    elif want_headers and headers is None:
-        # the frame headers come in the same pass as the pixels
+    elif want_headers:
+        # the whole frame headers of the points come in the same pass as the
+        # pixels (a placement by the headers read their decoded fields only)
         data, point_headers = rec.asarray(table, headers=True)
         per_point = _metadata.frame_header_fields(point_headers)
     else:
         data = rec.asarray(table)
-    if want_headers and per_point is None:
-        # the placement read the decoded fields only; carry every byte
-        per_point = _metadata.frame_header_arrays(rec.frame_headers, table)
     shown = rec.read_headers([_first_point(table)])[0]
     return [
         {
@@ -236,8 +234,11 @@ def _first_point(table) -> int:
     frame, so that a re-saved ``scan_start_frame=2`` read keeps its time.
     """
     flat = table.reshape(-1)
-    placed = flat[flat >= 0]
-    return int(placed[0]) if placed.size else 0
+    if flat.size == 0:
+        return 0
+    # argmax stops at the first True, and copies no frame numbers
+    first = int(np.argmax(flat >= 0))
+    return int(flat[first]) if flat[first] >= 0 else 0
 
 
 def _chunks(rec: TvipsRecording, table, scan, rechunking):

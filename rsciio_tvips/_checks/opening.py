@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 
-from .._format.layout import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, part_name
+from .._format.layout import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, PART_RE, part_name
 from ..exceptions import Defect, Finding
 
 
@@ -34,16 +34,25 @@ def chain_defects(near, ext: str) -> list[Defect]:
     Returns
     -------
     list of Defect
-        In order: :func:`duplicate_part_defects`,
-        :func:`irregular_part_defects`, :func:`missing_part_defects` and
+        In order: :func:`duplicate_part_defects`, then the parts that break
+        the chain, :func:`irregular_part_defects` and
+        :func:`missing_part_defects`, by part number (the first is where the
+        chain breaks, and what strict reading raises), then
         :func:`other_recording_defects`.
     """
+    breaks = [*irregular_part_defects(near), *missing_part_defects(near, ext)]
+    breaks.sort(key=lambda d: _part_number(d.finding.file))
     return [
         *duplicate_part_defects(near),
-        *irregular_part_defects(near),
-        *missing_part_defects(near, ext),
+        *breaks,
         *other_recording_defects(near),
     ]
+
+
+def _part_number(name: str) -> int:
+    """Return the part number a file name has (-1 for none)."""
+    match = PART_RE.match(name)
+    return int(match["part"]) if match else -1
 
 
 def duplicate_part_defects(near) -> list[Defect]:

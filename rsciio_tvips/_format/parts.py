@@ -21,6 +21,7 @@ names parts by) and :func:`first_parts` the recordings a folder holds.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import stat
@@ -72,25 +73,33 @@ class Identity:
         Inode number (``st_ino``).
     device : int
         Device of the file system that holds it (``st_dev``).
+    host : str
+        The machine that took it. Device numbers are the mounting machine's
+        own (a network file system seen from two machines has two), and
+        some network file systems number inodes per client: inode and
+        device are compared only on the machine that took them.
     """
 
     size: int
     mtime_ns: int
     inode: int
     device: int
+    host: str = ""
 
     @classmethod
     def of(cls, st: os.stat_result) -> Identity:
-        """Return the identity ``os.stat`` or ``os.fstat`` gave."""
-        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev)
+        """Return the identity ``os.stat`` or ``os.fstat`` gave, on this machine."""
+        return cls(st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, _host())
 
     def change(self, now: os.stat_result) -> Change | None:
         """Return how the file ``now`` describes differs from this one, if it does.
 
         The rule, in order:
 
-        1. another device or inode: **replaced** (a file renamed over the
-           part, as every atomic writer does, or moved in from elsewhere);
+        1. another device or inode, on the machine that opened the
+           recording: **replaced** (a file renamed over the part, as every
+           atomic writer does, or moved in from elsewhere); on another
+           machine (a dask.distributed worker) only the rules below apply;
         2. smaller: **truncated**;
         3. the same size and another modification time: **rewritten** in
            place;
@@ -121,7 +130,8 @@ class Identity:
         Change or None
             None for the same file, or the same file with bytes appended.
         """
-        if (now.st_dev, now.st_ino) != (self.device, self.inode):
+        same_host = self.host == _host()
+        if same_host and (now.st_dev, now.st_ino) != (self.device, self.inode):
             moved = [
                 f"{what} {before} -> {after}"
                 for what, before, after in (
@@ -141,6 +151,17 @@ class Identity:
             )
             return Change(REWRITTEN, text)
         return None
+
+
+@functools.cache
+def _host() -> str:
+    """Return this machine's name (and boot, where the system says)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+    except OSError:
+        boot = ""
+    return f"{os.uname().nodename if hasattr(os, 'uname') else ''}:{boot}"
 
 
 def _utc(ns: int) -> str:

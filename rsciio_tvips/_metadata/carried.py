@@ -99,6 +99,7 @@ def _put_carried(out, name: str, value) -> None:
     """Write a carried field into the headers, if its per-frame shape fits."""
     if value.shape[1:] != out[name].shape[1:]:
         return
+    _check_fits(name, value, out.dtype[name].base)
     try:
         out[name] = value
     except (TypeError, ValueError) as exc:  # None, text: not numbers
@@ -107,3 +108,33 @@ def _put_carried(out, name: str, value) -> None:
             f"{value.dtype} that are not numbers for the {out.dtype[name]} field"
         )
         raise ValueError(msg) from exc
+
+
+def _check_fits(name: str, value: np.ndarray, field: np.dtype) -> None:
+    """Refuse carried values an integer field would store as other numbers.
+
+    numpy's assignment casts unsafely: -1 would be stored as 4294967295 and
+    2**33 + 5 as 5, silently. Values that are no numbers are left to the
+    assignment, which refuses them.
+    """
+    if not np.issubdtype(field, np.integer) or value.size == 0:
+        return
+    if not (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
+        return
+    numbers = value.reshape(len(value), -1)
+    limits = np.iinfo(field)
+    if np.issubdtype(value.dtype, np.integer) or value.dtype == bool:
+        bad = (numbers < limits.min) | (numbers > limits.max)
+    else:
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(numbers) | (numbers != np.round(numbers))
+            bad |= (numbers < limits.min) | (numbers > limits.max)
+    if bad.any():
+        frame, column = np.argwhere(bad)[0]
+        found = numbers[frame, column].item()
+        msg = (
+            f"original_metadata.frame_headers[{name!r}] holds {found!r} at frame "
+            f"{frame}, which the {field} field cannot hold (whole numbers from "
+            f"{limits.min} to {limits.max})"
+        )
+        raise ValueError(msg)

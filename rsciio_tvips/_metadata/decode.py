@@ -128,28 +128,6 @@ def header_dict(frame_header) -> dict:
     return out
 
 
-def frame_header_arrays(headers, table) -> dict:
-    """Return the frame headers of the frames a table places, field by field.
-
-    Parameters
-    ----------
-    headers : numpy.ndarray
-        Every frame header of the recording (structured array).
-    table : numpy.ndarray of int
-        Frame table (-1: blank); its points are taken in C order.
-
-    Returns
-    -------
-    dict
-        One array per field (``extra``: 2-D uint8), one entry per point;
-        blank points have all-zero headers.
-    """
-    flat = table.reshape(-1)
-    picked = headers[np.clip(flat, 0, None)]
-    picked[flat < 0] = np.zeros((), headers.dtype)
-    return frame_header_fields(picked)
-
-
 def frame_header_fields(headers) -> dict:
     """Return a structured array of frame headers as one array per field.
 

@@ -401,7 +401,9 @@ def read_header_fields(records, frames) -> np.ndarray:
 
     Only the first ``header.decoded_header_dtype.itemsize`` bytes of each
     header (at most 108), never the undecoded rest: a pass over every frame
-    header costs the same for 60-byte headers and for 16 MiB ones.
+    header costs the same for 60-byte headers and for 16 MiB ones. For a run
+    of consecutive records at most :data:`SMALL_RECORD_FACTOR` times that
+    size (tiny frames), the records are read whole in one call instead.
 
     Parameters
     ----------

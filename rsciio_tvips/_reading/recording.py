@@ -248,7 +248,8 @@ class TvipsRecording:
         What the checks, the scan detection and ``tvips info`` look at: at
         most 108 bytes a frame, whatever size the file declares for its
         frame headers (up to 16 MiB), read :data:`HEADER_BLOCK` frames at a
-        time.
+        time into one array of every frame (kept, like
+        :attr:`frame_headers`).
         """
         return self.read_header_fields(None)
 

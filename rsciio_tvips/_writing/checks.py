@@ -67,8 +67,10 @@ class _Checked:
 def _check(signal, version, frame_header_extra_bytes, mode, dtype) -> _Checked:
     """Check the signal and the options; return what the writing needs.
 
-    The checks keep the order :func:`~.writer.file_writer` always had, so that a
-    signal with several faults gets the same first message: signal axes,
+    They run after the name's checks (a wrong name is refused before the
+    pass over the data a ``dtype`` conversion makes), in the order
+    :func:`~.writer.file_writer` always had, so that a signal with several
+    faults gets the same first message: signal axes,
     frame size, pixel type (converting to ``dtype``), shape, version, frame
     headers a re-save would lose (warning), extra bytes, mode, what version
     1 cannot store (warning), frame count.

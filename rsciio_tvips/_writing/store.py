@@ -19,6 +19,7 @@ The parts are written under the hidden names of :mod:`.names`, and
 
 from __future__ import annotations
 
+import errno
 import itertools
 import math
 import os
@@ -90,9 +91,12 @@ class _PartFiles:
 
 def _pwritev_all(fd: int, bufs: list, offset: int) -> None:
     """Write every buffer, in order, from ``offset``, resuming partial writes."""
+    bufs = [b for b in bufs if len(b)]  # an empty last buffer would spin
     i = 0
     while i < len(bufs):
         written = os.pwritev(fd, bufs[i : i + IOV_MAX], offset)
+        if written == 0:  # no progress, no error: never loop on it
+            raise OSError(errno.EIO, "pwritev wrote nothing")
         offset += written
         while written and i < len(bufs):
             if written >= len(bufs[i]):

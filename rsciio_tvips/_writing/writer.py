@@ -178,6 +178,8 @@ def file_writer(
         a scan's beam positions do not fit the frame headers, or if a scan
         has more than two navigation axes (the positions hold two).
     """
+    # the name first: its refusals must not wait for a pass over the data
+    _check_name(filename, overwrite_recording)
     checked = _check(signal, version, frame_header_extra_bytes, mode, dtype)
     fhb = _frame_header_bytes(checked)
     plan = _prepare(filename, checked, fhb, max_file_size, overwrite_recording)
@@ -221,7 +223,7 @@ def _frame_header_bytes(checked: _Checked) -> int:
         extra = 0
         # read whatever the version: a carried size that is no number is
         # refused (ValueError) rather than ignored
-        carried = int(checked.source.get("frameheaderbytes", 0) or 0)
+        carried = _carried_size(checked.source.get("frameheaderbytes", 0) or 0)
         if checked.version == 2 and checked.source.get("version") == 2 and carried:
             extra = max(0, carried - V2_BASE_FRAME_HEADER_SIZE)
             kept = checked.carried is not None
@@ -236,6 +238,22 @@ def _frame_header_bytes(checked: _Checked) -> int:
         and size < POSITIONS_FRAME_HEADER_SIZE
     ):
         return FULL_FRAME_HEADER_SIZE
+    return size
+
+
+def _carried_size(value) -> int:
+    """Return a carried ``frameheaderbytes`` as an int, or raise ValueError."""
+    try:
+        size = int(value)
+        ok = size == value
+    except (TypeError, ValueError, OverflowError):  # text, a list, inf, NaN
+        ok = False
+    if not ok:
+        msg = (
+            "original_metadata.tvips_header.frameheaderbytes must be a whole "
+            f"number of bytes, got {value!r}"
+        )
+        raise ValueError(msg)
     return size
 
 
@@ -276,6 +294,52 @@ def _prepare(filename, checked: _Checked, fhb: int, max_file_size, overwrite) ->
     return _Plan(header, headers, counts, directory, stem, ext)
 
 
+def _check_name(filename, overwrite: bool) -> None:
+    """Refuse a name the recording cannot be written under, touching nothing.
+
+    Run before anything else, so that a wrong name is refused before a pass
+    over the data (a ``dtype`` conversion reads every chunk); the name is
+    checked again, with the recovery of interrupted writes, just before
+    writing (:func:`_clear_the_name`).
+    """
+    directory, stem, ext = recording_names(filename)
+    # every part name has the same length: three digits
+    check_part_name(directory, part_name(stem, 0, ext))
+    _recover(directory, stem)
+    _refuse_existing(directory, stem, overwrite)
+
+
+def _recover(directory: Path, stem: str) -> None:
+    """Put back an earlier recording an interrupted commit left hidden.
+
+    It then counts as existing, and is never lost. Doing it twice is
+    harmless: the second time finds nothing hidden.
+    """
+    restored = recover_stale(directory, stem)
+    if restored:
+        warn(
+            f"{restored[0]}: an interrupted earlier write had left the recording "
+            f"{stem!r} hidden; its {len(restored)} part(s) are back in place"
+        )
+
+
+def _refuse_existing(directory: Path, stem: str, overwrite: bool) -> None:
+    """Refuse part names taken by what is no part file, and existing parts.
+
+    An existing recording of that name is refused unless ``overwrite``.
+    """
+    existing = existing_parts(directory, stem)
+    _refuse_what_is_no_part(directory, stem, existing)
+    if existing and not overwrite:
+        shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
+        msg = (
+            f"{existing[0]}: a recording named {stem!r} exists ({shown}); pass "
+            "overwrite_recording=True to replace it (with HyperSpy: "
+            "s.save(..., overwrite_recording=True))"
+        )
+        raise FileExistsError(msg)
+
+
 def _clear_the_name(directory: Path, stem: str, overwrite: bool) -> None:
     """Make the name ``stem`` ready for a new recording, or refuse it.
 
@@ -290,22 +354,8 @@ def _clear_the_name(directory: Path, stem: str, overwrite: bool) -> None:
        parts that may be the only copy of a recording: those are kept,
        with a warning.
     """
-    restored = recover_stale(directory, stem)
-    if restored:
-        warn(
-            f"{restored[0]}: an interrupted earlier write had left the recording "
-            f"{stem!r} hidden; its {len(restored)} part(s) are back in place"
-        )
-    existing = existing_parts(directory, stem)
-    _refuse_what_is_no_part(directory, stem, existing)
-    if existing and not overwrite:
-        shown = ", ".join(existing[:3]) + (", ..." if len(existing) > 3 else "")
-        msg = (
-            f"{existing[0]}: a recording named {stem!r} exists ({shown}); pass "
-            "overwrite_recording=True to replace it (with HyperSpy: "
-            "s.save(..., overwrite_recording=True))"
-        )
-        raise FileExistsError(msg)
+    _recover(directory, stem)
+    _refuse_existing(directory, stem, overwrite)
     kept = remove_leftovers(directory, stem)
     if kept:
         warn(

@@ -20,6 +20,7 @@ from rsciio_tvips import (
     TvipsFormatError,
     TvipsFormatWarning,
     TvipsRecording,
+    file_reader,
     validate,
 )
 from rsciio_tvips.__main__ import main
@@ -284,3 +285,17 @@ def test_several_missing_parts_are_one_defect(make_tvips):
     loose, texts = opened(rec.path, permissive=True)
     assert texts == [msg]
     assert loose.problems == [finding] and loose.n_frames == 1
+
+
+def test_the_chain_breaks_at_the_first_gap(make_tvips):
+    # part 1 missing and part 3 a folder: the chain breaks at part 1, and
+    # that is what strict reading names
+    rec = make_tvips(n_frames=8, records_per_part=2)
+    rec.paths[1].unlink()
+    rec.paths[3].unlink()
+    rec.paths[3].mkdir()
+    msg = "rec_001.tvips: part 1 of the recording is missing (found parts up to "
+    with pytest.raises(TvipsFormatError, match=f"^{re.escape(msg)}"):
+        file_reader(rec.path)
+    names = [f.file for f in validate(rec.path) if f.severity == "error"]
+    assert names == ["rec_001.tvips", "rec_003.tvips"]

@@ -256,3 +256,42 @@ def test_a_rewrite_that_grows_the_part_in_place_reads_as_an_append(rec):
     rec.paths[1].write_bytes(bytes(other) + b"more")
     got = r.read_frame(4)
     assert got[0, 0] == rec.frames[4][0, 0] ^ 0xFF
+
+
+def test_another_machine_compares_size_and_time_only(rec, monkeypatch):
+    # a dask.distributed worker on another host sees the shared file system
+    # under its own device numbers (and, for some, its own inode numbers)
+    from rsciio_tvips._format import parts
+
+    x = file_reader(rec.path, lazy=True)[0]["data"]
+    st = rec.paths[1].stat()
+    real = os.fstat
+
+    def seen(size):
+        # part 1 as another machine would see it
+        other = SimpleNamespace(st_ino=st.st_ino + 5, st_dev=st.st_dev + 7,
+                                st_size=size, st_mtime_ns=st.st_mtime_ns)  # fmt: skip
+        monkeypatch.setattr(
+            preadv.os,
+            "fstat",
+            lambda fd: other if real(fd).st_ino == st.st_ino else real(fd),
+        )
+
+    seen(st.st_size)
+    here = parts._host
+    monkeypatch.setattr(parts, "_host", lambda: "worker:other-boot")
+    np.testing.assert_array_equal(x[3:6].compute(scheduler="sync"), rec.frames[3:6])
+    # other numbers on the machine that opened the recording: replaced
+    monkeypatch.setattr(parts, "_host", here)
+    what = (
+        f"device {st.st_dev} -> {st.st_dev + 7}, inode {st.st_ino} -> "
+        f"{st.st_ino + 5} (replaced)"
+    )
+    with pytest.raises(TvipsFormatError, match=changed("rec_001.tvips", what)):
+        x[3:6].compute(scheduler="sync")
+    # truncated is truncated anywhere
+    monkeypatch.setattr(parts, "_host", lambda: "worker:other-boot")
+    seen(st.st_size - 10)
+    what = f"size {st.st_size} -> {st.st_size - 10} bytes (truncated)"
+    with pytest.raises(TvipsFormatError, match=changed("rec_001.tvips", what)):
+        x[3].compute(scheduler="sync")  # a read that ends before the cut

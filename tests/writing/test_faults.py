@@ -1049,3 +1049,67 @@ def test_a_failure_inside_a_large_frame_keeps_the_earlier_recording(
             overwrite_recording=True,
         )
     earlier.assert_intact()
+
+
+@pytest.mark.parametrize(
+    ("values", "found"),
+    [([-1, 5], "-1 at frame 0"), ([1, 2**33 + 5], "8589934597 at frame 1"),
+     ([1.7, 2.0], "1.7 at frame 0"), ([1.0, float("nan")], "nan at frame 1")],
+)  # fmt: skip
+def test_carried_values_a_field_cannot_hold(tmp_path, values, found):
+    # numpy would store -1 as 4294967295 and 2**33 + 5 as 5, silently
+    signal = {
+        "data": np.zeros((2, 2, 2), np.uint16),
+        "axes": [{"size": 2, "navigate": True}, {"size": 2}, {"size": 2}],
+        "original_metadata": {"frame_headers": {"num": np.array(values)}},
+    }
+    msg = (
+        f"original_metadata.frame_headers['num'] holds {found}, which the uint32 "
+        "field cannot hold (whole numbers from 0 to 4294967295)"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        file_writer(tmp_path / "x.tvips", signal, show_progressbar=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("value", [float("inf"), [108], "abc", float("nan"), 60.5])
+def test_carried_frame_header_size_that_is_no_number(tmp_path, value):
+    signal = {
+        "data": np.zeros((2, 2, 2), np.uint16),
+        "axes": [{"size": 2, "navigate": True}, {"size": 2}, {"size": 2}],
+        "original_metadata": {
+            "tvips_header": {"version": 2, "frameheaderbytes": value},
+            "frame_headers": {"num": np.array([1, 2])},
+        },
+    }
+    msg = (
+        "original_metadata.tvips_header.frameheaderbytes must be a whole number "
+        f"of bytes, got {value!r}"
+    )
+    with pytest.raises(ValueError, match=f"^{re.escape(msg)}$"):
+        file_writer(tmp_path / "x.tvips", signal, show_progressbar=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_wrong_name_is_refused_before_a_pass_over_the_data(tmp_path):
+    # a dtype conversion reads every chunk: the name's refusals come first
+    import dask.array as da
+
+    computed = []
+
+    def counted(block):
+        computed.append(block.shape)
+        return block
+
+    data = da.ones((8, 4, 4), chunks=(1, 4, 4), dtype="f4").map_blocks(counted)
+    computed.clear()  # dask's guess of the output type called it already
+    axes = [{"size": 8, "navigate": True}, {"size": 4}, {"size": 4}]
+    file_writer(tmp_path / "x.tvips", {"data": np.ones((2, 2, 2), np.uint16),
+                "axes": [{"size": 2, "navigate": True}, {"size": 2}, {"size": 2}]},
+                show_progressbar=False)  # fmt: skip
+    with pytest.raises(FileExistsError, match="a recording named 'x' exists"):
+        file_writer(tmp_path / "x.tvips", {"data": data, "axes": axes},
+                    dtype="uint16", show_progressbar=False)  # fmt: skip
+    with pytest.raises(ValueError, match=r"^the file name is empty"):
+        file_writer("", {"data": data, "axes": axes}, dtype="uint16")
+    assert computed == []

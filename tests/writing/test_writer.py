@@ -289,7 +289,7 @@ def test_explicit_mode(tmp_path):
     with pytest.raises(
         ValueError, match=r"mode must be 1 \(imaging\), 2 \(diffraction\) or None"
     ):
-        file_writer(tmp_path / "e.tvips", signal(data), mode=3)
+        file_writer(tmp_path / "f.tvips", signal(data), mode=3)
 
 
 # --- times and metadata -----------------------------------------------------
