@@ -23,7 +23,9 @@ next write of the name puts the earlier recording back if the hidden parts
 make it whole, and otherwise keeps them with a warning, never deleting what
 may be its only copy. Lazy (dask) data is computed and written block by
 block, and a frame larger than the block in pieces, so memory stays bounded
-whatever the size of the data or of a frame.
+by the size of the data's chunks, whatever the size of the data or of a
+frame (a chunk that dask cannot slice without computing it whole is
+computed once for each of its pieces: see docs/writing.rst).
 
 Whatever can be refused is refused before anything is written or moved
 (:func:`~.checks._check`, :func:`_frame_header_bytes`, :func:`_prepare`): data or
