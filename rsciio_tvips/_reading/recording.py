@@ -336,7 +336,16 @@ class TvipsRecording:
         return out
 
     def _check_frames(self, frames) -> np.ndarray:
-        frames = np.asarray(frames, dtype=np.int64).reshape(-1)
+        asked = np.asarray(frames).reshape(-1)
+        if asked.size and not np.issubdtype(asked.dtype, np.integer):
+            # as numpy and Python lists do: int() would read frame 10 for 10.7
+            given = frames if isinstance(frames, (list, tuple)) else asked.tolist()
+            wrong = next(
+                v for v in given
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer))
+            )  # fmt: skip
+            raise TypeError(f"frame numbers must be integers, got {wrong!r}")
+        frames = asked.astype(np.int64)
         bad = (frames < -self.n_frames) | (frames >= self.n_frames)
         if bad.any():
             msg = (

@@ -296,7 +296,17 @@ def _select(d: dict, frames, crop, binning: int) -> dict:
         box = [parse_range(rows, "crop rows"), parse_range(cols or ":", "crop columns")]
         for k, sl in enumerate(box):
             axis = axes[nav + k]
-            start, stop, _ = sl.indices(data.shape[nav + k])
+            size = data.shape[nav + k]
+            # slices clip silently: a crop past the frame is a mistake
+            for end in (sl.start, sl.stop):
+                if end is not None and not -size <= end <= size:
+                    what = ("rows", "columns")[k]
+                    msg = (
+                        f"crop {crop!r} goes past the frames: they have {size} "
+                        f"{what}"
+                    )
+                    raise ValueError(msg)
+            start, stop, _ = sl.indices(size)
             if stop <= start:
                 raise ValueError(f"crop {crop!r} leaves no pixel of the frames")
             axis["offset"] += start * axis["scale"]

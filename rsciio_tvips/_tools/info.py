@@ -16,7 +16,7 @@ import warnings
 import numpy as np
 
 from .._checks import frame_stream, stream_findings, worst_first
-from .._format.layout import MS_PER_S, float_field, frame_times_ms
+from .._format.layout import MODE_DIFFRACTION, MS_PER_S, float_field, frame_times_ms
 from .._reading.recording import TvipsRecording
 from .._scans.detect import find_scans, rotator_points
 from ..exceptions import Finding, TvipsFormatWarning
@@ -228,10 +228,14 @@ def as_text(d: dict) -> str:
     lines = [f"recording {d['recording']}: {len(d['parts'])} part(s)"]
     lines += [f"  {p['name']:24s} {p['bytes']:>14,d} bytes {p['frames']:>9,d} frames"
               for p in d["parts"]]  # fmt: skip
+    # magtotal is a camera length in diffraction mode (mode 2), as the
+    # reader's metadata say
+    diffraction = d["first_frame_header"].get("mode") == MODE_DIFFRACTION
+    optics = "camera length" if diffraction else "magnification"
     lines.append(
         f"main header: version {mh['version']}, {mh['dimx']} x {mh['dimy']} pixels of "
         f"{mh['bitsperpixel']} bits, binning {mh['binx']} x {mh['biny']}, "
-        f"{mh['ht']} kV, magnification {mh['magtotal']}, pixel size {mh['pixelsize']}"
+        f"{mh['ht']} kV, {optics} {mh['magtotal']}, pixel size {mh['pixelsize']}"
     )
     lines.append(
         f"frames: {f['count']:,d} of {f['shape'][0]} x {f['shape'][1]} {f['dtype']}, "
@@ -244,7 +248,13 @@ def as_text(d: dict) -> str:
         )
     )
     t = d["time"]
-    if t:
+    if t and not t["duration_s"]:
+        # no interval to speak of: "0 ms (0 frames/s)" would read as a fact
+        lines.append(
+            f"time: {t['first_utc']} for every frame (the headers give no frame "
+            f"interval), {t['time_reversals']} time reversal(s)"
+        )
+    elif t:
         lines.append(
             f"time: {t['first_utc']} to {t['last_utc']} ({t['duration_s']:g} s), "
             f"frame interval {t['frame_interval_ms']:g} ms ({t['frame_rate']:.4g} "

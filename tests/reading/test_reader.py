@@ -533,3 +533,29 @@ def test_a_name_without_part_number_opens_the_first_part(make_tvips, tmp_path):
     assert [p.name for p in r.chain.parts] == [f"x_00{k}.tvips" for k in range(3)]
     np.testing.assert_array_equal(r.asarray(), rec.frames)
     assert TvipsRecording.inspect(tmp_path / "x.tvips").n_frames == 5
+
+
+@pytest.mark.parametrize(
+    ("frames", "shown"),
+    [
+        ([10.7], "10.7"),
+        ([3, 4.5], "4.5"),
+        (["a"], "'a'"),
+        ([2.0], "2.0"),
+        ([True], "True"),
+    ],
+)
+def test_frame_numbers_must_be_integers(demo, frames, shown):
+    # int() would read frame 10 for 10.7 without a word
+    rec = TvipsRecording(demo)
+    msg = f"frame numbers must be integers, got {shown}"
+    with pytest.raises(TypeError, match=f"^{re.escape(msg)}$"):
+        rec.read_frames(frames)
+    with pytest.raises(TypeError, match=f"^{re.escape(msg)}$"):
+        rec.read_headers(frames)
+    if len(frames) == 1:
+        with pytest.raises(TypeError, match=f"^{re.escape(msg)}$"):
+            rec.read_frame(frames[0])
+    np.testing.assert_array_equal(
+        rec.read_frames(np.array([1, 2], np.uint8)), rec.read_frames([1, 2])
+    )

@@ -150,11 +150,19 @@ def test_cli(demo, tmp_path, capsys):
         ({"frames": "9:3"}, "frames '9:3' selects no frame of 264"),
         ({"crop": "a:b"}, "crop rows takes START:STOP"),
         ({"crop": "10:10,:"}, "crop '10:10,:' leaves no pixel of the frames"),
+        (
+            {"crop": "0:100,0:100"},
+            "crop '0:100,0:100' goes past the frames: they have 64 rows",
+        ),
+        (
+            {"crop": "0:10,-70:"},
+            "crop '0:10,-70:' goes past the frames: they have 64 columns",
+        ),
         ({"binning": 65}, "binning 65 does not fit frames of (64, 64) pixels"),
     ],
 )
 def test_bad_options(demo, tmp_path, kwargs, message):
-    with pytest.raises(ValueError, match=re.escape(message)):
+    with pytest.raises(ValueError, match=f"^{re.escape(message)}"):
         convert(demo, tmp_path / "x.npy", **kwargs)
     assert not (tmp_path / "x.npy").exists()
 

@@ -1,6 +1,7 @@
 """The info command: what a recording holds and how to read its scan."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -259,3 +260,28 @@ def test_written_scan_is_suggested_in_its_shape(tmp_path):
     assert d["problems"] == []
     (s,) = file_reader(path, **d["suggested"])
     np.testing.assert_array_equal(s["data"], data)
+
+
+@pytest.mark.parametrize(
+    ("mode", "optics"), [(1, "magnification"), (2, "camera length")]
+)
+def test_magtotal_is_named_for_the_mode(make_tvips, mode, optics):
+    rec = make_tvips(n_frames=3, mode=mode)
+    main_line = as_text(describe(rec.path)).splitlines()[2]
+    assert re.fullmatch(
+        rf"main header: version 2, .*, \d+ kV, {optics} \d+, pixel size \d+", main_line
+    )
+
+
+def test_frames_without_an_interval(make_tvips):
+    # every frame at one time: no "0 ms (0 frames/s)"
+    def values(i):
+        return {"num": i + 1, "timestamp": 1_700_000_000, "ms": 0}
+
+    rec = make_tvips(n_frames=4, header_values=values)
+    lines = as_text(describe(rec.path)).splitlines()
+    (time_line,) = [line for line in lines if line.startswith("time: ")]
+    assert time_line == (
+        "time: 2023-11-14T22:13:20.000+00:00 for every frame (the headers give no "
+        "frame interval), 0 time reversal(s)"
+    )
