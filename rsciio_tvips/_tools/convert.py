@@ -301,10 +301,7 @@ def _select(d: dict, frames, crop, binning: int) -> dict:
             for end in (sl.start, sl.stop):
                 if end is not None and not -size <= end <= size:
                     what = ("rows", "columns")[k]
-                    msg = (
-                        f"crop {crop!r} goes past the frames: they have {size} "
-                        f"{what}"
-                    )
+                    msg = f"crop {crop!r} goes past the frames: they have {size} {what}"
                     raise ValueError(msg)
             start, stop, _ = sl.indices(size)
             if stop <= start:
