@@ -22,6 +22,8 @@ Tests reach them as fixtures, never by importing this module:
     ``(offset, struct code, name)`` of every frame-header field.
 ``rsciio_data``
     the folder of RosettaSciIO's test recordings, ``tests/data``.
+``peak_rss(script, *args)``
+    the peak RSS (and ``result``) of a script run in a fresh process.
 
 The builders are session-scoped (they hold no state), so Hypothesis tests
 may use them too.
@@ -30,7 +32,10 @@ may use them too.
 from __future__ import annotations
 
 import itertools
+import json
 import struct
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -280,6 +285,40 @@ def make_tvips(tmp_path):
         return build(tmp_path, **kw)
 
     return make
+
+
+#: Appended to a child script of :func:`peak_rss`: the peak RSS of the
+#: process (VmHWM: since exec; ru_maxrss would include the parent's memory at
+#: fork) and the script's ``result``, as JSON.
+PEAK_SUFFIX = """
+import json as _json
+with open("/proc/self/status") as _f:
+    _hwm = next(int(v.split()[1]) * 1024 for v in _f if v.startswith("VmHWM"))
+print(_json.dumps({"rss": _hwm, "result": globals().get("result")}))
+"""
+
+
+@pytest.fixture(scope="session")
+def peak_rss():
+    """Run a Python script in a fresh process; return its peak RSS and result.
+
+    ``peak_rss(script, *args)`` returns ``{"rss": bytes, "result": ...}``,
+    ``result`` being what the script left in its variable of that name.
+    Skips where there is no ``/proc/self/status`` (not Linux).
+    """
+    if not Path("/proc/self/status").exists():
+        pytest.skip("peak RSS from /proc/self/status (Linux)")
+
+    def run(script: str, *args) -> dict:
+        out = subprocess.run(
+            [sys.executable, "-c", script + PEAK_SUFFIX, *map(str, args)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return json.loads(out.splitlines()[-1])
+
+    return run
 
 
 @pytest.fixture(scope="session")

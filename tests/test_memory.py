@@ -7,9 +7,6 @@ writer's measurement writes a lazy frame of 1 GiB, made of ones, so that no
 data must exist.
 """
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -36,11 +33,6 @@ elif what == "lazy-vbf":
     result = int(d["data"][:, :, 100:140, 100:140].sum().compute())
 else:
     result = 0
-# VmHWM: the peak of this process since exec (ru_maxrss would include the
-# parent's memory at fork)
-with open("/proc/self/status") as f:
-    hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
-print(json.dumps({"rss": hwm, "result": result}))
 """
 
 
@@ -53,18 +45,10 @@ def big_recording(tmp_path_factory, build):
     return rec
 
 
-def peak(path, what):
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), what],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out)
+def test_memory_bounds(big_recording, peak_rss):
+    def peak(path, what):
+        return peak_rss(CHILD, path, what)
 
-
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
-def test_memory_bounds(big_recording):
     nbytes = FRAMES * SHAPE[0] * SHAPE[1] * 2
     base = peak(big_recording.path, "baseline")["rss"]
     eager = peak(big_recording.path, "eager")
@@ -135,27 +119,13 @@ if chunks != "baseline":
     axes = [{"size": n, "navigate": False} for n in shape]
     file_writer(folder + "/big.tvips", {"data": data, "axes": axes, "metadata": {}},
                 show_progressbar=False)
-with open("/proc/self/status") as f:
-    hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
-print(json.dumps({"rss": hwm}))
 """
 
 
-def write_peak(folder, chunks) -> int:
-    out = subprocess.run(
-        [sys.executable, "-c", WRITE_CHILD, str(folder), chunks],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out)["rss"]
-
-
-@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize(
     "chunks", ["[2048, 8192]", "[16384, 1024]"], ids=["blocks", "column-strips"]
 )
-def test_a_frame_larger_than_memory_is_written_in_pieces(tmp_path, chunks):
+def test_a_frame_larger_than_memory_is_written_in_pieces(tmp_path, peak_rss, chunks):
     # One frame of 1 GiB, in chunks of 32 MiB: it is computed and written a
     # few pieces of at most LARGE_FRAME_BYTES (64 MiB) at a time, never
     # whole (the writer once held it twice: 2 GiB).
@@ -163,8 +133,8 @@ def test_a_frame_larger_than_memory_is_written_in_pieces(tmp_path, chunks):
     from rsciio_tvips._writing.pieces import LARGE_FRAME_BYTES
 
     nbytes = 16384 * 32768 * 2
-    base = write_peak(tmp_path, "baseline")
-    rss = write_peak(tmp_path, chunks)
+    base = peak_rss(WRITE_CHILD, tmp_path, "baseline")["rss"]
+    rss = peak_rss(WRITE_CHILD, tmp_path, chunks)["rss"]
     path = tmp_path / "big_000.tvips"
     try:
         assert path.stat().st_size == 256 + 60 + nbytes

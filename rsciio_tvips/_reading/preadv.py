@@ -389,7 +389,11 @@ def read_headers(records, frames) -> np.ndarray:
         Structured array of ``header.frame_header_dtype``.
     """
     frames = np.asarray(frames, dtype=np.int64).reshape(-1)
-    dtype = records.header.frame_header_dtype
+    return _read_header_starts(records, frames, records.header.frame_header_dtype)
+
+
+def _read_header_starts(records, frames: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """Read the first ``dtype.itemsize`` bytes of the headers of ``frames``."""
     out = np.empty(frames.size, dtype)
     offsets = records.record_offsets(frames)
     read_pieces(records.chain, offsets, dtype.itemsize, out, np.arange(frames.size))
@@ -431,10 +435,7 @@ def read_header_fields(records, frames) -> np.ndarray:
             )
             view = np.ndarray(frames.size, dtype, whole, 0, (record,))
             return view.copy()
-    out = np.empty(frames.size, dtype)
-    offsets = records.record_offsets(frames)
-    read_pieces(records.chain, offsets, dtype.itemsize, out, np.arange(frames.size))
-    return out
+    return _read_header_starts(records, frames, dtype)
 
 
 #: Records at most this many times their decoded header fields are read

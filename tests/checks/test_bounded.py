@@ -7,11 +7,7 @@ nor, for validate, with the number of frames. The recordings are sparse
 files: gigabytes on paper, a few pages on disk.
 """
 
-import json
 import struct
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -58,25 +54,7 @@ elif what == "info":
 elif what == "auto":
     (d,) = file_reader(path, lazy=True, scan_shape="auto", frame_headers=False)
     result = list(d["data"].shape)
-with open("/proc/self/status") as f:
-    hwm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM"))
-print(json.dumps({"rss": hwm, "result": result}))
 """
-
-
-def peak(path, what):
-    out = subprocess.run(
-        [sys.executable, "-c", CHILD, str(path), what],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    return json.loads(out)
-
-
-linux = pytest.mark.skipif(
-    not Path("/proc/self/status").exists(), reason="peak RSS from /proc (Linux)"
-)
 
 
 @pytest.fixture(scope="module")
@@ -86,10 +64,9 @@ def huge_headers(tmp_path_factory, main_header):
     return sparse_recording(folder, main_header, 250, HUGE_HEADER, (2, 2), counted)
 
 
-@linux
 @pytest.mark.parametrize("what", ["validate", "info", "auto"])
-def test_passes_over_huge_headers_stay_small(huge_headers, what):
-    got = peak(huge_headers, what)
+def test_passes_over_huge_headers_stay_small(huge_headers, peak_rss, what):
+    got = peak_rss(CHILD, huge_headers, what)
     assert got["rss"] < 300 * 2**20, got["rss"]
     expected = {
         "validate": [
@@ -103,15 +80,14 @@ def test_passes_over_huge_headers_stay_small(huge_headers, what):
     assert got["result"] == expected
 
 
-@linux
-def test_validate_of_ten_million_frames_stays_small(tmp_path, main_header):
+def test_validate_of_ten_million_frames_stays_small(tmp_path, main_header, peak_rss):
     # 10 million 1 x 1 frames of 60-byte headers, all zero but the counter of
     # the first and last: the checks aggregate, their memory does not grow
     n = 10_000_000
     path = sparse_recording(tmp_path, main_header, 1, 60, (1, 1), counted)
     with open(path, "r+b") as f:
         f.truncate(256 + n * 61)
-    got = peak(path, "validate")
+    got = peak_rss(CHILD, path, "validate")
     assert got["rss"] < 300 * 2**20, got["rss"]
     assert got["result"] == [
         "warning: huge_000.tvips at offset 317: num: expected 2, found 0 (frame "
