@@ -10,11 +10,10 @@ from __future__ import annotations
 import itertools
 import os
 
-import numpy as np
-
 from ._checks import frame_summary
 from ._docstrings import FILENAME_DOC, LAZY_DOC, RETURNS_DOC
 from ._metadata import decode as _metadata
+from ._reading.grid import consecutive, first_placed
 from ._reading.lazy import auto_chunks, frame_headers_to_dask
 from ._reading.recording import TvipsRecording
 from ._scans.plan import plan_scan, stack_options
@@ -167,7 +166,7 @@ def file_reader(
     headers = None
     if scan_shape is None:
         stack_options(rec, scan_start_frame, winding_scan_axis, hysteresis)
-        table = np.arange(rec.n_frames, dtype=np.int64)
+        table = consecutive(rec.n_frames)
         last = rec.read_headers([rec.n_frames - 1])[0]
         nav_axes = [_metadata.time_axis(rec.n_frames, first, last)]
         scan = None
@@ -233,12 +232,8 @@ def _first_point(table) -> int:
     ``General.date``/``time`` and the other per-frame metadata describe that
     frame, so that a re-saved ``scan_start_frame=2`` read keeps its time.
     """
-    flat = table.reshape(-1)
-    if flat.size == 0:
-        return 0
-    # argmax stops at the first True, and copies no frame numbers
-    first = int(np.argmax(flat >= 0))
-    return int(flat[first]) if flat[first] >= 0 else 0
+    first = first_placed(table)
+    return 0 if first is None else first
 
 
 def _chunks(rec: TvipsRecording, table, scan, rechunking):

@@ -20,6 +20,7 @@ from collections import OrderedDict
 import numpy as np
 
 from .buffers import POOL
+from .grid import FrameGrid
 from .preadv import read_frames_into, read_headers
 
 #: Default size of a dask chunk, in bytes.
@@ -38,16 +39,19 @@ class BlockSource:
     ----------
     records : Records
         Where the recording's frame records lie (paths, sizes, main header).
-    frames : numpy.ndarray of int
-        The frame of each navigation point of the block, -1 for blank.
+    frames : numpy.ndarray of int or FrameGrid
+        The frame of each navigation point of the block, -1 for blank; a
+        :class:`~rsciio_tvips._reading.grid.FrameGrid` stays implicit.
     """
 
     def __init__(self, records, frames):
         self.records = records
         header = records.header
-        # int32 halves the graph for every recording of < 2**31 frames
-        small = frames.size == 0 or int(frames.max()) < 2**31
-        self.frames = np.ascontiguousarray(frames, np.int32 if small else np.int64)
+        if not isinstance(frames, FrameGrid):
+            # int32 halves the graph for every recording of < 2**31 frames
+            small = frames.size == 0 or int(frames.max()) < 2**31
+            frames = np.ascontiguousarray(frames, np.int32 if small else np.int64)
+        self.frames = frames
         self.shape = self.frames.shape + tuple(header.shape)
         self.dtype = header.pixel_dtype
         self.ndim = len(self.shape)
@@ -57,7 +61,7 @@ class BlockSource:
         index = [_indices(k, n) for k, n in zip(key, self.shape, strict=True)]
         squeeze = tuple(i for i, k in enumerate(key) if _is_scalar(k))
         nav = self.ndim - 2
-        frames = self.frames[np.ix_(*index[:nav])] if nav else self.frames
+        frames = self.frames[np.ix_(*index[:nav])] if nav else np.asarray(self.frames)
         rows, cols = index[nav], index[nav + 1]
         r0, r1 = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
         # Read the band of rows that covers the selection, and only that.
@@ -198,7 +202,7 @@ def frame_table_to_dask(records, table: np.ndarray, chunks=None):
 HEADER_BLOCK = 2**16
 
 
-def frame_headers_to_dask(records, table: np.ndarray, block: int = HEADER_BLOCK):
+def frame_headers_to_dask(records, table, block: int = HEADER_BLOCK):
     """Return the frame headers of the points a frame table places, lazily.
 
     Nothing is read until the array is computed; then each task reads the
@@ -208,7 +212,7 @@ def frame_headers_to_dask(records, table: np.ndarray, block: int = HEADER_BLOCK)
     ----------
     records : Records
         Where the recording's frame records lie.
-    table : numpy.ndarray of int
+    table : numpy.ndarray of int or FrameGrid
         Frame of each navigation point (-1: blank); points in C order.
     block : int, optional
         Points per task.
@@ -220,13 +224,23 @@ def frame_headers_to_dask(records, table: np.ndarray, block: int = HEADER_BLOCK)
         per point; blank points have all-zero headers.
     """
     import dask.array as da
+    from dask._task_spec import DataNode, Task
+    from dask.base import tokenize
+    from dask.highlevelgraph import HighLevelGraph
 
-    flat = np.ascontiguousarray(table.reshape(-1))
-    points = da.from_array(flat, chunks=max(1, min(block, flat.size)), name=False)
+    # a view (or a grid) of the table: each task holds its own slice only,
+    # where dask.array.from_array would copy the whole table first
+    flat = table.reshape(-1)
     dtype = records.header.frame_header_dtype
-    return points.map_blocks(
-        _read_point_headers, records, dtype=dtype, meta=np.empty(0, dtype)
-    )
+    name = "tvips-headers-" + tokenize(records.chain, records.header.raw, table)
+    edges = [*range(0, flat.size, max(1, block)), flat.size]
+    dsk = {}
+    for i, (a, b) in enumerate(itertools.pairwise(edges)):
+        key = (name, i)
+        dsk[key] = Task(key, _read_point_headers, DataNode(None, flat[a:b]), records)
+    chunks = (tuple(b - a for a, b in itertools.pairwise(edges)),)
+    graph = HighLevelGraph.from_collections(name, dsk, dependencies=())
+    return da.Array(graph, name, chunks, meta=np.empty(0, dtype))
 
 
 def _read_point_headers(frames: np.ndarray, records) -> np.ndarray:
@@ -243,6 +257,7 @@ def _read_point_headers(frames: np.ndarray, records) -> np.ndarray:
     cached = HEADER_CACHE.get(key)
     if cached is not None:
         return cached
+    frames = np.asarray(frames, dtype=np.int64)
     out = np.zeros(frames.size, records.header.frame_header_dtype)
     placed = frames >= 0
     if placed.any():

@@ -40,6 +40,7 @@ from .._format.layout import MAIN_HEADER_SIZE, recording_stem
 from .._format.parts import Chain, build_chain, first_part, first_parts, siblings
 from .._format.records import Records
 from ..exceptions import Finding
+from .grid import FrameGrid, consecutive
 from .lazy import frame_table_to_dask
 from .preadv import read_frames_into, read_header_fields, read_headers
 
@@ -360,11 +361,12 @@ class TvipsRecording:
 
         Parameters
         ----------
-        frames : array_like of int, optional
+        frames : array_like of int or FrameGrid, optional
             Frame table: the frame each navigation point shows, -1 for a
             blank point, of the navigation shape (see
-            :mod:`rsciio_tvips._scans.tables`). By default the stack of all
-            frames.
+            :mod:`rsciio_tvips._scans.tables`), or a rule that gives it
+            (:class:`~rsciio_tvips._reading.grid.FrameGrid`). By default the
+            stack of all frames.
         chunks : optional
             Anything :func:`dask.array.from_array` takes as ``chunks``; by
             default about 100 MiB of whole frames, signal axes never split.
@@ -405,7 +407,7 @@ class TvipsRecording:
         with ThreadPoolExecutor(READ_THREADS) as pool:
             jobs = [
                 pool.submit(
-                    read_frames_into, self.records, flat[a:b], out[a:b],
+                    read_frames_into, self.records, np.asarray(flat[a:b]), out[a:b],
                     0, None if heads is None else heads[a:b],
                 )
                 for a, b in itertools.pairwise(bounds)
@@ -415,9 +417,17 @@ class TvipsRecording:
         data = out.reshape(table.shape + self.frame_shape)
         return (data, heads) if headers else data
 
-    def _table(self, frames) -> np.ndarray:
+    def _table(self, frames):
         if frames is None:
-            return np.arange(self.n_frames, dtype=np.int64)
+            return consecutive(self.n_frames)
+        if isinstance(frames, FrameGrid):
+            if frames.n_frames > self.n_frames:
+                msg = (
+                    f"frame grid of {frames.n_frames} frames for a recording of "
+                    f"{self.n_frames} frames"
+                )
+                raise IndexError(msg)
+            return frames
         table = np.asarray(frames, dtype=np.int64)
         bad = (table < -1) | (table >= self.n_frames)
         if bad.any():

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .._format.layout import float_field
+from .._reading.grid import blank_points
 from ..exceptions import TvipsFormatError, warn
 from .detect import (
     find_scans,
@@ -138,7 +139,7 @@ def plan_scan(
         info.update(wound)
         info["hysteresis"] = int(hysteresis)
     info["shape"] = list(table.shape)
-    info["blank_points"] = int((table < 0).sum())
+    info["blank_points"] = blank_points(table)
     ignore_options(rec, ignored)
     _logger.info("%s: scan placement %s", rec.chain.first.name, info)
     return table, info, headers

@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from .._reading.grid import consecutive
+
 #: How the frame for a point is chosen when several frames have its index.
 REPEAT_RULES = ("first", "last")
 #: What a point with no frame shows.
@@ -57,21 +59,21 @@ def sequential_table(n_frames: int, shape: tuple, start: int = 0):
 
     Returns
     -------
-    table : numpy.ndarray of int64
+    table : FrameGrid
+        The table as a rule (no number per point, whatever the size).
     info : dict
     """
-    points = math.prod(shape)
-    index = np.arange(start, start + points, dtype=np.int64)
-    table = np.where((index >= 0) & (index < n_frames), index, -1).reshape(shape)
-    first, stop = max(start, 0), min(start + points, n_frames)
+    table = consecutive(n_frames, shape, start)
+    first, stop = table.placed_range()
+    end = start + table.size
     info = {
         "method": "sequential",
         "start_frame": int(start),
-        "stop_frame": int(start + points),
-        "frames_before_scan": min(first, n_frames),
-        "frames_after_scan": max(0, n_frames - max(stop, first)),
-        "padded_points": int((index < 0).sum()),
-        "missing_points": int((index >= n_frames).sum()),
+        "stop_frame": int(end),
+        "frames_before_scan": first,
+        "frames_after_scan": n_frames - stop,
+        "padded_points": max(0, min(-start, table.size)),
+        "missing_points": max(0, min(end - n_frames, table.size)),
     }
     return table, info
 
