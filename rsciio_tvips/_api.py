@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 
-from ._checks import frame_summary
+from ._checks import frame_stream
 from ._docstrings import FILENAME_DOC, LAZY_DOC, RETURNS_DOC
 from ._metadata import decode as _metadata
 from ._reading.grid import consecutive, first_placed
@@ -163,7 +163,7 @@ def file_reader(
     """
     rec = TvipsRecording(filename, permissive=permissive, signed=signed)
     first = rec.read_headers([0])[0]
-    headers = None
+    placed_by_headers = False
     if scan_shape is None:
         stack_options(rec, scan_start_frame, winding_scan_axis, hysteresis)
         table = consecutive(rec.n_frames)
@@ -171,7 +171,7 @@ def file_reader(
         nav_axes = [_metadata.time_axis(rec.n_frames, first, last)]
         scan = None
     else:
-        table, scan, headers = plan_scan(
+        table, scan, placed_by_headers = plan_scan(
             rec, scan_shape, scan_start_frame, winding_scan_axis, hysteresis,
             scan_method=scan_method, scan_index=scan_index,
             hysteresis_wrap=hysteresis_wrap, repeated_points=repeated_points,
@@ -179,8 +179,9 @@ def file_reader(
         )  # fmt: skip
         nav_axes = _metadata.scan_axes(table.shape)
     checks = None
-    if diagnostics or (diagnostics is None and headers is not None):
-        checks = frame_summary(rec.header_fields)
+    if diagnostics or (diagnostics is None and placed_by_headers):
+        # one more pass over the headers, block by block, as validate makes
+        checks = frame_stream(rec).summary()
     want_headers = frame_headers is None or bool(frame_headers)
     mode = first["mode"].item() if "mode" in first.dtype.names else None
     axes = nav_axes + _metadata.signal_axes(rec.header, mode)

@@ -33,7 +33,7 @@ from .opening import (
     usable_last_part,
 )
 from .report import Report, worst_first
-from .stream import FrameStream, frame_stream, frame_summary, stream_findings
+from .stream import FrameStream, frame_stream, stream_findings
 
 __all__ = [
     "FrameStream",
@@ -42,7 +42,6 @@ __all__ = [
     "chain_defects",
     "counter_joins",
     "frame_stream",
-    "frame_summary",
     "size_defects",
     "stream_findings",
     "usable_last_part",

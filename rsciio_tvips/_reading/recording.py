@@ -270,6 +270,30 @@ class TvipsRecording:
         """
         return self._in_blocks(read_header_fields, frames)
 
+    def header_field_blocks(self, start: int = 0, stop: int | None = None):
+        """Yield the decoded fields of frames ``start`` to ``stop - 1``, in blocks.
+
+        For the passes that look at every frame header (scan detection, the
+        checks): their memory is that of one block of :data:`HEADER_BLOCK`
+        frames, whatever the length of the recording.
+
+        Parameters
+        ----------
+        start, stop : int, optional
+            The frames (default: all).
+
+        Yields
+        ------
+        int
+            The frame of the block's first element.
+        numpy.ndarray
+            The block's decoded fields (``header.decoded_header_dtype``).
+        """
+        stop = self.n_frames if stop is None else min(stop, self.n_frames)
+        for a in range(max(0, start), stop, HEADER_BLOCK):
+            b = min(stop, a + HEADER_BLOCK)
+            yield a, read_header_fields(self.records, np.arange(a, b))
+
     def read_headers(self, frames) -> np.ndarray:
         """Read the headers of some frames.
 

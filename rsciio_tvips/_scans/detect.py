@@ -32,14 +32,64 @@ def rotator_points(rotidx) -> np.ndarray:
     return np.asarray(rotidx, dtype=np.int64) - 1
 
 
-def _runs(p: np.ndarray) -> list[tuple[int, int]]:
-    """Return the runs of valid (>= 0), never decreasing values of ``p``."""
-    valid = p >= 0
-    breaks = np.ones(p.size, dtype=bool)
-    breaks[1:] = (p[1:] < p[:-1]) | ~valid[:-1]
-    begins = np.flatnonzero(valid & breaks)
-    ends = np.append(np.flatnonzero(~valid | breaks), p.size)
-    return [(int(a), int(ends[ends > a][0])) for a in begins]
+class RunSplitter:
+    """Cut values fed block by block into runs of valid (>= 0), never decreasing values.
+
+    A run ends where a value is invalid or smaller than the one before. Runs
+    of one frame are dropped: they cover one point, and no scan is made of
+    them. Memory is that of the run being fed and the block, whatever the
+    length of the stream.
+    """
+
+    def __init__(self):
+        self._first = None  # frame of the open run's first value
+        self._pieces = []  # the open run's values, one piece per block
+        self._last = -1  # the value before the next block
+        self._end = None  # the frame after the last fed
+
+    def feed(self, offset: int, values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """Feed the values of frames ``offset ...``; return the runs they close.
+
+        Blocks come in frame order, each starting where the last one ended.
+        """
+        v = np.asarray(values, dtype=np.int64)
+        if v.size == 0:
+            return []
+        if self._end is not None and offset != self._end:
+            raise ValueError(f"block at frame {offset}, expected frame {self._end}")
+        prev = np.empty_like(v)
+        prev[0], prev[1:] = self._last, v[:-1]
+        goes_on = (v >= 0) & (prev >= 0) & (v >= prev)
+        ends = np.flatnonzero(~goes_on)
+        starts = np.flatnonzero((v >= 0) & ~goes_on)
+        closed = []
+        if self._first is not None:
+            stop = int(ends[0]) if ends.size else v.size
+            self._pieces.append(v[:stop])
+            if ends.size:
+                closed.append(self._close())
+        stops = np.append(ends, v.size)[np.searchsorted(ends, starts, side="right")]
+        # runs of one frame closed within the block are dropped before the
+        # loop, which stays short on a stream of scattered indices
+        keep = (stops - starts >= 2) | (stops == v.size)
+        for a, b in zip(starts[keep].tolist(), stops[keep].tolist(), strict=True):
+            if b < v.size:
+                closed.append((offset + a, v[a:b]))
+            else:
+                self._first, self._pieces = offset + a, [v[a:]]
+        self._last = int(v[-1])
+        self._end = offset + v.size
+        return [run for run in closed if run[1].size >= 2]
+
+    def finish(self) -> list[tuple[int, np.ndarray]]:
+        """Return the run still open at the end of the stream (if any)."""
+        run = self._close() if self._first is not None else None
+        return [run] if run is not None and run[1].size >= 2 else []
+
+    def _close(self) -> tuple[int, np.ndarray]:
+        run = (self._first, np.concatenate(self._pieces))
+        self._first, self._pieces = None, []
+        return run
 
 
 def _cut_at_jump(p: np.ndarray, first: int, stop: int) -> int:
@@ -71,6 +121,35 @@ def _trim_waiting(p: np.ndarray, first: int, stop: int) -> tuple[int, int]:
     return first + lead, stop - tail
 
 
+class RotatorScans:
+    """Find the scans in point indices fed block by block (see :func:`find_scans`).
+
+    Feed :func:`rotator_points` of every block in frame order, then
+    :meth:`finish` returns the scans as ``(first, stop)`` frames.
+    """
+
+    def __init__(self):
+        self._runs = RunSplitter()
+        self.scans = []
+
+    def feed(self, offset: int, points: np.ndarray) -> None:
+        """Feed the point indices of frames ``offset ...``."""
+        for first, p in self._runs.feed(offset, points):
+            self._add(first, p)
+
+    def finish(self) -> list[tuple[int, int]]:
+        """Return every scan found."""
+        for first, p in self._runs.finish():
+            self._add(first, p)
+        return self.scans
+
+    def _add(self, first: int, p: np.ndarray) -> None:
+        stop = _cut_at_jump(p, 0, p.size)
+        lo, hi = _trim_waiting(p, 0, stop)
+        if p[hi - 1] > p[lo]:
+            self.scans.append((first + lo, first + hi))
+
+
 def find_scans(points: np.ndarray, start: int = 0) -> list[tuple[int, int]]:
     """Return the scans in a point-index sequence as ``(first, stop)`` frames.
 
@@ -78,7 +157,8 @@ def find_scans(points: np.ndarray, start: int = 0) -> list[tuple[int, int]]:
     it ends where the index drops (a new scan or the return to 0) or leaps
     far past its usual step (a corrupt header). Frames of the beam waiting
     at the first or last point are left out (see :func:`_trim_waiting`).
-    Runs that cover a single point are not scans.
+    Runs that cover a single point are not scans. :class:`RotatorScans`
+    does the same over blocks.
 
     Parameters
     ----------
@@ -91,18 +171,29 @@ def find_scans(points: np.ndarray, start: int = 0) -> list[tuple[int, int]]:
     -------
     list of tuple of int
     """
-    p = np.asarray(points, dtype=np.int64)[start:]
-    scans = []
-    for first, stop in _runs(p):
-        stop = _cut_at_jump(p, first, stop)
-        first, stop = _trim_waiting(p, first, stop)
-        if p[stop - 1] > p[first]:
-            scans.append((start + first, start + stop))
-    return scans
+    finder = RotatorScans()
+    finder.feed(start, np.asarray(points, dtype=np.int64)[start:])
+    return finder.finish()
 
 
-def position_points(scan_x, scan_y, start: int = 0, nx: int | None = None):
-    """Turn beam positions into point indices and find the scans.
+def position_key(scan_x, scan_y) -> np.ndarray:
+    """Return ``y * MAX_POSITION + x`` of usable beam positions, -1 elsewhere.
+
+    The key orders positions along the scan (row, then column), so a scan is
+    a run of keys that never decreases.
+    """
+    x = np.asarray(scan_x, dtype=np.float64)
+    y = np.asarray(scan_y, dtype=np.float64)
+    ok = np.isfinite(x) & np.isfinite(y) & (x >= 0) & (y >= 0)
+    ok &= (x < MAX_POSITION) & (y < MAX_POSITION) & (x == np.round(x))
+    ok &= y == np.round(y)
+    xi = np.where(ok, x, 0).astype(np.int64)
+    yi = np.where(ok, y, 0).astype(np.int64)
+    return np.where(ok, yi * MAX_POSITION + xi, -1)
+
+
+class PositionScans:
+    """Find the scans in beam positions fed block by block.
 
     A scan is a run of frames whose position (y, then x) never goes back,
     starting in the first row (y = 0), anywhere in the recording. Its row
@@ -110,6 +201,61 @@ def position_points(scan_x, scan_y, start: int = 0, nx: int | None = None):
     than a row's largest x; a frame dropped at the end of one row does not
     change it). Frames at x beyond the row or more than one row further down
     end the scan (a corrupt position).
+
+    Parameters
+    ----------
+    nx : int, optional
+        Row length, when the caller knows the scan shape.
+    """
+
+    def __init__(self, nx: int | None = None):
+        self.nx = nx
+        self._runs = RunSplitter()
+        self.scans = []
+
+    def feed(self, offset: int, scan_x, scan_y) -> None:
+        """Feed ``Scan_x`` and ``Scan_y`` of frames ``offset ...``."""
+        for first, key in self._runs.feed(offset, position_key(scan_x, scan_y)):
+            self._add(first, key)
+
+    def finish(self) -> list[tuple[int, int, int, int]]:
+        """Return ``(first, stop, nx, ny)`` of every scan found."""
+        for first, key in self._runs.finish():
+            self._add(first, key)
+        return self.scans
+
+    def _add(self, first: int, key: np.ndarray) -> None:
+        rows, cols = np.divmod(key, MAX_POSITION)
+        if rows[0] != 0:
+            return  # a scan starts in its first row
+        row_nx = self.nx
+        if row_nx is None:
+            ends = np.append(np.flatnonzero(np.diff(rows)), rows.size - 1)
+            lengths, counts = np.unique(cols[ends] + 1, return_counts=True)
+            row_nx = int(lengths[counts == counts.max()].max())
+        # a position past the row, or a leap of rows, ends the scan
+        bad = (cols >= row_nx) | (np.diff(rows, prepend=0) > 2)
+        stop = int(np.flatnonzero(bad)[0]) if bad.any() else rows.size
+        p = rows[:stop] * row_nx + cols[:stop]
+        if p.size == 0:
+            return
+        lo, hi = _trim_waiting(p, 0, p.size)
+        if p[hi - 1] <= p[lo]:
+            return
+        ny = int(rows[lo:hi].max()) + 1
+        self.scans.append((first + lo, first + hi, row_nx, ny))
+
+
+def position_scan_points(scan_x, scan_y, nx: int) -> np.ndarray:
+    """Return the point index (C order, rows of ``nx``) of a scan's frames."""
+    rows, cols = np.divmod(position_key(scan_x, scan_y), MAX_POSITION)
+    return rows * nx + cols
+
+
+def position_points(scan_x, scan_y, start: int = 0, nx: int | None = None):
+    """Turn beam positions into point indices and find the scans.
+
+    See :class:`PositionScans`, which does the same over blocks.
 
     Parameters
     ----------
@@ -129,37 +275,12 @@ def position_points(scan_x, scan_y, start: int = 0, nx: int | None = None):
     """
     x = np.asarray(scan_x, dtype=np.float64)
     y = np.asarray(scan_y, dtype=np.float64)
-    ok = np.isfinite(x) & np.isfinite(y) & (x >= 0) & (y >= 0)
-    ok &= (x < MAX_POSITION) & (y < MAX_POSITION) & (x == np.round(x))
-    ok &= y == np.round(y)
-    xi = np.where(ok, x, 0).astype(np.int64)
-    yi = np.where(ok, y, 0).astype(np.int64)
-    key = np.where(ok, yi * MAX_POSITION + xi, -1)
+    finder = PositionScans(nx)
+    finder.feed(start, x[start:], y[start:])
+    scans = finder.finish()
     points = np.full(x.size, -1, dtype=np.int64)
-    scans = []
-    for first, stop in _runs(key[start:]):
-        first, stop = first + start, stop + start
-        if yi[first] != 0:
-            continue  # a scan starts in its first row
-        rows = yi[first:stop]
-        row_nx = nx
-        if row_nx is None:
-            ends = np.append(np.flatnonzero(np.diff(rows)), rows.size - 1)
-            lengths, counts = np.unique(xi[first:stop][ends] + 1, return_counts=True)
-            row_nx = int(lengths[counts == counts.max()].max())
-        # a position past the row, or a leap of rows, ends the scan
-        bad = (xi[first:stop] >= row_nx) | (np.diff(rows, prepend=0) > 2)
-        if bad.any():
-            stop = first + int(np.flatnonzero(bad)[0])
-        p = yi[first:stop] * row_nx + xi[first:stop]
-        if p.size == 0:
-            continue
-        lo, hi = _trim_waiting(p, 0, p.size)
-        if p[hi - 1] <= p[lo]:
-            continue
-        points[first + lo : first + hi] = p[lo:hi]
-        ny = int(yi[first + lo : first + hi].max()) + 1
-        scans.append((first + lo, first + hi, row_nx, ny))
+    for first, stop, row_nx, _ in scans:
+        points[first:stop] = position_scan_points(x[first:stop], y[first:stop], row_nx)
     return points, scans
 
 

@@ -17,8 +17,11 @@ from .._format.layout import float_field
 from .._reading.grid import blank_points
 from ..exceptions import TvipsFormatError, warn
 from .detect import (
+    PositionScans,
+    RotatorScans,
     find_scans,
     position_points,
+    position_scan_points,
     rotator_points,
     square_shape,
 )
@@ -61,9 +64,9 @@ def plan_scan(
         Frame of every scan point, -1 for blank.
     info : dict
         What was done, for ``original_metadata.Scan``.
-    headers : numpy.ndarray or None
-        The decoded fields of every frame header (``rec.header_fields``),
-        when they were read to place the frames.
+    placed_by_headers : bool
+        Whether the frames were placed by their headers (which were read,
+        block by block, to do so).
     """
     shape = None if _is_auto(scan_shape) else check_shape(scan_shape)
     if incomplete_scan not in ("pad", "error"):
@@ -100,7 +103,7 @@ def plan_scan(
             f"({rec.n_frames - 1})"
         )
         raise ValueError(msg)
-    headers = None
+    placed_by_headers = False
     if method == "sequential":
         _check_size(math.prod(shape), rec.n_frames - max(start, 0), shape)
         _check_start(rec, start, shape)
@@ -113,10 +116,10 @@ def plan_scan(
                 "only: frames placed by their headers' index are not shifted)"
             )
             start = 0
-        headers = rec.header_fields
+        placed_by_headers = True
         table, info = _place_by_headers(
-            rec, headers, method, shape, max(start, 0), scan_index,
-            repeated_points, missing_points,
+            rec, method, shape, max(start, 0), scan_index, repeated_points,
+            missing_points,
         )  # fmt: skip
     _check_complete(rec, table, info, incomplete_scan)
     if winding_scan_axis is not None and info["method"] == "positions":
@@ -142,7 +145,7 @@ def plan_scan(
     info["blank_points"] = blank_points(table)
     ignore_options(rec, ignored)
     _logger.info("%s: scan placement %s", rec.chain.first.name, info)
-    return table, info, headers
+    return table, info, placed_by_headers
 
 
 def stack_options(rec, scan_start_frame, winding_scan_axis, hysteresis) -> None:
@@ -310,15 +313,19 @@ def _pick(scans, scan_index, source, shape):
     return scans[scan_index]
 
 
-def _place_by_headers(
-    rec, headers, method, shape, start, scan_index, repeated, missing
-):
-    names = headers.dtype.names
-    has_positions = "Scan_y" in names
-    if method in ("auto", "positions") and has_positions:
-        nx = shape[-1] if shape else None
-        x, y = float_field(headers, "Scan_x"), float_field(headers, "Scan_y")
-        points, scans = position_points(x, y, start, nx)
+def _place_by_headers(rec, method, shape, start, scan_index, repeated, missing):
+    """Place frames by their headers' point index, in two bounded passes.
+
+    The first pass finds the scans block by block and keeps only where each
+    lies; the second reads the point indices of the scan chosen. Memory is
+    that of a block and of the scan, whatever the length of the recording.
+    """
+    names = rec.header.decoded_header_dtype.names
+    if method in ("auto", "positions") and "Scan_y" in names:
+        finder = PositionScans(shape[-1] if shape else None)
+        for offset, fields in rec.header_field_blocks(start):
+            finder.feed(offset, *_positions(fields))
+        scans = finder.finish()
         if scans or method == "positions":
             first, stop, nx, ny = _pick(scans, scan_index, "beam positions", shape)
             if shape is None:
@@ -326,6 +333,10 @@ def _place_by_headers(
             elif len(shape) > 2:
                 msg = f"beam positions place frames on 2 axes, not {len(shape)}"
                 raise ValueError(msg)
+            points = np.concatenate([
+                position_scan_points(*_positions(fields), nx)
+                for _, fields in rec.header_field_blocks(first, stop)
+            ])  # fmt: skip
             return _finish(rec, points, scans, scan_index, first, stop, shape,
                            "positions", repeated, missing)  # fmt: skip
     if method == "positions":
@@ -342,20 +353,30 @@ def _place_by_headers(
             "scan from: give scan_shape as a tuple"
         )
         raise ValueError(msg)
-    points = rotator_points(headers["rotidx"])
-    scans = find_scans(points, start)
+    finder = RotatorScans()
+    for offset, fields in rec.header_field_blocks(start):
+        finder.feed(offset, rotator_points(fields["rotidx"]))
+    scans = finder.finish()
     first, stop = _pick(scans, scan_index, "rotator indices", shape)
+    points = np.concatenate([
+        rotator_points(fields["rotidx"])
+        for _, fields in rec.header_field_blocks(first, stop)
+    ])  # fmt: skip
     if shape is None:
-        shape = square_shape(int(points[first:stop].max()) + 1, "the rotator indices")
+        shape = square_shape(int(points.max()) + 1, "the rotator indices")
     return _finish(rec, points, scans, scan_index, first, stop, shape, "rotator",
                    repeated, missing)  # fmt: skip
 
 
+def _positions(fields):
+    return float_field(fields, "Scan_x"), float_field(fields, "Scan_y")
+
+
 def _finish(rec, points, scans, scan_index, first, stop, shape, method, rep, miss):
+    """Place the frames of the scan chosen; ``points`` are its frames' indices."""
     _check_size(math.prod(shape), stop - first, shape)
-    table, placed = point_table(points, first, stop, shape, rep, miss)
-    recorded = points[first:stop]
-    last = int(recorded[recorded < table.size].max(initial=-1))
+    table, placed = point_table(points, first, shape, rep, miss)
+    last = int(points[points < table.size].max(initial=-1))
     # points after the last recorded one mean an interrupted acquisition only
     # if the scan runs to the end of the recording; else they were skipped
     unrecorded = table.size - 1 - last if stop == rec.n_frames else 0

@@ -81,20 +81,19 @@ def sequential_table(n_frames: int, shape: tuple, start: int = 0):
 def point_table(
     points: np.ndarray,
     first: int,
-    stop: int,
     shape: tuple,
     repeat: str = "first",
     missing: str = "blank",
 ):
-    """Place frames ``first .. stop - 1`` by their scan-point index.
+    """Place the frames of a scan, ``first`` onwards, by their scan-point index.
 
     Parameters
     ----------
     points : numpy.ndarray of int
-        Scan-point index (C order, 0-based) of every frame of the recording,
-        non-decreasing from ``first`` to ``stop``.
-    first, stop : int
-        The frames of the scan.
+        Scan-point index (C order, 0-based) of each frame of the scan,
+        non-decreasing.
+    first : int
+        The frame of ``points[0]``.
     shape : tuple of int
         Scan shape; frames whose index is past its end are not placed.
     repeat : {"first", "last"}
@@ -117,9 +116,9 @@ def point_table(
         msg = f"missing-point rule must be one of {MISSING_RULES}, got {missing!r}"
         raise ValueError(msg)
     n_points = math.prod(shape)
-    seg = np.asarray(points[first:stop], dtype=np.int64)
+    seg = np.asarray(points, dtype=np.int64)
     inside = seg < n_points
-    frames = np.arange(first, stop, dtype=np.int64)[inside]
+    frames = np.arange(first, first + seg.size, dtype=np.int64)[inside]
     seg = seg[inside]
     flat = np.full(n_points, -1, dtype=np.int64)
     if repeat == "first":

@@ -88,6 +88,7 @@ def test_validate_of_ten_million_frames_stays_small(tmp_path, main_header, peak_
     with open(path, "r+b") as f:
         f.truncate(256 + n * 61)
     got = peak_rss(CHILD, path, "validate")
+    # the decoded fields of every frame alone would take 600 MB
     assert got["rss"] < 300 * 2**20, got["rss"]
     assert got["result"] == [
         "warning: huge_000.tvips at offset 317: num: expected 2, found 0 (frame "
@@ -181,3 +182,15 @@ def test_part_changed_during_the_pass(demo, monkeypatch):
             "600000 bytes (truncated)",
         )
     ]
+
+
+def test_auto_scan_in_ten_million_frames_stays_small(tmp_path, main_header, peak_rss):
+    # a 15 x 15 EM-Konos scan at the start of 10 million 1 x 1 frames: the
+    # scans are found block by block, and only the scan's indices are kept
+    n = 10_000_000
+    path = sparse_recording(tmp_path, main_header, 225, 60, (1, 1), counted)
+    with open(path, "r+b") as f:
+        f.truncate(256 + n * 61)
+    got = peak_rss(CHILD, path, "auto")
+    assert got["rss"] < 300 * 2**20, got["rss"]
+    assert got["result"] == [15, 15, 1, 1]
