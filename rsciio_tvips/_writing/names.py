@@ -20,11 +20,11 @@ import errno as errno_codes
 import hashlib
 import os
 import re
-import stat
 from pathlib import Path
 from typing import NamedTuple
 
 from .._format.layout import PART_RE, part_name, recording_stem
+from .._format.parts import kind_of
 
 #: Longest file name in bytes where the folder does not say (``NAME_MAX``
 #: of Linux, macOS and Windows).
@@ -244,16 +244,6 @@ def _hidden_part(name: str, stem: str, digest: str, tag: str) -> str | None:
     return None
 
 
-#: What else than a part file may have a part's name, by the test of its mode.
-_KINDS = (
-    (stat.S_ISDIR, "folder"),
-    (stat.S_ISFIFO, "named pipe (FIFO)"),
-    (stat.S_ISCHR, "character device"),
-    (stat.S_ISBLK, "block device"),
-    (stat.S_ISSOCK, "socket"),
-)
-
-
 def not_part_files(directory: Path, names) -> list[tuple[str, str]]:
     """Return the names among ``names`` that something other than a part file has.
 
@@ -266,31 +256,17 @@ def not_part_files(directory: Path, names) -> list[tuple[str, str]]:
     Returns
     -------
     list of (str, str)
-        Each such name with what has it: ``"folder"``, ``"named pipe
-        (FIFO)"``, ``"symbolic link to a folder"``, ``"symbolic link that
-        leads nowhere"`` ...
+        Each such name with what has it, in the reader's words
+        (:func:`~rsciio_tvips._format.parts.kind_of`): ``"a directory"``,
+        ``"a FIFO"``, ``"a symbolic link to /dev/null, a character
+        device"``, ``"a dangling symbolic link to gone.tvips"`` ...
     """
-    found = [(name, _what_is(directory / name)) for name in names]
-    return [(name, what) for name, what in found if what is not None]
-
-
-def _what_is(path: Path) -> str | None:
-    """Return what ``path`` is when it is no part file, else None."""
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:  # gone since the folder was listed
-        return None
-    if not stat.S_ISLNK(mode):
-        return _kind(mode)
-    try:
-        kind = _kind(os.stat(path).st_mode)
-    except OSError:  # nothing there, or a loop of links
-        return "symbolic link that leads nowhere"
-    return None if kind is None else f"symbolic link to a {kind}"
-
-
-def _kind(mode: int) -> str | None:
-    """Return the kind of file of a mode, None for a regular file."""
-    if stat.S_ISREG(mode):
-        return None
-    return next((kind for test, kind in _KINDS if test(mode)), "special file")
+    found = []
+    for name in names:
+        try:
+            what = kind_of(directory / name)
+        except FileNotFoundError:  # gone since the folder was listed
+            continue
+        if what is not None:
+            found.append((name, what))
+    return found

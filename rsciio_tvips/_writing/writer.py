@@ -379,9 +379,9 @@ def _refuse_what_is_no_part(directory: Path, stem: str, existing) -> None:
     if taken:
         name, what = taken[0]
         msg = (
-            f"{name}: a {what} has the name of a part of the recording {stem!r}; "
-            "it is not a part file and is never replaced: move or rename it, or "
-            "choose another name"
+            f"{name} is {what}: it has the name of a part of the recording "
+            f"{stem!r} but is not a part file, and is never replaced: move or "
+            "rename it, or choose another name"
         )
         raise FileExistsError(msg)
 

@@ -805,11 +805,11 @@ def link_to_a_device(path):
 @pytest.mark.parametrize(
     ("make", "what"),
     [
-        (make_folder, "folder"),
-        (make_fifo, "named pipe (FIFO)"),
-        (link_to_folder, "symbolic link to a folder"),
-        (link_to_nothing, "symbolic link that leads nowhere"),
-        (link_to_a_device, "symbolic link to a character device"),
+        (make_folder, "a directory"),
+        (make_fifo, "a FIFO"),
+        (link_to_folder, "a symbolic link to {folder}/elsewhere, a directory"),
+        (link_to_nothing, "a dangling symbolic link to {folder}/nothing"),
+        (link_to_a_device, "a symbolic link to /dev/null, a character device"),
     ],
     ids=["folder", "fifo", "link-to-folder", "dangling-link", "link-to-device"],
 )
@@ -826,10 +826,12 @@ def test_a_part_name_taken_by_what_is_no_part_file(
     earlier = earlier_recording(tmp_path)
     make(tmp_path / name)
     before = snapshot(tmp_path)
+    # in the reader's words (the reader names such a part the same way)
+    what = what.format(folder=tmp_path)
     msg = (
-        f"{name}: a {what} has the name of a part of the recording 'keep'; it is "
-        "not a part file and is never replaced: move or rename it, or choose "
-        "another name"
+        f"{name} is {what}: it has the name of a part of the recording 'keep' "
+        "but is not a part file, and is never replaced: move or rename it, or "
+        "choose another name"
     )
     with pytest.raises(FileExistsError, match=f"^{re.escape(msg)}$"):
         file_writer(
