@@ -82,17 +82,39 @@ numpydoc_xref_aliases = {
 }
 numpydoc_xref_ignore = {"optional", "default", "of", "or", "and", "with", "a"}
 
-exclude_patterns = ["_build"]
+# README.rst holds notes for contributors, not a page of the site.
+exclude_patterns = ["_build", "README.rst"]
 
 html_theme = "pydata_sphinx_theme"
 html_title = f"rsciio_tvips {release}"
 html_show_sourcelink = False
+# The site is one level deep: every page is in the top bar, and no page has
+# sub-pages, so the theme's left column ("Section Navigation") would be
+# empty on every page. Without sidebars the theme drops that column on wide
+# windows; on narrow ones its menu button still opens the top bar's links.
+html_sidebars = {"**": []}
 html_theme_options = {
     "navigation_with_keys": False,
-    "header_links_before_dropdown": 6,
+    # Every page is in the top bar, none under "More": users look for
+    # MicroED, cluster or troubleshooting by name. index.rst gives the pages
+    # short labels and _static/rsciio_tvips.css a smaller font, so that the
+    # fourteen links fit in one row at 1280 pixels, with little to spare: a
+    # new page needs a screenshot (docs/README.rst). The search box becomes
+    # an icon (Ctrl+K still opens it), and the title leaves the version to
+    # the browser's tab.
+    "header_links_before_dropdown": 14,
+    "navbar_persistent": [],
+    "navbar_align": "left",
+    "navbar_end": ["search-button", "theme-switcher"],
+    "logo": {"text": project},
     "show_toc_level": 2,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version", "theme-version"],
 }
 html_context = {"default_mode": "auto"}
+# Wider text column and code blocks that fit in it: see the file's comments.
+# Only the style sheet: the pictures in _static reach the site through the
+# pages that show them.
+html_static_path = ["_static/rsciio_tvips.css"]
+html_css_files = ["rsciio_tvips.css"]

@@ -113,3 +113,120 @@ def test_every_picture_shown_is_committed():
     assert pictures
     missing = sorted(p for p in pictures if not (DOCS / p).is_file())
     assert not missing
+
+
+# --- troubleshooting.rst: the messages it quotes are the ones users get ---------
+
+
+def _troubleshooting() -> str:
+    return (DOCS / "troubleshooting.rst").read_text(encoding="utf-8")
+
+
+def _prose() -> str:
+    """The troubleshooting page with its line breaks and indents as spaces."""
+    return " ".join(_troubleshooting().split())
+
+
+def _quoted_lines() -> set[str]:
+    """The lines of the troubleshooting page, stripped (literal blocks too)."""
+    return {line.strip() for line in _troubleshooting().splitlines()}
+
+
+@pytest.fixture
+def hyperspy_with_rsciio_reader():
+    """hyperspy.api with RosettaSciIO's own TVIPS reader; registration restored."""
+    hs = pytest.importorskip("hyperspy.api")
+    import rsciio_tvips
+
+    was_registered = rsciio_tvips.is_registered()
+    rsciio_tvips.unregister()
+    yield hs
+    (rsciio_tvips.register if was_registered else rsciio_tvips.unregister)()
+
+
+def test_troubleshooting_quotes_what_rosettasciio_raises(
+    hyperspy_with_rsciio_reader, build, tmp_path, caplog
+):
+    # Build each situation of the page's table, in its order, and load it as
+    # a user who forgot register() would: RosettaSciIO's reader answers.
+    hs = hyperspy_with_rsciio_reader
+    import rsciio_tvips
+
+    def folder(name):
+        (tmp_path / name).mkdir()
+        return tmp_path / name
+
+    # a record continues in the next part (100 bytes is inside the second)
+    straddling = build(folder("a"), "scan", n_frames=4, split=[100]).paths[0]
+    later_part = build(folder("b"), "scan", n_frames=4, records_per_part=2).paths[1]
+    version_1 = build(folder("c"), "scan", n_frames=4, version=1).paths[0]
+    renamed = build(folder("d"), "scan", n_frames=2).paths[0]
+    renamed = renamed.rename(renamed.with_name("scan.tvips"))
+    situations = [straddling, later_part, version_1, renamed]
+
+    raised = []
+    for path in situations:
+        with pytest.raises(ValueError) as info:
+            hs.load(str(path))
+        raised.append(str(info.value))
+        del info  # the traceback holds RosettaSciIO's frames
+    tables = _list_tables(_troubleshooting())
+    (table,) = [t for t in tables if t[0][0] == "RosettaSciIO's message"]
+    assert raised == [_literal(row[0]) for row in table[1:]]
+
+    # HyperSpy's own line, logged before the traceback, as the page quotes it
+    logged = {r.getMessage() for r in caplog.records if r.levelname == "ERROR"}
+    (message,) = logged
+    assert any(
+        line.startswith(f"ERROR | Hyperspy | {message} (") for line in _quoted_lines()
+    )
+
+    # "This package reads all of these", once registered
+    rsciio_tvips.register()
+    for path in situations:
+        s = hs.load(str(path))
+        assert s.metadata.General.FileIO["0"].io_plugin == "rsciio_tvips"
+
+
+def test_troubleshooting_quotes_what_rsciio_tvips_says(demo):
+    from rsciio_tvips import TvipsFormatError, TvipsFormatWarning, file_reader
+
+    lines = _quoted_lines()
+    with pytest.warns(UserWarning) as record:
+        file_reader(demo, scan_shape=(16, 16))
+    (start,) = [str(w.message) for w in record if "scan_start_frame" in str(w.message)]
+    assert start in lines
+
+    # 100 bytes cut from the last part, then the third part deleted
+    last = demo.with_name("demo_003.tvips")
+    last.write_bytes(last.read_bytes()[:-100])
+    with pytest.warns(TvipsFormatWarning) as record:
+        file_reader(demo)
+    (truncated,) = [str(w.message) for w in record]
+    assert truncated in lines
+    demo.with_name("demo_002.tvips").unlink()
+    with pytest.raises(TvipsFormatError) as info:
+        file_reader(demo)
+    assert str(info.value) in lines
+
+
+def test_troubleshooting_a_wildcard_loads_the_recording_once_per_part(
+    hyperspy_with_rsciio_reader, demo, build, tmp_path
+):
+    hs = hyperspy_with_rsciio_reader
+    import rsciio_tvips
+
+    page = _prose()
+    # unregistered: a recording RosettaSciIO can read says so in FileIO
+    whole = build(tmp_path, "whole", n_frames=4, records_per_part=2).path
+    s = hs.load(str(whole))
+    assert s.metadata.General.FileIO["0"].io_plugin == "rsciio.tvips"
+    assert "``rsciio.tvips`` for RosettaSciIO's" in page
+
+    rsciio_tvips.register()
+    signals = hs.load(str(demo.parent / "demo_*.tvips"))
+    assert [x.data.shape for x in signals] == [(264, 64, 64)] * 4
+    assert "a list of four signals, each the whole" in page
+    stacked = hs.load(str(demo.parent / "demo_*.tvips"), stack=True)
+    assert "dimensions: (264, 4|64, 64)" in repr(stacked)
+    assert "``(264, 4|64, 64)``" in page
