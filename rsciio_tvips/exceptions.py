@@ -73,7 +73,8 @@ class Finding:
         The header field or the property checked (``"num"``, ``"part
         chain"`` ...).
     expected : str
-        What the format or the rest of the recording calls for.
+        What the format or the rest of the recording calls for; empty for a
+        remark, which calls for nothing (other recordings in the folder).
     found : str
         What the file holds.
     detail : str
@@ -89,8 +90,16 @@ class Finding:
     detail: str = ""
 
     def __str__(self) -> str:
-        """Return the finding as one line: severity, file, offset, field."""
+        """Return the finding as one line: severity, file, offset, field.
+
+        A remark (nothing ``expected``) reads as a sentence: severity, file,
+        what was found, then ``; detail``.
+        """
         where = f" at offset {self.offset}" if self.offset is not None else ""
+        if not self.expected:
+            # "expected , found ..." would read as a mismatch where there is none
+            text = f"{self.severity}: {self.file}{where}: {self.found}"
+            return f"{text}; {self.detail}" if self.detail else text
         text = (
             f"{self.severity}: {self.file}{where}: {self.field}: expected "
             f"{self.expected}, found {self.found}"

@@ -12,6 +12,9 @@ import numpy as np
 from .._format.layout import FIRST_PART_NUMBER, MAIN_HEADER_SIZE, PART_RE, part_name
 from ..exceptions import Defect, Finding
 
+#: Other recordings of the folder named in its remark; the rest are "...".
+MAX_OTHERS_SHOWN = 5
+
 
 def usable_last_part(near) -> int:
     """Return the number of the last part before the first missing one."""
@@ -142,20 +145,38 @@ def _workaround(near, number: int) -> str:
 
 
 def other_recording_defects(near) -> list[Defect]:
-    """Return an ``info`` remark for the other recordings' parts in the folder."""
+    """Return an ``info`` remark for the other recordings' parts in the folder.
+
+    A folder shared by several recordings is usual, not a defect: the
+    finding is a remark with nothing expected (see :class:`Finding`), and
+    names each other recording once, by its first part, with its number of
+    parts: ``info: a_000.tvips: the folder also holds another recording:
+    b_000.tvips (2 parts); it was not checked``.
+    """
     if not near.others:
         return []
-    others = near.others
-    shown = ", ".join(others[:5]) + (", ..." if len(others) > 5 else "")
+    # near.others is sorted by name: each recording's first part comes first
+    parts: dict[str, list[str]] = {}
+    for name in near.others:
+        parts.setdefault(PART_RE.match(name)["stem"], []).append(name)
+    shown = [
+        f"{names[0]} ({len(names)} part{'s' if len(names) > 1 else ''})"
+        for names in list(parts.values())[:MAX_OTHERS_SHOWN]
+    ]
+    listed = ", ".join(shown) + (", ..." if len(parts) > MAX_OTHERS_SHOWN else "")
+    if len(parts) == 1:
+        found, detail = f"another recording: {listed}", "it was not checked"
+    else:
+        found = f"{len(parts)} other recordings: {listed}"
+        detail = "they were not checked"
     # named at the recording's first entry: _000, or what there is instead
     number = min(near.found.keys() | near.irregular.keys())
     first = near.found.get(number) or near.irregular[number][0]
     finding = Finding(
-        "info", first.name, None, "folder", f"only parts of {near.stem!r}",
-        f"{len(others)} other part files ({shown})",
-        "other recordings, not read with this one",
+        "info", first.name, None, "folder", "",
+        f"the folder also holds {found}", detail,
     )  # fmt: skip
-    return [Defect(finding, f"{first.name}: {finding.found}")]
+    return [Defect(finding, f"{first.name}: {finding.found}; {detail}")]
 
 
 def size_defects(records) -> list[Defect]:

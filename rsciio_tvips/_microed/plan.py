@@ -127,8 +127,7 @@ def plan_images(
         if existing:
             msg = (
                 f"{existing[0]} exists ({len(existing)} of the {len(names) + 1} "
-                "files to write exist): pass overwrite=True (--overwrite) to "
-                "replace them"
+                "files to write exist): pass overwrite=True to replace them"
             )
             raise FileExistsError(msg)
     headers = rec.header_fields[used]

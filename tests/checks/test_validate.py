@@ -295,11 +295,48 @@ def test_other_recordings_and_empty_parts(make_tvips, tmp_path):
     findings = validate(rec.path)
     # an empty last part loses nothing that can be told: a remark
     assert [(f.severity, f.file, f.field, f.found) for f in findings] == [
-        ("info", "rec_000.tvips", "folder", "1 other part files (other_000.tvips)"),
+        (
+            "info",
+            "rec_000.tvips",
+            "folder",
+            "the folder also holds another recording: other_000.tvips (1 part)",
+        ),
         ("info", "rec_002.tvips", "part size", "an empty file"),
     ]
     assert status(findings) == 0
     assert TvipsRecording(rec.path).problems == []  # and no warning
+
+
+@pytest.mark.parametrize(
+    ("others", "remark"),
+    [
+        ({"b": 2}, "another recording: b_000.tvips (2 parts); it was not checked"),
+        (
+            {"b": 2, "c": 1},
+            "2 other recordings: b_000.tvips (2 parts), c_000.tvips (1 part); "
+            "they were not checked",
+        ),
+        (
+            {s: 1 for s in "abcdefg"},
+            "7 other recordings: a_000.tvips (1 part), b_000.tvips (1 part), "
+            "c_000.tvips (1 part), d_000.tvips (1 part), e_000.tvips (1 part), "
+            "...; they were not checked",
+        ),
+    ],
+    ids=["one", "two", "many"],
+)
+def test_a_shared_folder_is_a_remark(make_tvips, capsys, others, remark):
+    rec = make_tvips(name="rec", n_frames=4)
+    for stem, n_parts in others.items():
+        make_tvips(name=stem, n_frames=2 * n_parts, records_per_part=2)
+    # a remark, not a mismatch: nothing expected, the verdict stays clean
+    (finding,) = validate(rec.path)
+    assert (finding.severity, finding.field, finding.expected) == ("info", "folder", "")
+    assert main(["validate", str(rec.path)]) == 0
+    assert capsys.readouterr().out == (
+        f"info: rec_000.tvips: the folder also holds {remark}\n"
+        f"{rec.path}: no problem found (1 info)\n"
+    )
 
 
 def test_part_cut_short_in_the_middle(make_tvips):

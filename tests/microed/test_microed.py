@@ -395,26 +395,63 @@ def test_angles_from_stagea_are_a_straight_line(tilt_series, tmp_path):
     rec = tilt_series(tmp_path, signed_frames(n_frames=6),
                       alpha=lambda i: 20 - 0.5 * i + noise[i])  # fmt: skip
     log = to_smv(rec.path, tmp_path / "s_###.img", signed=True, sum_frames=2)
-    # the least-squares line, as numpy fits it
+    # the least-squares line, as numpy fits it, rounded: the step to 5
+    # decimals (6 frames, 5 steps), then the start through the mean reading
     readings = np.array([20 - 0.5 * i + noise[i] for i in range(6)], "f4")
-    step, start = np.polyfit(np.arange(6), readings.astype(np.float64), 1)
+    fitted, _ = np.polyfit(np.arange(6), readings.astype(np.float64), 1)
+    assert fitted == pytest.approx(-0.5 - 0.02 / 17.5, rel=1e-6)
+    step = round(fitted, 5)
+    start = round(readings.astype(np.float64).mean() - 2.5 * step, 5)
     line = start + step * np.arange(6)
     angles = log["angles"]
     assert angles["source"] == "stagea"
-    assert angles["step"] == pytest.approx(step, rel=1e-12)
-    assert angles["step"] == pytest.approx(-0.5 - 0.02 / 17.5, rel=1e-6)
-    assert angles["start"] == pytest.approx(start, rel=1e-12)
+    assert (angles["step"], angles["start"]) == (step, start) == (-0.50114, 20.00285)
     assert angles["osc_range"] == 2 * angles["step"]
     residual = np.abs(readings - line).max()
     assert angles["stagea_max_residual"] == pytest.approx(residual, rel=1e-9)
     heads = [read_back(tmp_path / f"s_00{k}.img")[0] for k in (1, 2, 3)]
-    for k, head in enumerate(heads):
-        # ten significant digits
-        assert float(head["OSC_START"]) == pytest.approx(start + 2 * k * step,
-                                                         abs=1e-7)  # fmt: skip
-        assert head["PHI"] == head["OSC_START"]
-        assert head["OSC_RANGE"] == f"{2 * angles['step']:.10g}"
+    assert [(h["OSC_START"], h["PHI"], h["OSC_RANGE"]) for h in heads] == [
+        ("20.00285", "20.00285", "-1.00228"),
+        ("19.00057", "19.00057", "-1.00228"),
+        ("17.99829", "17.99829", "-1.00228"),
+    ]
     assert float(heads[0]["OSC_RANGE"]) < 0  # DIALS turns the axis round
+
+
+@pytest.mark.parametrize(
+    ("n_frames", "alpha", "starts", "osc_range"),
+    [
+        # until rounded: -28.29999955, -28.20000013, -28.1000007; 0.0999994278
+        (3, lambda i: -28.3 + 0.1 * i, ["-28.3", "-28.2", "-28.1"], "0.1"),
+        # until rounded: -28.49999998, -28.46999998, ...; 0.02999999963
+        (100, lambda i: -28.5 + 0.03 * i, ["-28.5", "-28.47", "-28.44"], "0.03"),
+    ],
+    ids=["three-frames", "hundred-frames"],
+)
+def test_angles_carry_no_float32_residue(
+    tilt_series, tmp_path, capsys, n_frames, alpha, starts, osc_range
+):
+    # stagea is a float32: -28.3 is stored as -28.299999237
+    rec = tilt_series(tmp_path, signed_frames(n_frames=n_frames), alpha=alpha)
+    args = ["convert", str(rec.path), str(tmp_path / "t_###.img"), "--signed", "-q"]
+    assert main(args) == 0
+    assert capsys.readouterr().out.endswith(
+        f"angles from stagea: OSC_START {starts[0]}, OSC_RANGE {osc_range} "
+        "degrees per image\n"
+    )
+    heads = [read_back(tmp_path / f"t_{k:03d}.img")[0] for k in (1, 2, 3)]
+    assert [(h["OSC_START"], h["PHI"], h["OSC_RANGE"]) for h in heads] == [
+        (start, start, osc_range) for start in starts
+    ]
+    log = json.loads((tmp_path / "t.json").read_text())
+    assert log["angles"]["stagea_first"] == float(starts[0])
+
+
+def test_a_rate_starts_at_the_first_tilt_without_residue(tilt_series, tmp_path):
+    rec = tilt_series(tmp_path, alpha=lambda i: -28.3)
+    to_smv(rec.path, tmp_path / "r_###.img", signed=True, rotation_rate=1)
+    heads = [read_back(tmp_path / f"r_00{k}.img")[0] for k in (1, 2, 3)]
+    assert [h["OSC_START"] for h in heads] == ["-28.3", "-28.05", "-27.8"]
 
 
 def test_summing_groups(tilt_series, tmp_path):
@@ -540,7 +577,7 @@ def test_never_overwrites_unless_asked(tilt_series, tmp_path):
     (tmp_path / "lyso_003.img").write_bytes(b"keep me")
     msg = (
         f"{tmp_path / 'lyso_003.img'} exists (1 of the 4 files to write exist): "
-        "pass overwrite=True (--overwrite) to replace them"
+        "pass overwrite=True to replace them"
     )
     with pytest.raises(FileExistsError, match=re.escape(msg)):
         to_smv(rec.path, tmp_path / "lyso_###.img", signed=True)
@@ -726,7 +763,7 @@ def test_the_smv_option_table_covers_to_smv():
         for name, p in inspect.signature(to_smv).parameters.items()
         if p.kind is inspect.Parameter.KEYWORD_ONLY
     ]
-    own = {"frames", "signed", "overwrite", "permissive"}
+    own = {"frames", "signed", "overwrite", "permissive", "progress"}
     assert sorted(row.keyword for row in SMV_OPTIONS) == sorted(set(keywords) - own)
     assert len({row.flag for row in SMV_OPTIONS}) == len(SMV_OPTIONS)
     assert SMV_OPTIONS[2].option == "--max-offset"
@@ -777,7 +814,7 @@ def test_cli(tilt_series, tmp_path, capsys):
     assert main(args) == 2
     assert capsys.readouterr().err == (
         f"tvips convert: {tmp_path / 'lyso_001.img'} exists (4 of the 4 files to "
-        "write exist): pass overwrite=True (--overwrite) to replace them\n"
+        "write exist): pass --overwrite to replace them\n"
     )
     assert main([*args, "--overwrite", "--sum", "3", "--flip", "y"]) == 0
     assert "wrote lyso_001.img: 1 images of 4 x 6" in capsys.readouterr().out
