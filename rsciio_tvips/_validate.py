@@ -19,13 +19,16 @@ from ._reading.recording import TvipsRecording
 from .exceptions import Finding, TvipsFormatError
 
 
-def validate(filename: str | os.PathLike) -> list[Finding]:
+def validate(filename: str | os.PathLike, *, progress=None) -> list[Finding]:
     """Check a recording and return every problem found; never raise on them.
 
     Parameters
     ----------
     filename : str or os.PathLike
         Any part of the recording.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each block of frame
+        headers checked (``tvips validate`` shows a bar with it).
 
     Returns
     -------
@@ -62,7 +65,7 @@ def validate(filename: str | os.PathLike) -> list[Finding]:
     except OSError as e:
         return [_system_finding(path, e)]
     try:
-        stream = frame_stream(rec)
+        stream = frame_stream(rec, progress=progress)
     except OSError as e:  # a part became unreadable while its headers are read
         return worst_first([*rec.findings, _system_finding(path, e)])
     except TvipsFormatError as e:  # a part changed while its headers are read

@@ -201,19 +201,25 @@ class FrameStream:
         return out
 
 
-def frame_stream(rec, headers=None, block: int | None = None) -> FrameStream:
+def frame_stream(
+    rec, block: int | None = None, progress=None, watch=None
+) -> FrameStream:
     """Run :class:`FrameStream` over every frame header of an open recording.
+
+    The decoded fields are read in blocks of :data:`BLOCK` frames, so that
+    memory grows neither with the recording nor with its header size.
 
     Parameters
     ----------
     rec : TvipsRecording
         The recording.
-    headers : numpy.ndarray, optional
-        Every frame header, when the caller holds them already; else their
-        decoded fields are read in blocks of :data:`BLOCK` frames, so that
-        memory grows neither with the recording nor with its header size.
     block : int, optional
         Frames per block (default :data:`BLOCK`).
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each block checked.
+    watch : callable, optional
+        Called as ``watch(start, fields)`` with each block, for a caller
+        that summarises the headers in the same pass (``tvips info``).
 
     Returns
     -------
@@ -222,23 +228,18 @@ def frame_stream(rec, headers=None, block: int | None = None) -> FrameStream:
     """
     joins = counter_joins(rec.records, rec.read_header_fields)
     stream = FrameStream(rec.n_frames, joins)
-    if headers is not None:
-        stream.feed(headers)
-        return stream
     block = block or BLOCK
     for start in range(0, rec.n_frames, block):
         stop = min(rec.n_frames, start + block)
-        stream.feed(rec.read_header_fields(np.arange(start, stop)))
+        fields = rec.read_header_fields(np.arange(start, stop))
+        stream.feed(fields)
+        if watch is not None:
+            watch(start, fields)
+        if progress is not None:
+            progress(stop, rec.n_frames)
     return stream
 
 
 def stream_findings(rec, stream: FrameStream) -> list[Finding]:
     """Return a fed stream's findings, located in the recording's files."""
     return stream.findings(rec.records.locate)
-
-
-def frame_summary(headers, n_frames: int | None = None) -> dict:
-    """Return the counter and time counts of frame headers (``Diagnostics``)."""
-    stream = FrameStream(len(headers) if n_frames is None else n_frames)
-    stream.feed(headers)
-    return stream.summary()

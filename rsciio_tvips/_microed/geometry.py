@@ -22,6 +22,97 @@ from .smv_format import TEMCAM_F416_PIXEL_MM, electron_wavelength, format_number
 
 #: Values of ``flip``: none, mirror the columns, mirror the rows.
 FLIPS = (None, "x", "y")
+#: Decimals kept of an angle read from the stage tilt. ``stagea`` is a
+#: float32, good to about 7 significant digits: 1e-5 degree for tilts of tens
+#: of degrees. The digits past it are the float32's residue (-28.3 is stored
+#: as -28.299999237), not a reading, and would print as ``-28.29999924``.
+ANGLE_DECIMALS = 5
+
+
+def round_angle(value) -> float:
+    """Return an angle from the stage tilt rounded to :data:`ANGLE_DECIMALS`.
+
+    Parameters
+    ----------
+    value : float
+        Degrees.
+
+    Returns
+    -------
+    float
+        ``value`` to 1e-5 degree; never ``-0.0``.
+
+    Examples
+    --------
+    >>> round_angle(np.float32(-28.3))
+    -28.3
+    """
+    # + 0.0 turns a rounded -0.0 into 0.0, which prints as 0
+    return round(float(value), ANGLE_DECIMALS) + 0.0
+
+
+def tilt_line(alpha: np.ndarray) -> tuple[float, float, float]:
+    """Return the straight line through stage-tilt readings, rounded.
+
+    Parameters
+    ----------
+    alpha : numpy.ndarray of float64
+        The stage tilt of consecutive frames, in degrees (at least two).
+
+    Returns
+    -------
+    start : float
+        The line's angle at the first frame, to :data:`ANGLE_DECIMALS`.
+    step : float
+        Its rotation per frame, to 1e-5 degree for up to 10 readings, 1e-6
+        for up to 100, 1e-7 for up to 1000 and so on: over the whole series
+        the rounding moves the last angle by less than 5e-5 degree, while
+        three readings of -28.3, -28.2 and -28.1 give 0.1, not the
+        float32's 0.0999994.
+    residual : float
+        The largest distance of a reading from the rounded line, in degrees.
+
+    Notes
+    -----
+    Least squares about the means (exact for readings on a straight line);
+    ``start`` is computed from the rounded ``step``, so the line goes
+    through the mean reading.
+    """
+    index = np.arange(alpha.size, dtype=np.float64)
+    di = index - index.mean()
+    start, step = rounded_line(alpha.size, float(alpha.mean()), float(di @ alpha))
+    residual = float(np.abs(alpha - (start + step * index)).max())
+    return start, step, residual
+
+
+def rounded_line(n: int, mean: float, centred: float) -> tuple[float, float]:
+    """Return :func:`tilt_line`'s ``start`` and ``step`` from sums of readings.
+
+    For a pass that sees the readings a block at a time (``tvips info``).
+
+    Parameters
+    ----------
+    n : int
+        Number of readings (at least two).
+    mean : float
+        Their mean.
+    centred : float
+        The sum over readings of ``(i - (n - 1) / 2) * alpha_i``, ``i`` the
+        frame of the reading.
+
+    Returns
+    -------
+    start, step : float
+        Rounded as :func:`tilt_line` says.
+    """
+    # least squares about the means: the sum of (i - mean index)**2 is
+    # n (n**2 - 1) / 12
+    slope = centred / (n * (n * n - 1) / 12)
+    # one more decimal each time the number of steps gains a digit: the
+    # rounding then moves the last angle, steps * step, by under 5e-5 degree
+    step = round(slope, ANGLE_DECIMALS + len(str(n - 1)) - 1)
+    start = round_angle(mean - step * (n - 1) / 2)
+    return start, step + 0.0
 
 
 @dataclass(frozen=True)
@@ -36,6 +127,8 @@ class ResolvedGeometry:
         ``source``, ``start``, ``start_source``, ``step`` (degrees per
         frame), ``rotation_rate`` (degrees per second) and, from the stage
         tilt, ``stagea_first``, ``stagea_last`` and ``stagea_max_residual``.
+        Angles read from the stage tilt are rounded (:func:`round_angle`,
+        :func:`tilt_line`); those given as options are kept as given.
     distance, distance_source : float, str
         Detector distance in mm.
     wavelength, wavelength_source : float, str
@@ -261,7 +354,7 @@ class SmvGeometry:
         has_alpha = "stagea" in headers.dtype.names
         if self.rotation_rate is not None:
             if self.start_angle is None:
-                start = float(headers["stagea"][0]) if has_alpha else 0.0
+                start = round_angle(headers["stagea"][0]) if has_alpha else 0.0
                 start_source = "stagea of the first frame" if has_alpha else "0"
             else:
                 start, start_source = float(self.start_angle), "start_angle option"
@@ -288,20 +381,15 @@ class SmvGeometry:
             raise ValueError(msg)
         # a straight line through the readings: every image then gets the same
         # OSC_RANGE and starts where the one before ends, as DIALS requires
-        # (least squares about the means: exact for readings on a straight line)
-        index = np.arange(alpha.size, dtype=np.float64)
-        di, da = index - index.mean(), alpha - alpha.mean()
-        step = float(di @ da / (di @ di))
-        start = float(alpha.mean() - step * index.mean())
-        residual = float(np.abs(alpha - (start + step * index)).max())
+        start, step, residual = tilt_line(alpha)
         return {
             "source": "stagea",
-            "start": float(start),
+            "start": start,
             "start_source": "straight-line fit of stagea",
-            "step": float(step),
-            "rotation_rate": float(step) / frame_time,
-            "stagea_first": float(alpha[0]),
-            "stagea_last": float(alpha[-1]),
+            "step": step,
+            "rotation_rate": step / frame_time,
+            "stagea_first": round_angle(alpha[0]),
+            "stagea_last": round_angle(alpha[-1]),
             "stagea_max_residual": residual,
         }
 

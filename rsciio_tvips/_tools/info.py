@@ -17,8 +17,10 @@ import numpy as np
 
 from .._checks import frame_stream, stream_findings, worst_first
 from .._format.layout import MODE_DIFFRACTION, MS_PER_S, float_field, frame_times_ms
+from .._microed.geometry import round_angle, rounded_line
+from .._microed.smv_format import format_number
 from .._reading.recording import TvipsRecording
-from .._scans.detect import find_scans, rotator_points
+from .._scans.detect import RotatorScans, rotator_points
 from ..exceptions import Finding, TvipsFormatWarning
 
 
@@ -38,7 +40,9 @@ def _plain(value):
     return value
 
 
-def describe(filename: str | os.PathLike, estimate_hysteresis: bool = False) -> dict:
+def describe(
+    filename: str | os.PathLike, estimate_hysteresis: bool = False, *, progress=None
+) -> dict:
     """Summarise a recording.
 
     Parameters
@@ -48,13 +52,18 @@ def describe(filename: str | os.PathLike, estimate_hysteresis: bool = False) -> 
     estimate_hysteresis : bool, optional
         For a snake scan found from the rotator index, also estimate the
         hysteresis; this reads every frame of the scan once.
+    progress : callable, optional
+        Called as ``progress(done, total)`` as the frame headers are read,
+        a block at a time (``tvips info`` shows a bar with it).
 
     Returns
     -------
     dict
         ``recording``, ``parts``, ``main_header``, ``frames``,
         ``first_frame_header``, ``time``, ``counter``, ``rotator``,
-        ``scan_positions``, ``suggested`` (keyword arguments for
+        ``scan_positions``, ``tilt`` (the stage tilt ``stagea`` where it
+        varies, as :meth:`_Summary.tilt` describes it; None where the frame headers
+        hold none or it stays put), ``suggested`` (keyword arguments for
         ``file_reader``, or None with the reason in ``suggested_why``),
         ``suggested_explicit`` (the same scan as explicit arguments,
         ``scan_shape`` as a list and ``scan_start_frame``, plus
@@ -75,7 +84,7 @@ def describe(filename: str | os.PathLike, estimate_hysteresis: bool = False) -> 
         # what the suggested scan would warn about (a scan that runs past the
         # recording) goes into the summary, not to stderr
         warnings.simplefilter("always", TvipsFormatWarning)
-        out = _describe(rec, estimate_hysteresis)
+        out = _describe(rec, estimate_hysteresis, progress)
     out["scan_warnings"] = []
     for w in caught:
         if issubclass(w.category, TvipsFormatWarning):
@@ -85,16 +94,21 @@ def describe(filename: str | os.PathLike, estimate_hysteresis: bool = False) -> 
     return out
 
 
-def _describe(rec, estimate_hysteresis: bool) -> dict:
+def _describe(rec, estimate_hysteresis: bool, progress=None) -> dict:
     h = rec.header
     record = h.record_size
-    headers = rec.header_fields
-    names = headers.dtype.names
+    names = h.decoded_header_dtype.names
     counts = rec.chain.frames_per_part(record, rec.n_frames)
     parts = [
         {"name": part.name, "bytes": part.size, "frames": count}
         for part, count in zip(rec.chain.parts, counts, strict=True)
     ]
+    # one pass over the headers, a block at a time: the checks' counts and
+    # findings, and the summaries below, in the memory of one block
+    summary = _Summary(rec.n_frames, names)
+    stream = frame_stream(rec, progress=progress, watch=summary.feed)
+    checks = stream.summary()
+    first, last = summary.ends[0], summary.ends[-1]
     out = {
         "recording": rec.chain.first.path,
         "parts": parts,
@@ -108,21 +122,19 @@ def _describe(rec, estimate_hysteresis: bool) -> dict:
             "record_bytes": record,
             "ignored_bytes": rec.ignored_bytes,
         },
-        "first_frame_header": {n: headers[n][0].item() for n in names if n != "extra"},
+        "first_frame_header": {n: first[n].item() for n in names if n != "extra"},
     }
-    # one pass of the checks over the headers: the counts and the findings
-    stream = frame_stream(rec, headers)
-    checks = stream.summary()
-    out["time"] = _times(headers, checks)
+    out["time"] = _times(summary.ends, checks)
     out["counter"] = {
-        "first": int(headers["num"][0]),
-        "last": int(headers["num"][-1]),
+        "first": int(first["num"]),
+        "last": int(last["num"]),
         "gaps": checks["counter_gaps"],
         "missing": checks["counter_missing"],
         "resets": checks["counter_resets"],
     }
-    out["rotator"] = _rotator(headers) if "rotidx" in names else None
-    out["scan_positions"] = _positions(headers)
+    out["rotator"] = summary.rotator()
+    out["scan_positions"] = summary.positions()
+    out["tilt"] = summary.tilt()
     suggestion = _suggest(rec, estimate_hysteresis)
     out["suggested"], out["suggested_explicit"], out["suggested_why"] = suggestion
     findings = worst_first(rec.findings + stream_findings(rec, stream))
@@ -130,8 +142,8 @@ def _describe(rec, estimate_hysteresis: bool) -> dict:
     return _plain(out)
 
 
-def _times(headers, checks: dict) -> dict:
-    t = frame_times_ms(headers)
+def _times(ends, checks: dict) -> dict:
+    t = frame_times_ms(ends)
     return {
         "first_utc": _utc(int(t[0])),
         "last_utc": _utc(int(t[-1])),
@@ -142,29 +154,125 @@ def _times(headers, checks: dict) -> dict:
     }
 
 
-def _rotator(headers) -> dict:
-    rot = headers["rotidx"].astype(np.int64)
-    scans = find_scans(rotator_points(rot))
-    return {
-        "min": int(rot.min()),
-        "max": int(rot.max()),
-        "frames_with_index": int((rot > 0).sum()),
-        "scans": [{"start_frame": a, "stop_frame": b} for a, b in scans],
-    }
+class _Summary:
+    """What ``tvips info`` says of the frame headers, fed a block at a time.
+
+    Each summary keeps a few numbers (the rotator's scans a pair each), so
+    that its memory does not grow with the recording.
+    """
+
+    def __init__(self, n_frames: int, names):
+        self.n_frames = n_frames
+        self.names = set(names)
+        self.ends = None  # the decoded fields of the first and the last frame
+        self.rot_range = [np.inf, -np.inf]
+        self.rot_frames = 0  # frames with a rotator index
+        self.scans = RotatorScans()
+        self.pos_finite, self.pos_moved = True, False
+        self.x_range, self.y_range = [np.inf, -np.inf], [np.inf, -np.inf]
+        self.tilt_finite = True
+        # the sums rounded_line takes, and whether the tilt ever goes down
+        # (rising stays True) or up (falling stays True)
+        self.tilt_sum = self.tilt_centred = 0.0
+        self.rising = self.falling = True
+        self.tilt_range = [np.inf, -np.inf]
+        self.last_tilt = None
+
+    def feed(self, start: int, fields: np.ndarray) -> None:
+        """Take in the decoded fields of frames ``start ...``."""
+        if fields.size == 0:
+            return
+        ends = fields[[0, -1]]
+        if self.ends is not None:
+            ends[0] = self.ends[0]
+        self.ends = ends
+        if "rotidx" in self.names:
+            rot = fields["rotidx"].astype(np.int64)
+            _widen(self.rot_range, rot)
+            self.rot_frames += int((rot > 0).sum())
+            self.scans.feed(start, rotator_points(rot))
+        if {"Scan_x", "Scan_y"} <= self.names:
+            x, y = float_field(fields, "Scan_x"), float_field(fields, "Scan_y")
+            self.pos_finite &= bool(np.isfinite(x).all() and np.isfinite(y).all())
+            self.pos_moved |= bool(x.any() or y.any())
+            _widen(self.x_range, x)
+            _widen(self.y_range, y)
+        if "stagea" in self.names and self.tilt_finite:
+            self._tilt(start, float_field(fields, "stagea"))
+
+    def _tilt(self, start: int, alpha: np.ndarray) -> None:
+        self.tilt_finite = bool(np.isfinite(alpha).all())
+        if not self.tilt_finite:
+            return
+        index = np.arange(start, start + alpha.size, dtype=np.float64)
+        self.tilt_sum += float(alpha.sum())
+        self.tilt_centred += float((index - (self.n_frames - 1) / 2) @ alpha)
+        before = [] if self.last_tilt is None else [self.last_tilt]
+        moves = np.diff(np.concatenate([before, alpha]))
+        self.rising &= bool((moves >= 0).all())
+        self.falling &= bool((moves <= 0).all())
+        _widen(self.tilt_range, alpha)
+        self.last_tilt = float(alpha[-1])
+
+    def rotator(self) -> dict | None:
+        """Return the rotator index's range and the scans it shows."""
+        if "rotidx" not in self.names:
+            return None
+        scans = self.scans.finish()
+        return {
+            "min": int(self.rot_range[0]),
+            "max": int(self.rot_range[1]),
+            "frames_with_index": self.rot_frames,
+            "scans": [{"start_frame": a, "stop_frame": b} for a, b in scans],
+        }
+
+    def positions(self) -> dict | None:
+        """Return whether the headers hold beam positions, and their ranges."""
+        if not {"Scan_x", "Scan_y"} <= self.names:
+            return None
+        if not (self.pos_finite and self.pos_moved):
+            return {"present": False}
+        return {
+            "present": True,
+            "x_range": [float(v) for v in self.x_range],
+            "y_range": [float(v) for v in self.y_range],
+        }
+
+    def tilt(self) -> dict | None:
+        """Return the range of the stage tilt over the frames, or None.
+
+        What a MicroED user checks first: ``first`` and ``last`` (degrees,
+        the readings of the first and the last frame), ``min`` and ``max``,
+        ``step_per_frame`` (the rotation per frame of the straight line
+        that :func:`~rsciio_tvips.to_smv` fits, ``OSC_RANGE`` of one frame
+        per image), ``direction`` (``"increasing"`` or ``"decreasing"``,
+        the sign of that step) and ``monotonic`` (whether every reading
+        goes that way or stays, which backlash at the start of a rotation
+        breaks). Readings are rounded as ``to_smv`` rounds them
+        (:func:`~rsciio_tvips._microed.geometry.round_angle`). None without
+        ``stagea``, with a reading that is not finite, or with one tilt for
+        every frame (no tilt series).
+        """
+        n, (low, high) = self.n_frames, self.tilt_range
+        if "stagea" not in self.names or n < 2 or not self.tilt_finite or low == high:
+            return None
+        _, step = rounded_line(n, self.tilt_sum / n, self.tilt_centred)
+        ends = float_field(self.ends, "stagea")
+        return {
+            "first": round_angle(ends[0]),
+            "last": round_angle(ends[-1]),
+            "min": round_angle(low),
+            "max": round_angle(high),
+            "step_per_frame": step,
+            "direction": "increasing" if step > 0 else "decreasing",
+            "monotonic": self.rising if step > 0 else self.falling,
+        }
 
 
-def _positions(headers):
-    names = headers.dtype.names
-    if not {"Scan_x", "Scan_y"} <= set(names):
-        return None
-    x, y = float_field(headers, "Scan_x"), float_field(headers, "Scan_y")
-    if not (np.isfinite(x).all() and np.isfinite(y).all()) or not (x.any() or y.any()):
-        return {"present": False}
-    return {
-        "present": True,
-        "x_range": [float(x.min()), float(x.max())],
-        "y_range": [float(y.min()), float(y.max())],
-    }
+def _widen(bounds: list, values: np.ndarray) -> None:
+    """Stretch ``[low, high]`` to take in ``values``."""
+    bounds[0] = min(bounds[0], values.min())
+    bounds[1] = max(bounds[1], values.max())
 
 
 def _suggest(rec, estimate_hysteresis: bool):
@@ -285,6 +393,17 @@ def as_text(d: dict) -> str:
                 else "absent"
             )
         )
+    tilt = d.get("tilt")
+    if tilt:
+        deg = {k: format_number(v) for k, v in tilt.items() if k not in
+               ("direction", "monotonic")}  # fmt: skip
+        way = tilt["direction"]
+        if not tilt["monotonic"]:
+            way += f" overall, not monotonic: {deg['min']} to {deg['max']}"
+        lines.append(
+            f"stage tilt: {deg['first']} to {deg['last']} degrees from frame 0 to "
+            f"{f['count'] - 1}, {deg['step_per_frame']} degrees per frame ({way})"
+        )
     if d["suggested"]:
         args = ", ".join(f"{k}={v!r}" for k, v in d["suggested"].items())
         lines.append(f"suggested reader arguments: {args}")
@@ -295,6 +414,10 @@ def as_text(d: dict) -> str:
         lines.append(f"  ({d['suggested_why']})")
     else:
         lines.append(f"no scan found in the frame headers: {d['suggested_why']}")
-    lines += [f"problem: {Finding(**p)}" for p in d["problems"]]
+    # a remark (info) is no problem: it reads as validate prints it
+    lines += [
+        f"{'' if p['severity'] == 'info' else 'problem: '}{Finding(**p)}"
+        for p in d["problems"]
+    ]
     lines += [f"scan: {text}" for text in d["scan_warnings"]]
     return "\n".join(lines)

@@ -127,7 +127,7 @@ def test_unreadable_file_is_a_fatal_finding(demo, monkeypatch, capsys):
 def test_part_failing_while_its_headers_are_read(demo, monkeypatch):
     from rsciio_tvips import _validate
 
-    def fail(rec):
+    def fail(rec, progress=None):
         raise OSError(5, "Input/output error", str(demo.parent / "demo_002.tvips"))
 
     monkeypatch.setattr(_validate, "frame_stream", fail)
@@ -164,7 +164,7 @@ def test_header_fields_equal_the_whole_headers(make_tvips):
 def test_part_changed_during_the_pass(demo, monkeypatch):
     from rsciio_tvips import TvipsFormatError, _validate
 
-    def changed(rec):
+    def changed(rec, progress=None):
         raise TvipsFormatError(
             "demo_001.tvips: the part changed since the recording was opened: "
             "size 700000 -> 600000 bytes (truncated)"
@@ -184,13 +184,19 @@ def test_part_changed_during_the_pass(demo, monkeypatch):
     ]
 
 
-def test_auto_scan_in_ten_million_frames_stays_small(tmp_path, main_header, peak_rss):
+@pytest.mark.parametrize("what", ["auto", "info"])
+def test_scan_in_ten_million_frames_stays_small(tmp_path, main_header, peak_rss, what):
     # a 15 x 15 EM-Konos scan at the start of 10 million 1 x 1 frames: the
-    # scans are found block by block, and only the scan's indices are kept
+    # scans are found and info's summaries made block by block, and only the
+    # scan's indices are kept (every frame's fields: 600 MB, 867 MB peak)
     n = 10_000_000
     path = sparse_recording(tmp_path, main_header, 225, 60, (1, 1), counted)
     with open(path, "r+b") as f:
         f.truncate(256 + n * 61)
-    got = peak_rss(CHILD, path, "auto")
+    got = peak_rss(CHILD, path, what)
     assert got["rss"] < 300 * 2**20, got["rss"]
-    assert got["result"] == [15, 15, 1, 1]
+    expected = {
+        "auto": [15, 15, 1, 1],
+        "info": [{"scan_shape": [15, 15], "scan_start_frame": 0}, n],
+    }
+    assert got["result"] == expected[what]

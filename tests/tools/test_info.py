@@ -6,8 +6,9 @@ import re
 import numpy as np
 import pytest
 
-from rsciio_tvips import file_reader
+from rsciio_tvips import TvipsRecording, file_reader
 from rsciio_tvips.__main__ import main
+from rsciio_tvips._microed.geometry import SmvGeometry
 from rsciio_tvips._tools.info import as_text, describe
 
 
@@ -285,3 +286,92 @@ def test_frames_without_an_interval(make_tvips):
         "time: 2023-11-14T22:13:20.000+00:00 for every frame (the headers give no "
         "frame interval), 0 time reversal(s)"
     )
+
+
+def tilt_values(default_header_values, alpha):
+    """Frame-header values of a MicroED-like series: diffraction, ``stagea`` given."""
+
+    def values(i):
+        return {**default_header_values(i, mode=2), "stagea": alpha[i]}
+
+    return values
+
+
+@pytest.mark.parametrize(
+    ("alpha", "tilt", "line"),
+    [
+        (
+            # float32 readings: -28.3 is -28.299999237 in the file
+            [-28.3, -28.2, -28.1, -28.0, -27.9],
+            {"first": -28.3, "last": -27.9, "min": -28.3, "max": -27.9,
+             "step_per_frame": 0.1, "direction": "increasing", "monotonic": True},
+            "stage tilt: -28.3 to -27.9 degrees from frame 0 to 4, 0.1 degrees per "
+            "frame (increasing)",
+        ),
+        (
+            # backlash: the stage first moves the other way
+            [30.0, 30.01, 29.5, 29.0, 28.5],
+            {"first": 30.0, "last": 28.5, "min": 28.5, "max": 30.01,
+             "step_per_frame": -0.401, "direction": "decreasing",
+             "monotonic": False},
+            "stage tilt: 30 to 28.5 degrees from frame 0 to 4, -0.401 degrees per "
+            "frame (decreasing overall, not monotonic: 28.5 to 30.01)",
+        ),
+    ],
+    ids=["rotation", "backlash"],
+)  # fmt: skip
+def test_stage_tilt_of_a_tilt_series(
+    make_tvips, default_header_values, capsys, alpha, tilt, line
+):
+    rec = make_tvips(
+        n_frames=5, header_values=tilt_values(default_header_values, alpha)
+    )
+    assert describe(rec.path)["tilt"] == tilt
+    assert main(["info", "--json", str(rec.path)]) == 0
+    assert json.loads(capsys.readouterr().out)["tilt"] == tilt
+    assert main(["info", str(rec.path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [x for x in lines if x.startswith("stage tilt")] == [line]
+    # the step to_smv writes as OSC_RANGE of one frame per image
+    angles = SmvGeometry()._angles(TvipsRecording(rec.path).header_fields, 1.0)
+    assert angles["step"] == tilt["step_per_frame"]
+
+
+@pytest.mark.parametrize(
+    ("kw", "why"),
+    [
+        ({}, "one tilt for every frame"),
+        ({"version": 1}, "no stagea in 12-byte frame headers"),
+    ],
+    ids=["constant", "version-1"],
+)
+def test_no_tilt_series_no_tilt_line(make_tvips, kw, why):
+    rec = make_tvips(n_frames=3, **kw)
+    d = describe(rec.path)
+    assert d["tilt"] is None, why
+    assert not [x for x in as_text(d).splitlines() if x.startswith("stage tilt")]
+
+
+def test_other_recordings_are_a_remark_not_a_problem(make_tvips):
+    rec = make_tvips(n_frames=3)
+    make_tvips(name="b", n_frames=3)
+    lines = as_text(describe(rec.path)).splitlines()
+    assert lines[-1] == (
+        "info: rec_000.tvips: the folder also holds another recording: "
+        "b_000.tvips (1 part); it was not checked"
+    )
+
+
+@pytest.mark.parametrize("block", [1, 2, 7])
+def test_the_summary_does_not_depend_on_the_blocks(
+    demo, make_tvips, default_header_values, monkeypatch, block
+):
+    # info reads the headers a block at a time (issue 16): cut into blocks
+    # of 1, 2 or 7 frames, the demo scan (beam positions, times, counter)
+    # and a tilt series with backlash must be summarised as in one block
+    backlash = tilt_values(default_header_values, [30.0, 30.01, 29.5, 29.0, 28.5])
+    series = make_tvips(n_frames=5, header_values=backlash).path
+    whole = [describe(demo), describe(series)]
+    monkeypatch.setattr("rsciio_tvips._checks.stream.BLOCK", block)
+    assert [describe(demo), describe(series)] == whole
+    assert whole[1]["tilt"]["step_per_frame"] == -0.401
