@@ -20,22 +20,30 @@ frame belongs is :mod:`.scans`, the frame headers a signal carries are
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from box import Box
 
 from .._format.layout import (
+    EXTRA_FIELD,
     FILLER_OFFSET,
     MAIN_HEADER_DTYPE,
     MODE_DIFFRACTION,
     MODE_IMAGING,
     PIXEL_DTYPES,
-    frame_header_dtype,
+    decoded_header_dtype,
     split_times_ms,
 )
 from .._format.layout import frame_times_ms as header_times_ms
 from ..exceptions import warn
-from .carried import _computed, _length, _put_carried, carried_frame_headers
+from .carried import (
+    _check_fits,
+    _computed,
+    _length,
+    _put_carried,
+    carried_frame_headers,
+)
 from .mapping import FRAME, MAIN, TEM, rows
 from .scans import is_scan, scan_fields
 from .times import unix_ms
@@ -199,9 +207,29 @@ def main_header(signal, sig_axes, dtype, version, fhb, mode, original) -> bytes:
     return raw
 
 
+class FrameHeaders(NamedTuple):
+    """The frame headers to write, without every frame's bytes past the fields.
+
+    A file may declare frame headers of up to 16 MiB; building them whole
+    for every frame would take that much memory per frame. The decoded
+    fields (at most 108 bytes a frame) are made for every frame; the bytes
+    after them are zeros, or those the signal carries, which the writer
+    takes a block of frames at a time.
+    """
+
+    #: The decoded fields of every frame
+    #: (:func:`~rsciio_tvips._format.layout.decoded_header_dtype`).
+    fields: np.ndarray
+    #: The carried bytes past the fields, one row per frame (numpy or
+    #: dask, ``uint8``), or None for zeros.
+    extra: object
+    #: Bytes of one frame header (``frameheaderbytes``).
+    size: int
+
+
 def frame_headers(
     signal, nav_shape, fhb, mode, start_ms, times_ms, original
-) -> np.ndarray:
+) -> FrameHeaders:
     """Return the frame headers to write, one per frame in C order.
 
     Parameters
@@ -223,8 +251,8 @@ def frame_headers(
 
     Returns
     -------
-    numpy.ndarray
-        Structured array of :func:`~.layout.frame_header_dtype` ``(fhb)``.
+    FrameHeaders
+        The decoded fields of every frame and the bytes past them.
 
     Notes
     -----
@@ -243,11 +271,12 @@ def frame_headers(
     header size holds them.
     """
     n = math.prod(nav_shape)
-    dtype = frame_header_dtype(fhb)
+    dtype = decoded_header_dtype(fhb)
     out = np.zeros(n, dtype)
     carried = carried_frame_headers(original, n)
     meta = metadata_box(signal)
     if carried is not None:
+        extra = _carried_extra(carried, fhb - dtype.itemsize)
         carried = _computed(carried, dtype.names)
         for name in dtype.names:
             if name in carried:
@@ -265,7 +294,7 @@ def frame_headers(
             # frame headers agree with the main header's calibration
             out["mode"] = mode
         _check_carried(meta, out, start_ms)
-        return out
+        return FrameHeaders(out, extra, fhb)
     if (original or {}).get("frame_headers"):
         lengths = sorted({_length(v) for v in original["frame_headers"].values()})
         warn(
@@ -287,7 +316,25 @@ def frame_headers(
     for name, value in values.items():
         if name in dtype.names:
             out[name] = value
-    return out
+    return FrameHeaders(out, None, fhb)
+
+
+def _carried_extra(carried: dict, nbytes: int):
+    """Return the carried bytes past the decoded fields, if they fit ``nbytes``.
+
+    They are written back as they are when the header they come from was
+    as large as the one written (else zeros: their fields are unknown, and
+    cut or padded they would be other bytes). A lazy read carries them as a
+    dask array, left lazy here: the writer computes a block at a time.
+    """
+    extra = carried.get(EXTRA_FIELD)
+    if extra is None or nbytes == 0 or tuple(np.shape(extra)[1:]) != (nbytes,):
+        return None
+    if isinstance(extra, np.ndarray) or not hasattr(extra, "dask"):
+        extra = np.asarray(extra)
+        _check_fits(EXTRA_FIELD, extra, np.dtype(np.uint8))
+        return np.ascontiguousarray(extra, dtype=np.uint8)
+    return extra
 
 
 def start_time_ms(signal) -> int:

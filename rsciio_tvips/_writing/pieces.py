@@ -49,8 +49,12 @@ def _write_large_frames(files, data, heads, places, progress) -> None:
         k = bisect.bisect_right(places.edges, f) - 1
         start = places.record_start(k, f)
         # the frame header goes with the first piece, in the same call
-        head = heads[f * places.fhb : (f + 1) * places.fhb]
-        segments = [(start, memoryview(head))] if g == 0 else []
+        segments = []
+        if g == 0:
+            at = start
+            for buf in heads.of(f):
+                segments.append((at, buf))
+                at += len(buf)
         for (rows, cols), array in zip(groups[g], arrays, strict=True):
             segments += _segments(array, rows, cols, start + places.fhb, dimx)
         for offset, bufs in _runs(segments):

@@ -138,8 +138,9 @@ def write_parts(parts, counts, header: bytes, headers, data, progress) -> None:
         Records in each part.
     header : bytes
         The main header (start of part 0).
-    headers : numpy.ndarray
-        Frame headers of all frames, in C order of the navigation axes.
+    headers : FrameHeaders
+        Frame headers of all frames, in C order of the navigation axes
+        (:func:`~rsciio_tvips._metadata.encode.frame_headers`).
     data : numpy.ndarray or dask.array.Array
         Frames, shape ``nav + (dimy, dimx)``, chunked in any way; numpy
         data must have one navigation axis (flattened by the caller).
@@ -147,9 +148,9 @@ def write_parts(parts, counts, header: bytes, headers, data, progress) -> None:
         Progress bar with ``update(n)``.
     """
     frame_bytes = math.prod(data.shape[-2:]) * data.dtype.itemsize
-    fhb = headers.dtype.itemsize
+    fhb = headers.size
     places = _Places(np.cumsum([0, *counts]).tolist(), fhb, fhb + frame_bytes)
-    heads = headers.view(np.uint8).reshape(-1)
+    heads = HeaderBytes(headers)
     files = _PartFiles(parts)
     try:
         files.write(0, 0, [header])
@@ -160,6 +161,55 @@ def write_parts(parts, counts, header: bytes, headers, data, progress) -> None:
             _write_frames(files, data, heads, places, progress)
     finally:
         files.close()
+
+
+#: Bytes of carried frame-header ends (past the decoded fields) a lazy
+#: signal's are computed in at a time.
+EXTRA_BLOCK_BYTES = 16 * 2**20
+
+
+class HeaderBytes:
+    """The bytes of each frame's header, made as they are written.
+
+    The decoded fields of every frame are held (at most 108 bytes a frame);
+    the bytes after them are one shared run of zeros, rows of a numpy
+    array, or, for a lazy signal's carried headers, blocks of about
+    :data:`EXTRA_BLOCK_BYTES` computed when first written (the last two
+    kept: frames are written in order, a chunk of the data at a time).
+
+    Parameters
+    ----------
+    headers : FrameHeaders
+        What :func:`~rsciio_tvips._metadata.encode.frame_headers` made.
+    """
+
+    def __init__(self, headers):
+        fields = headers.fields
+        self.fields = fields.view(np.uint8).reshape(fields.size, fields.dtype.itemsize)
+        self.tail = headers.size - fields.dtype.itemsize
+        self.extra = headers.extra
+        self.zeros = memoryview(bytes(self.tail))
+        self.block = max(1, EXTRA_BLOCK_BYTES // max(self.tail, 1))
+        self.blocks = OrderedDict()
+
+    def of(self, f: int) -> list[memoryview]:
+        """Return the buffers of frame ``f``'s header, to be written in turn."""
+        head = [memoryview(self.fields[f])]
+        if not self.tail:
+            return head
+        if self.extra is None:
+            return [*head, self.zeros]
+        if isinstance(self.extra, np.ndarray):
+            return [*head, memoryview(self.extra[f])]
+        b, at = divmod(f, self.block)
+        rows = self.blocks.get(b)
+        if rows is None:
+            a = b * self.block
+            rows = np.ascontiguousarray(self.extra[a : a + self.block], np.uint8)
+            self.blocks[b] = rows
+            if len(self.blocks) > 2:
+                self.blocks.popitem(last=False)
+        return [*head, memoryview(rows[at])]
 
 
 class _Places(NamedTuple):
@@ -215,6 +265,6 @@ def _write_block(files, block, array, nav, heads, places) -> None:
                 continue
             bufs = []
             for f in range(lo, hi):
-                bufs.append(memoryview(heads[f * fhb : (f + 1) * fhb]))
+                bufs += heads.of(f)
                 bufs.append(pixels[(f - f0) * frame_bytes : (f - f0 + 1) * frame_bytes])
             files.write(k, places.record_start(k, lo), bufs)

@@ -97,6 +97,53 @@ def test_lazy_round_trip_is_byte_exact(make_tvips, tmp_path):
     assert (tmp_path / "lazy_000.tvips").read_bytes() == rec.path.read_bytes()
 
 
+@pytest.mark.parametrize("rechunking", [(2, 3, 4), (9, 3, 4)], ids=["2", "9"])
+def test_lazy_ends_of_large_headers_round_trip_in_blocks(
+    make_tvips, tmp_path, monkeypatch, rechunking
+):
+    # the 72 bytes past the decoded fields of 180-byte headers (each frame's
+    # its own) are computed 2 frames at a time and written back as they were
+    monkeypatch.setattr("rsciio_tvips._writing.store.EXTRA_BLOCK_BYTES", 144)
+    rec = make_tvips(
+        n_frames=9, frame_header_bytes=180, split=split_for(256 + 3 * 204, 204, 9)
+    )
+    (d,) = file_reader(rec.path, lazy=True, rechunking=rechunking)
+    out = tmp_path / "out" / "big.tvips"
+    out.parent.mkdir()
+    file_writer(
+        out, d, max_file_size=256 + 3 * 204, frame_header_extra_bytes=120,
+        show_progressbar=False,
+    )  # fmt: skip
+    written = sorted(out.parent.iterdir())
+    assert [p.read_bytes() for p in written] == [p.read_bytes() for p in rec.paths]
+
+
+WRITE_HUGE_HEADERS = """
+import sys
+import numpy as np
+from rsciio_tvips import file_writer
+n = 96
+axes = [{"size": n, "navigate": True}, {"size": 4, "navigate": False},
+        {"size": 4, "navigate": False}]
+signal = {"data": np.ones((n, 4, 4), np.uint16), "axes": axes, "metadata": {}}
+file_writer(sys.argv[1], signal, frame_header_extra_bytes=2**22 - 108,
+            show_progressbar=False)
+result = None
+"""
+
+
+def test_headers_of_4_mib_are_not_held_for_every_frame(tmp_path, peak_rss):
+    # 96 frames of 4 MiB headers: 384 MiB of headers, held whole before
+    # (about 230 MB peak); now the decoded fields and one run of zeros
+    got = peak_rss(WRITE_HUGE_HEADERS, tmp_path / "huge.tvips")
+    assert got["rss"] < 128 * 2**20, got["rss"]
+    (d,) = file_reader(tmp_path / "huge_000.tvips", lazy=True)
+    heads = d["original_metadata"]["frame_headers"]
+    assert d["data"].shape == (96, 4, 4)
+    np.testing.assert_array_equal(heads["num"].compute(), np.arange(1, 97))
+    assert not heads["extra"][[0, -1]].compute().any()
+
+
 def test_rsciio_fixtures_round_trip_byte_exact(rsciio_data, tmp_path):
     names = [f"test_tvips_2345_split_{k:03d}.tvips" for k in range(3)]
     (d,) = file_reader(rsciio_data / names[0])
