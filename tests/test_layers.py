@@ -23,6 +23,7 @@ PACKAGE = Path(importlib.util.find_spec("rsciio_tvips").origin).parent
 RANKS = {
     "exceptions": 0,
     "_docstrings": 0,
+    "_progress": 0,
     "_format": 1,
     "_checks": 2,
     "_metadata": 2,

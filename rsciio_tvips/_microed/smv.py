@@ -30,12 +30,14 @@ the frames or given by a rotation rate.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import Progress
 from .._reading.recording import TvipsRecording
 from .geometry import ResolvedGeometry, SmvGeometry
 from .plan import SmvPlan, plan_images
@@ -51,25 +53,32 @@ from .smv_format import (
 
 #: About this many bytes of frames are read at a time.
 BATCH_BYTES = 32 * 2**20
+#: Passes over the frames: the minima (the offset), then the images.
+PASSES = 2
 
 
-def _images(rec: TvipsRecording, frames: np.ndarray, group: int):
+def _images(rec: TvipsRecording, frames: np.ndarray, group: int, progress=None):
     """Yield the sum of each run of ``group`` frames, as int64 (a reused buffer).
 
     Frames are read in batches of about :data:`BATCH_BYTES`, so memory
     stays at one batch and one image whatever the size of the recording.
+    ``progress`` (a :class:`~rsciio_tvips._progress.Progress`, or None)
+    counts each frame as it is summed.
     """
     per_batch = max(1, BATCH_BYTES // rec.header.frame_nbytes)
     acc = np.zeros(rec.frame_shape, np.int64)
     filled = 0
     for start in range(0, frames.size, per_batch):
-        for frame in rec.read_frames(frames[start : start + per_batch]):
+        batch = rec.read_frames(frames[start : start + per_batch])
+        for frame in batch:
             np.add(acc, frame, out=acc, casting="unsafe")
             filled += 1
             if filled == group:
                 yield acc
                 acc[...] = 0
                 filled = 0
+        if progress is not None:
+            progress.update(len(batch))
 
 
 def _check_levels(sum_frames, offset, max_offset) -> None:
@@ -107,7 +116,9 @@ class Levels:
     pedestal: int
 
 
-def find_levels(plan: SmvPlan, offset: int | None, max_offset: int) -> Levels:
+def find_levels(
+    plan: SmvPlan, offset: int | None, max_offset: int, progress=None
+) -> Levels:
     """Read the images once and choose the offset (Leginon's rule, see :func:`to_smv`).
 
     Parameters
@@ -118,12 +129,15 @@ def find_levels(plan: SmvPlan, offset: int | None, max_offset: int) -> Levels:
         The ``offset`` option (None: Leginon's rule).
     max_offset : int
         The cap of Leginon's offset.
+    progress : Progress, optional
+        Counts the frames read.
 
     Returns
     -------
     Levels
     """
-    minima = [int(image.min()) for image in _images(plan.rec, plan.frames, plan.group)]
+    images = _images(plan.rec, plan.frames, plan.group, progress)
+    minima = [int(image.min()) for image in images]
     if offset is None:
         shift, source = leginon_offset(minima, max_offset), "Leginon's rule"
     else:
@@ -139,6 +153,7 @@ def write_images(
     resolved: ResolvedGeometry,
     levels: Levels,
     overwrite: bool,
+    progress=None,
 ) -> tuple[list[int], list[int]]:
     """Read the images again and write them: offset, clip, orient, header.
 
@@ -153,6 +168,8 @@ def write_images(
     overwrite : bool
         Replace existing files (otherwise each is created, and an existing
         one is an error).
+    progress : Progress, optional
+        Counts the frames read.
 
     Returns
     -------
@@ -170,7 +187,7 @@ def write_images(
     }  # fmt: skip
     low_counts, high_counts = [], []
     mode = "wb" if overwrite else "xb"
-    for k, image in enumerate(_images(plan.rec, plan.frames, group)):
+    for k, image in enumerate(_images(plan.rec, plan.frames, group, progress)):
         values = image + levels.offset
         low_counts.append(int(np.count_nonzero(values < 0)))
         high_counts.append(int(np.count_nonzero(values > SMV_MAX)))
@@ -295,6 +312,7 @@ def to_smv(
     start_number: int = 1,
     overwrite: bool = False,
     permissive: bool = False,
+    progress: bool = False,
 ) -> dict:
     """Write a MicroED tilt series as SMV images for DIALS, XDS or MOSFLM.
 
@@ -369,6 +387,9 @@ def to_smv(
     permissive : bool, default False
         Read what can be read of a damaged recording (see
         :class:`rsciio_tvips.TvipsRecording`).
+    progress : bool, default False
+        Show one progress bar on stderr for both passes over the frames
+        (the minima, then the images).
 
     Returns
     -------
@@ -430,7 +451,10 @@ def to_smv(
                        overwrite=overwrite, permissive=permissive)  # fmt: skip
     resolved = geometry.resolve(plan.rec, plan.headers, plan.times_ms)
     # two passes: the minima of all images set the offset of each
-    levels = find_levels(plan, offset, max_offset)
-    clipped = write_images(plan, geometry, resolved, levels, overwrite)
+    n = plan.frames.size
+    bar = Progress(f"smv ({PASSES} passes)", n * PASSES) if progress else None
+    with bar if bar is not None else contextlib.nullcontext():
+        levels = find_levels(plan, offset, max_offset, bar)
+        clipped = write_images(plan, geometry, resolved, levels, overwrite, bar)
     return write_log(plan, geometry, resolved, levels, clipped, signed=signed,
                      start_number=start_number, overwrite=overwrite)  # fmt: skip

@@ -8,7 +8,7 @@ Sub-commands:
     found: the parts, the frames, the headers and a virtual bright-field
     image of the scan.
 
-``info FILE [--json] [--estimate-hysteresis]``
+``info FILE [--json] [--estimate-hysteresis] [-q]``
     What the recording holds: parts, main header, frame layout, times, frame
     counter, rotator index, beam positions, and the reader arguments that
     rebuild its scan. Reads headers only (``--estimate-hysteresis`` reads the
@@ -31,11 +31,16 @@ Sub-commands:
     JSON log beside them (see :func:`rsciio_tvips.to_smv`). ``--to smv``
     selects it for any extension, ``.img`` without it.
 
-``validate FILE``
+``validate FILE [-q]``
     Check a recording (any of its parts) and print one line per problem.
     Exit status 0: no problem (remarks marked ``info`` may be printed);
     1: problems, the data can be read (with ``permissive=True`` where a
     finding says so); 2: the recording cannot be read at all.
+
+Long work (``convert``, ``preview``, and the header passes of ``info`` and
+``validate`` that last more than a second) shows one progress bar on
+stderr, or a line every few seconds where stderr is not a terminal
+(:mod:`rsciio_tvips._progress`); ``-q`` silences it.
 """
 
 from __future__ import annotations
@@ -43,22 +48,28 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from .._microed.options import SMV_OPTIONS
+from .._progress import Progress, pass_delay
 from .._validate import status, validate
 from ..exceptions import SEVERITIES, TvipsFormatError
 from .demo import run_demo
 
 
-def _info(filename: str, as_json: bool, estimate: bool, out=None) -> int:
+def _info(
+    filename: str, as_json: bool, estimate: bool, out=None, quiet: bool = True
+) -> int:
     import json
 
     from .info import as_text, describe
 
     out = out or sys.stdout
     try:
-        summary = describe(filename, estimate_hysteresis=estimate)
+        with _header_pass("info", quiet) as bar:
+            hook = None if bar is None else bar.advance_to
+            summary = describe(filename, estimate_hysteresis=estimate, progress=hook)
     except (OSError, TvipsFormatError) as e:
         print(f"tvips info: {e}", file=sys.stderr)
         return 2
@@ -118,8 +129,21 @@ def _reader_kwargs(args) -> dict:
 
 
 def _fail(command: str, error: Exception) -> int:
-    print(f"tvips {command}: {error}", file=sys.stderr)
+    print(f"tvips {command}: {_as_flags(error)}", file=sys.stderr)
     return 2
+
+
+def _as_flags(error) -> str:
+    """Return the message of ``error`` with the keyword it names as the flag.
+
+    ``convert()`` and ``to_smv()`` refuse an output that exists by naming
+    their keyword (``pass overwrite=True``), which is right for a script;
+    here the caller is the command, whose ``--overwrite`` sets that keyword.
+    """
+    text = str(error)
+    if isinstance(error, FileExistsError):
+        text = text.replace("pass overwrite=True", "pass --overwrite")
+    return text
 
 
 def _preview(args) -> int:
@@ -136,6 +160,8 @@ def _preview(args) -> int:
         return _fail("preview", e)
     panels = "; ".join(summary["panels"])
     print(f"wrote {args.output}: {summary['kind']}, panels: {panels}")
+    for hint in summary["hints"]:
+        print(f"hint: {hint}")
     return 0
 
 
@@ -169,6 +195,7 @@ def _convert_smv(args) -> int:
         log = to_smv(
             args.file, args.output, frames=args.frames, signed=args.signed,
             overwrite=args.overwrite, permissive=args.permissive,
+            progress=_show_progress(args),
             **{key: value for key, value in kw.items() if value is not None},
         )  # fmt: skip
     except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
@@ -214,18 +241,36 @@ def _convert(args) -> int:
     except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
         return _fail("convert", e)
     files = ", ".join(os.path.basename(f) for f in summary["files"])
-    shape = " x ".join(map(str, summary["shape"]))
-    print(f"wrote {files}: {shape} {summary['dtype']} ({summary['format']})")
+    print(f"wrote {files}: {summary['description']} ({summary['format']})")
+    for note in summary["notes"]:
+        print(note)
     return 0
 
 
 def _show_progress(args) -> bool:
-    return not args.quiet and sys.stderr.isatty()
+    # on a terminal a bar, elsewhere a line every few seconds: a batch job's
+    # log shows how far it got too
+    return not args.quiet
 
 
-def _validate(filename: str, out=None) -> int:
+def _header_pass(command: str, quiet: bool):
+    """Return the progress of a pass over the frame headers (None if quiet).
+
+    Shown only once the pass has run for a second
+    (:func:`rsciio_tvips._progress.pass_delay`): most passes end sooner,
+    and a bar would only flicker.
+    """
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext()
+    return Progress(command, delay=pass_delay())
+
+
+def _validate(filename: str, out=None, quiet: bool = True) -> int:
     out = out or sys.stdout
-    findings = validate(filename)
+    with _header_pass("validate", quiet) as bar:
+        findings = validate(filename, progress=None if bar is None else bar.advance_to)
     code = status(findings)
     for finding in findings:
         print(finding, file=out)
@@ -271,6 +316,7 @@ def main(argv=None) -> int:
         action="store_true",
         help="for a rotator scan, estimate the hysteresis (reads the frames once)",
     )
+    info.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pre = sub.add_parser(
         "preview", help="one PNG: virtual images, mean pattern, rotator index and time"
     )
@@ -302,14 +348,29 @@ def main(argv=None) -> int:
         help="check a recording; exit 0 (clean), 1 (problems), 2 (unreadable)",
     )
     check.add_argument("file", help="any part of the recording")
+    check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.command == "validate":
-        return _validate(args.file)
-    if args.command == "convert":
-        return _convert(args)
-    if args.command == "preview":
-        return _preview(args)
-    if args.command == "info":
-        return _info(args.file, args.json, args.estimate_hysteresis)
-    run_demo(args.keep)
-    return 0
+    with warnings.catch_warnings():
+        # pyxem 0.21 imports a helper HyperSpy 2.5 has moved, so every load
+        # of a diffraction signal warns: nothing a person at the command line
+        # can act on. Only the command's output is spared (the library still
+        # warns), and only this warning: its message, where HyperSpy issues
+        # it, and its category's base, UserWarning, because naming HyperSpy's
+        # VisibleDeprecationWarning would import HyperSpy for every command.
+        warnings.filterwarnings(
+            "ignore",
+            message="`_get_block_pattern` has moved",
+            category=UserWarning,
+            module=r"hyperspy\.misc\.utils\Z",
+        )
+        if args.command == "validate":
+            return _validate(args.file, quiet=args.quiet)
+        if args.command == "convert":
+            return _convert(args)
+        if args.command == "preview":
+            return _preview(args)
+        if args.command == "info":
+            return _info(args.file, args.json, args.estimate_hysteresis,
+                         quiet=args.quiet)  # fmt: skip
+        run_demo(args.keep)
+        return 0

@@ -22,22 +22,26 @@ size).
 :func:`convert` only chooses between the two kinds of output:
 :func:`to_tvips` (a new recording, frame headers kept, existing parts
 checked by the writer's own naming) and :func:`to_format` (one file, by a
-library's writer).
+library's writer: :mod:`.formats`, which also says what each file holds).
+Either shows one progress bar for the whole job
+(:class:`~rsciio_tvips._progress.Progress`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import math
 import os
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from .._api import file_reader
+from .._progress import Progress
 from .._scans.ranges import parse_range
 from .._writing import existing_parts, recording_names
+from .formats import check_blo, write_hyperspy, write_mrc, write_npy, write_tiff
 
 #: Extensions :func:`convert` writes, by writer.
 FORMATS = {
@@ -90,20 +94,29 @@ def convert(
     overwrite : bool, optional
         Replace ``out`` (for ``.tvips``: the whole recording) if it exists.
     progress : bool, optional
-        Show a progress bar while writing.
+        Show one progress bar for the whole conversion on stderr: frames
+        done of the total, the rate and the time left (see
+        :class:`~rsciio_tvips._progress.Progress`).
     **reader_kwargs
         Passed to :func:`rsciio_tvips.file_reader`.
 
     Returns
     -------
     dict
-        ``format`` (the writer), ``shape`` and ``dtype`` written, ``files``.
+        ``format`` (the writer), ``shape`` and ``dtype`` as written (a scan
+        written as a stack of frames has the stack's shape; ``.blo`` holds
+        uint8), ``files``, ``description`` (what was written, in words:
+        ``"a stack of 64 frames of 32 x 32 uint16 (the 8 x 8 scan
+        flattened, row by row)"``) and ``notes`` (what else a reader of the
+        file should know: the intensity mapping, the pixel size stored or
+        why none is).
 
     Raises
     ------
     ValueError
         For an extension not written, options that do not fit the data, or
-        a format that cannot hold them (``.blo`` needs a 2-D scan).
+        a format that cannot hold them (``.blo`` needs a 2-D scan of square
+        frames).
     FileExistsError
         If ``out`` exists and ``overwrite`` is False.
 
@@ -170,14 +183,15 @@ def to_tvips(
     if taken and not overwrite:
         msg = (
             f"{directory / taken[0]}: a recording named {stem!r} exists: pass "
-            "overwrite=True (--overwrite) to replace it"
+            "overwrite=True to replace it"
         )
         raise FileExistsError(msg)
     reader_kwargs.setdefault("frame_headers", True)
     d = _open(filename, frames, crop, binning, reader_kwargs)
-    with _progress_bar(progress):
-        files = _write_tvips(d, out, max_file_size, overwrite, progress)
-    return _summary("tvips", d["data"], files)
+    # the writer's own bar (show_progressbar) is the one bar of the job
+    files = _write_tvips(d, out, max_file_size, overwrite, progress)
+    data = d["data"]
+    return _summary("tvips", data.shape, data.dtype, files)
 
 
 def to_format(
@@ -216,7 +230,8 @@ def to_format(
     ------
     ValueError
         For an extension not written here, options that do not fit the
-        data, or a format that cannot hold them (``.blo`` needs a 2-D scan).
+        data, or a format that cannot hold them (``.blo`` needs a 2-D scan of square
+        frames).
     FileExistsError
         If ``out`` exists and ``overwrite`` is False.
     """
@@ -225,23 +240,29 @@ def to_format(
     others = {k: v for k, v in FORMATS.items() if v != "tvips"}
     writer = _writer(out, others)
     if out.exists() and not overwrite:
-        msg = f"{out} exists: pass overwrite=True (--overwrite) to replace it"
+        msg = f"{out} exists: pass overwrite=True to replace it"
         raise FileExistsError(msg)
     # the frame headers are TVIPS's own: other formats have no place for
     # them but original_metadata, where HyperSpy would store each field
     reader_kwargs.setdefault("frame_headers", False)
     d = _open(filename, frames, crop, binning, reader_kwargs)
-    # HyperSpy shows its own progress bar (show_progressbar)
-    with _progress_bar(progress and writer != "hyperspy"):
+    if ext == ".blo":
+        check_blo(d["data"])
+    n = math.prod(d["data"].shape[:-2])
+    # a .blo is two passes over the frames: the intensity range and the
+    # navigator, then the frames written
+    passes = 2 if ext == ".blo" else 1
+    label = "convert" if passes == 1 else f"convert ({passes} passes)"
+    with Progress(label, n * passes) if progress else contextlib.nullcontext() as bar:
         if writer == "hyperspy":
-            files = _write_hyperspy(d, out, ext, overwrite, progress, intensity_scaling)
+            written = write_hyperspy(d, out, ext, overwrite, bar, intensity_scaling)
         elif writer == "numpy":
-            files = _write_npy(d["data"], out)
+            written = write_npy(d["data"], out, bar)
         elif writer == "tifffile":
-            files = _write_tiff(d["data"], out)
+            written = write_tiff(d, out, bar)
         else:
-            files = _write_mrc(d["data"], out)
-    return _summary(writer, d["data"], files)
+            written = write_mrc(d, out, bar)
+    return _summary(writer, *written)
 
 
 def _writer(out: Path, formats: dict) -> str:
@@ -261,10 +282,14 @@ def _open(filename, frames, crop, binning, reader_kwargs: dict) -> dict:
     return _select(d, frames, crop, int(binning))
 
 
-def _summary(writer: str, data, files) -> dict:
-    """Return what :func:`convert` returns."""
-    return {"format": writer, "shape": list(data.shape), "dtype": data.dtype.name,
-            "files": [str(f) for f in files]}  # fmt: skip
+def _summary(writer: str, shape, dtype, files, description=None, notes=()) -> dict:
+    """Return what :func:`convert` returns: what was written, and where."""
+    dtype = np.dtype(dtype).name
+    if description is None:
+        description = f"{' x '.join(map(str, shape))} {dtype}"
+    return {"format": writer, "shape": [int(n) for n in shape], "dtype": dtype,
+            "files": [str(f) for f in files], "description": description,
+            "notes": list(notes)}  # fmt: skip
 
 
 def _select(d: dict, frames, crop, binning: int) -> dict:
@@ -283,7 +308,8 @@ def _select(d: dict, frames, crop, binning: int) -> dict:
         if stop <= start:
             raise ValueError(f"frames {frames!r} selects no frame of {data.shape[0]}")
         data = data[start:stop]
-        axes[0]["offset"] += start * axes[0]["scale"]
+        time = axes[0]
+        time["offset"] = time.get("offset", 0.0) + start * time.get("scale", 1.0)
         axes[0]["size"] = stop - start
         om = d["original_metadata"]
         if "frame_headers" in om:  # one value per frame: keep those kept
@@ -306,7 +332,8 @@ def _select(d: dict, frames, crop, binning: int) -> dict:
             start, stop, _ = sl.indices(size)
             if stop <= start:
                 raise ValueError(f"crop {crop!r} leaves no pixel of the frames")
-            axis["offset"] += start * axis["scale"]
+            # an uncalibrated axis has no scale: it counts in pixels
+            axis["offset"] = axis.get("offset", 0.0) + start * axis.get("scale", 1.0)
             axis["size"] = stop - start
             box[k] = slice(start, stop)
         data = data[(Ellipsis, box[0], box[1])]
@@ -334,41 +361,10 @@ def _bin(data, n: int, signal_axes):
         # the centre of a bin is the mean of the centres of its pixels (an
         # uncalibrated axis counts in pixels of the frame)
         scale = axis.get("scale", 1.0)
-        axis["offset"] += (n - 1) / 2 * scale
+        axis["offset"] = axis.get("offset", 0.0) + (n - 1) / 2 * scale
         axis["scale"] = scale * n
         axis["size"] = axis["size"] // n
     return binned
-
-
-@contextlib.contextmanager
-def _progress_bar(on: bool):
-    if on:
-        from dask.diagnostics import ProgressBar
-
-        with ProgressBar():
-            yield
-    else:
-        yield
-
-
-def _write_hyperspy(d, out, ext, overwrite, progress, intensity_scaling):
-    from hyperspy.io import dict2signal
-
-    s = dict2signal(d, lazy=True)
-    kw = {}
-    if ext == ".blo":
-        if (
-            s.axes_manager.navigation_dimension != 2
-            or s.axes_manager.signal_dimension != 2
-        ):
-            raise ValueError(".blo files hold 2-D scans of 2-D frames: give scan_shape")
-        kw["intensity_scaling"] = intensity_scaling
-    with warnings.catch_warnings():
-        # about the writers' own internals (zarr, hyperspy), not the data
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        s.save(out, overwrite=overwrite, show_progressbar=progress, **kw)
-    return [out]
 
 
 def _write_tvips(d, out, max_file_size, overwrite, progress):
@@ -379,63 +375,3 @@ def _write_tvips(d, out, max_file_size, overwrite, progress):
                 overwrite_recording=overwrite)  # fmt: skip
     directory, stem, _ = recording_names(out)  # the writer's own naming of the parts
     return [directory / name for name in existing_parts(directory, stem)]
-
-
-def _frames_of(data):
-    """Return the data as a stack of frames: an (n, y, x) dask array."""
-    return (
-        data.reshape((-1, *data.shape[-2:]), limit="128MiB") if data.ndim != 3 else data
-    )
-
-
-def _rows(data):
-    """Blocks of whole trailing axes, in C order: each is one piece of the file."""
-    whole = data.rechunk({axis: -1 for axis in range(1, data.ndim)})
-    for block in whole.blocks:
-        yield np.ascontiguousarray(block.compute())
-
-
-def _write_npy(data, out):
-    from numpy.lib import format as npy
-
-    header = {"descr": npy.dtype_to_descr(data.dtype), "fortran_order": False,
-              "shape": tuple(data.shape)}  # fmt: skip
-    with open(out, "wb") as f:
-        npy.write_array_header_2_0(f, header)
-        for block in _rows(data):
-            f.write(memoryview(block).cast("B"))
-    return [out]
-
-
-def _write_tiff(data, out):
-    import tifffile
-
-    stack = _frames_of(data)
-
-    def pages():
-        # one dask chunk in memory at a time
-        for block in stack.blocks:
-            yield from block.compute()
-
-    big = stack.nbytes > 2**31
-    tifffile.imwrite(out, pages(), shape=stack.shape, dtype=stack.dtype, bigtiff=big,
-                     photometric="minisblack")  # fmt: skip
-    return [out]
-
-
-def _write_mrc(data, out):
-    import dask.array as da
-    import mrcfile
-
-    stack = _frames_of(data)
-    if stack.dtype in (np.uint8, np.uint16):
-        dtype, mode = np.uint16, 6
-    elif stack.dtype == np.int16:
-        dtype, mode = np.int16, 1
-    else:  # MRC has no wider integers: 32-bit floats (exact below 2**24)
-        dtype, mode = np.float32, 2
-    with mrcfile.new_mmap(out, shape=stack.shape, mrc_mode=mode, overwrite=True) as mrc:
-        da.store(stack.astype(dtype), mrc.data, lock=False)
-        # the statistics would need another pass over the data: say so
-        mrc.reset_header_stats()
-    return [out]

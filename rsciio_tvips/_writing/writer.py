@@ -67,6 +67,7 @@ from .._metadata.encode import (
     start_time_ms,
 )
 from .._metadata.scans import is_scan
+from .._progress import Progress
 from ..exceptions import warn
 from .checks import _check, _check_frame_header_size, _check_scan, _Checked
 from .commit import commit, recover_stale, remove_leftovers
@@ -134,8 +135,10 @@ def file_writer(
         (a length or an inverse length), then ``Signal.signal_type``, then
         the original header, else 2.
     show_progressbar : bool, default True
-        Show one progress bar for the whole write (when ``tqdm`` is
-        installed).
+        Show one progress bar for the whole write, on stderr: frames
+        written of the total, the rate and the time left (on a terminal a
+        bar redrawn in place, elsewhere a line every few seconds and a
+        final one). False: nothing is shown.
     dtype : numpy dtype, optional
         Convert the data to this unsigned type first (values must fit; floats
         are rounded). Without it, signed or float data is refused.
@@ -396,19 +399,18 @@ def _write(checked: _Checked, plan: _Plan, show_progressbar: bool) -> None:
     frames = _as_frames(checked.data, checked.n)
     token = secrets.token_hex(4)
     parts = new_parts(plan.directory, plan.stem, plan.ext, len(plan.counts), token)
-    bar = _progress(checked.n, show_progressbar)
-    try:
-        write_parts(parts, plan.counts, plan.header, plan.headers, frames, bar)
-    except BaseException:
-        for part in parts:
-            # the error to report is the one above: on a read-only file
-            # system even removing a file never created fails (EROFS)
-            with contextlib.suppress(OSError):
-                part.temp.unlink(missing_ok=True)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
+    # the bar ends with the write: its last line before the commit, or
+    # "stopped at" before the error
+    with _progress(checked.n, show_progressbar) as bar:
+        try:
+            write_parts(parts, plan.counts, plan.header, plan.headers, frames, bar)
+        except BaseException:
+            for part in parts:
+                # the error to report is the one above: on a read-only file
+                # system even removing a file never created fails (EROFS)
+                with contextlib.suppress(OSError):
+                    part.temp.unlink(missing_ok=True)
+            raise
     commit(plan.directory, plan.stem, parts, token)
 
 
@@ -459,11 +461,11 @@ def _part_counts(n: int, record: int, max_file_size) -> list[int]:
 
 
 def _progress(total, show):
-    """Return a progress bar over ``total`` frames, or None."""
+    """Return the progress of writing ``total`` frames (as ``None`` if not shown).
+
+    A context manager either way: a :class:`~rsciio_tvips._progress.Progress`,
+    or a null context whose value, None, tells the writing not to count.
+    """
     if not show:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=total, unit="frame", desc="Writing TVIPS")
+        return contextlib.nullcontext()
+    return Progress("write", total)

@@ -30,6 +30,8 @@ def test_hyperspy_formats_keep_data_and_axes(demo, tmp_path, ext):
         "shape": [16, 16, 64, 64],
         "dtype": "uint16",
         "files": [str(out)],
+        "description": "16 x 16 x 64 x 64 uint16",
+        "notes": [],
     }
     s = hs.load(out)
     np.testing.assert_array_equal(s.data, scan_truth())
@@ -136,9 +138,7 @@ def test_cli(demo, tmp_path, capsys):
     )
     np.testing.assert_array_equal(np.load(out), scan_truth()[:, :, :32, 32:])
     assert main(args) == 2
-    err = (
-        f"tvips convert: {out} exists: pass overwrite=True (--overwrite) to replace it"
-    )
+    err = f"tvips convert: {out} exists: pass --overwrite to replace it"
     assert capsys.readouterr().err == err + "\n"
     assert main([*args, "--overwrite"]) == 0
 
@@ -186,10 +186,25 @@ def test_tvips_target_exists(demo, tmp_path, capsys):
     assert main(args) == 2
     assert capsys.readouterr().err == (
         f"tvips convert: {tmp_path / 't_000.tvips'}: a recording named 't' exists: "
-        "pass overwrite=True (--overwrite) to replace it\n"
+        "pass --overwrite to replace it\n"
     )
     assert main([*args, "--overwrite"]) == 0
     assert TvipsRecording(tmp_path / "t_000.tvips").n_frames == 5
+
+
+@pytest.mark.parametrize("name", ["t.npy", "t.tvips"])
+def test_python_callers_are_told_the_keyword(demo, tmp_path, name):
+    # the message names convert()'s keyword; the command names its flag
+    out = tmp_path / name
+    convert(demo, out, frames="0:10")
+    taken = {
+        "t.npy": f"{out} exists",
+        "t.tvips": f"{tmp_path / 't_000.tvips'}: a recording named 't' exists",
+    }[name]
+    message = f"{taken}: pass overwrite=True to replace it"
+    with pytest.raises(FileExistsError, match=f"^{re.escape(message)}$"):
+        convert(demo, out, frames="0:5")
+    convert(demo, out, frames="0:5", overwrite=True)
 
 
 def test_line_scan_from_the_command_line(demo, tmp_path):
@@ -208,6 +223,8 @@ def test_each_writer_has_its_function(demo, tmp_path):
         "shape": [4, 64, 64],
         "dtype": "uint16",
         "files": [str(tmp_path / "t_000.tvips")],
+        "description": "4 x 64 x 64 uint16",
+        "notes": [],
     }
     assert to_format(demo, tmp_path / "s.npy", frames="0:4")["format"] == "numpy"
     np.testing.assert_array_equal(
@@ -228,3 +245,216 @@ def test_demo_prints_what_it_returns(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == [
         f"demo_00{k}.tvips" for k in range(4)
     ]
+
+
+# --- what a conversion says it wrote ----------------------------------------
+
+
+def written_scan(tmp_path, units=None, scale=None, dtype=np.uint16):
+    """A 4 x 4 scan of 6 x 6 frames written by file_writer; its path and data."""
+    data = (np.arange(4 * 4 * 6 * 6) % 500).astype(dtype).reshape(4, 4, 6, 6)
+    calibration = {} if units is None else {"units": units, "scale": scale}
+    axes = [{"name": "y", "size": 4, "navigate": True},
+            {"name": "x", "size": 4, "navigate": True},
+            {"name": "ky", "size": 6, "navigate": False, **calibration},
+            {"name": "kx", "size": 6, "navigate": False, **calibration}]  # fmt: skip
+    from rsciio_tvips import file_writer
+
+    signal = {"data": data, "axes": axes, "metadata": {}}
+    file_writer(tmp_path / "s.tvips", signal, show_progressbar=False)
+    return tmp_path / "s_000.tvips", data
+
+
+STACKED = "a stack of 16 frames of 6 x 6 uint16 (the 4 x 4 scan flattened, row by row)"
+
+
+@pytest.mark.parametrize(
+    ("units", "scale", "resolution", "unit", "note"),
+    [
+        ("nm", 2.0, (5000000, 1), 3,
+         "pixel size 2 nm stored as the TIFF resolution (5000000 pixels per cm)"),
+        ("1/nm", 3.0, (1, 1), 1,
+         "pixel size 3 1/nm not stored: an inverse length, and the TIFF "
+         "resolution is a length"),
+        (None, None, (1, 1), 1,
+         "no pixel size stored: the frame axes are not calibrated"),
+    ],
+    ids=["length", "reciprocal", "uncalibrated"],
+)  # fmt: skip
+def test_tiff_of_a_scan_says_it_is_a_stack(tmp_path, units, scale, resolution, unit,
+                                           note):  # fmt: skip
+    import tifffile
+
+    rec, data = written_scan(tmp_path, units, scale)
+    out = tmp_path / "c.tif"
+    summary = convert(rec, out, scan_shape="auto")
+    assert summary == {
+        "format": "tifffile",
+        "shape": [16, 6, 6],
+        "dtype": "uint16",
+        "files": [str(out)],
+        "description": STACKED,
+        "notes": [note],
+    }
+    with tifffile.TiffFile(out) as tif:
+        assert len(tif.pages) == 16
+        for page in (tif.pages[0], tif.pages[-1]):
+            assert page.tags["XResolution"].value == resolution
+            assert page.tags["YResolution"].value == resolution
+            assert page.tags["ResolutionUnit"].value == unit
+        np.testing.assert_array_equal(tif.asarray(), data.reshape(16, 6, 6))
+
+
+@pytest.mark.parametrize(
+    ("units", "scale", "voxel", "note"),
+    [
+        ("nm", 2.0, (20.0, 20.0, 0.0),
+         "pixel size 2 nm stored as the MRC voxel size (20 Å)"),
+        ("1/nm", 3.0, (0.0, 0.0, 0.0),
+         "pixel size 3 1/nm not stored: an inverse length, and the MRC voxel "
+         "size is a length"),
+    ],
+    ids=["length", "reciprocal"],
+)  # fmt: skip
+def test_mrc_of_a_scan_holds_the_voxel_size(tmp_path, units, scale, voxel, note):
+    import mrcfile
+
+    rec, data = written_scan(tmp_path, units, scale)
+    out = tmp_path / "c.mrc"
+    summary = convert(rec, out, scan_shape="auto")
+    assert (summary["shape"], summary["dtype"]) == ([16, 6, 6], "uint16")
+    assert (summary["description"], summary["notes"]) == (STACKED, [note])
+    with mrcfile.open(out, permissive=False) as mrc:
+        assert mrc.header.ispg == 0  # an image stack, not a volume
+        assert tuple(mrc.voxel_size.item()) == voxel
+        np.testing.assert_array_equal(mrc.data, data.reshape(16, 6, 6))
+
+
+def test_mrc_says_when_it_widens_the_pixels(tmp_path):
+    (tmp_path / "a").mkdir()
+    rec, _ = written_scan(tmp_path / "a", dtype=np.uint8)
+    summary = convert(rec, tmp_path / "c.mrc", scan_shape="auto")
+    assert summary["description"] == (
+        "a stack of 16 frames of 6 x 6 uint16 (the 4 x 4 scan flattened, row by "
+        "row; uint8 pixels written as uint16: MRC has no unsigned 8-bit mode)"
+    )
+    assert summary["dtype"] == "uint16"
+    # 2 x 2 sums of uint16 pixels are uint32, which MRC holds as float32
+    rec, _ = written_scan(tmp_path)
+    summary = convert(rec, tmp_path / "b.mrc", scan_shape="auto", binning=2)
+    assert summary["description"] == (
+        "a stack of 16 frames of 3 x 3 float32 (the 4 x 4 scan flattened, row by "
+        "row; uint32 pixels written as float32: MRC has no wider integers; exact "
+        "up to 2**24)"
+    )
+    assert summary["dtype"] == "float32"
+
+
+def test_a_stack_is_no_flattened_scan(tmp_path, capsys):
+    rec, _ = written_scan(tmp_path, "nm", 2.0)
+    out = tmp_path / "c.tif"
+    assert main(["convert", str(rec), str(out), "--frames", "2:12", "-q"]) == 0
+    assert capsys.readouterr().out == (
+        "wrote c.tif: a stack of 10 frames of 6 x 6 uint16 (tifffile)\n"
+        "pixel size 2 nm stored as the TIFF resolution (5000000 pixels per cm)\n"
+    )
+
+
+def blockfile_scan(tmp_path, build):
+    """An 8 x 8 scan of 8 x 8 frames, uncalibrated, intensities 12 to 3400."""
+    frames = (12 + (np.arange(64 * 64) * 37) % 3389).astype(np.uint16)
+    frames = frames.reshape(64, 8, 8)
+    return build(tmp_path, "scan", frames=frames).path, frames.reshape(8, 8, 8, 8)
+
+
+def test_blockfile_says_what_it_wrote(tmp_path, build, capsys):
+    from rsciio.blockfile import file_reader as read_blockfile
+
+    rec, truth = blockfile_scan(tmp_path, build)
+    out = tmp_path / "c.blo"
+    args = ["convert", str(rec), str(out), "--scan-shape", "8", "8", "-q"]
+    assert main(args) == 0
+    assert capsys.readouterr().out == (
+        "wrote c.blo: 8 x 8 x 8 x 8 uint8, intensities mapped minmax 12..3400 -> "
+        "0..255 (hyperspy)\n"
+        "scan step not calibrated: stored as 1 (read back as 1 nm)\n"
+        "frame pixels not calibrated: stored as 1 (read back as 1 cm)\n"
+    )
+    (d,) = read_blockfile(out)
+    # not pint's "px" (1/96 inch): a step of 0.26 mm
+    assert [(a["scale"], a["units"]) for a in d["axes"]] == [
+        (1.0, "nm"), (1.0, "nm"), (1.0, "cm"), (1.0, "cm")
+    ]  # fmt: skip
+    assert d["data"].dtype == np.uint8
+    assert (int(d["data"].min()), int(d["data"].max())) == (0, 255)
+    expected = (truth.astype(np.float64) - 12) * 255 / (3400 - 12)
+    assert np.abs(d["data"].astype(np.float64) - expected).max() <= 1
+
+
+@pytest.mark.parametrize(
+    ("scaling", "words"),
+    [
+        ("dtype", "intensities mapped dtype 0..65535 -> 0..255"),
+        ("crop", "intensities mapped crop 0..255 -> 0..255"),
+        ((0, 510), "intensities mapped 0..510 -> 0..255"),
+    ],
+)
+def test_blockfile_names_the_mapping(tmp_path, build, scaling, words):
+    rec, _ = blockfile_scan(tmp_path, build)
+    summary = convert(rec, tmp_path / "c.blo", scan_shape=(8, 8),
+                      intensity_scaling=scaling)  # fmt: skip
+    assert summary["description"] == f"8 x 8 x 8 x 8 uint8, {words}"
+    assert summary["dtype"] == "uint8"
+
+
+def test_blockfile_of_a_real_space_scan_keeps_the_pixel_uncalibrated(tmp_path):
+    from rsciio.blockfile import file_reader as read_blockfile
+
+    rec, _ = written_scan(tmp_path, "nm", 2.0)
+    # .blo frames are square: these are 6 x 6
+    summary = convert(rec, tmp_path / "c.blo", scan_shape="auto")
+    assert summary["notes"] == [
+        "scan step not calibrated: stored as 1 (read back as 1 nm)",
+        "pixel size 2 nm does not fit the .blo field (100 / SDP cm, SDP a uint16): "
+        "stored as 1 (read back as 1 cm)",
+    ]
+    (d,) = read_blockfile(tmp_path / "c.blo")
+    assert [a["scale"] for a in d["axes"]] == [1.0, 1.0, 1.0, 1.0]
+
+
+def test_blockfile_refuses_frames_that_are_not_square(tmp_path, build):
+    frames = np.zeros((16, 4, 6), np.uint16)
+    rec = build(tmp_path, "oblong", frames=frames).path
+    with pytest.raises(ValueError, match=r"^\.blo files hold square frames, these "
+                       r"are 4 x 6: crop them$"):  # fmt: skip
+        convert(rec, tmp_path / "c.blo", scan_shape=(4, 4))
+    assert not (tmp_path / "c.blo").exists()
+
+
+def test_crop_and_frames_of_uncalibrated_axes_count_pixels(tmp_path, build):
+    from rsciio_tvips._tools.convert import _select
+
+    rec = build(tmp_path, "plain", frames=np.zeros((6, 5, 7), np.uint16))
+    (d,) = file_reader(rec.path, lazy=True)
+    for axis in d["axes"][1:]:  # no calibration: no scale, no units
+        axis.pop("scale", None)
+        axis.pop("units", None)
+    picked = _select(d, "2:5", "1:4,2:6", 1)
+    assert picked["data"].shape == (3, 3, 4)
+    assert [a.get("offset") for a in picked["axes"][1:]] == [1.0, 2.0]
+
+
+def test_blockfile_says_what_becomes_of_an_inverse_length(tmp_path):
+    from rsciio.blockfile import file_reader as read_blockfile
+
+    rec, _ = written_scan(tmp_path, "1/nm", 3.0)
+    # RosettaSciIO writes the number as it is, and says so
+    with pytest.warns(UserWarning, match="BLO file expects cm units"):
+        summary = convert(rec, tmp_path / "c.blo", scan_shape="auto")
+    assert summary["notes"] == [
+        "scan step not calibrated: stored as 1 (read back as 1 nm)",
+        "pixel size 3 1/nm stored as 3.03 cm, the number as it is: a .blo holds a "
+        "length",
+    ]
+    (d,) = read_blockfile(tmp_path / "c.blo")
+    assert [a["scale"] for a in d["axes"]] == [1.0, 1.0, 100 / 33, 100 / 33]
