@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).parent.parent
@@ -44,8 +45,25 @@ def test_demo_command(tmp_path):
     )
     assert "rotator index 0 for frames [0, 1, 2, 3, 4, 261, 262, 263]" in lines[6]
     assert lines[7] == "scan from frame 5: (16, 16, 64, 64) uint16, lazy"
-    assert lines[9].split() == ["1000"] * 16
-    assert lines[10].split() == ["1000"] * 3 + ["600"] * 11 + ["1000"] * 2
+    # the virtual images, from the frames written, with numpy
+    from rsciio_tvips._tools.demo import demo_frames
+
+    scan = demo_frames((16, 16), (64, 64), 5, 3)[5:261].reshape(16, 16, 64, 64)
+    vbf = scan[:, :, 28:36, 28:36].mean(axis=(2, 3))
+    yy, xx = np.indices((64, 64))
+    ring = (np.hypot(yy - 32, xx - 32) >= 12) & (np.hypot(yy - 32, xx - 32) <= 24)
+    adf = scan[:, :, ring].mean(axis=2)
+    assert lines[8:16] == [
+        "virtual bright field (mean of the central 8x8 pixels), rows 0, 8, 15:",
+        *("  " + " ".join(f"{v:4.0f}" for v in vbf[row]) for row in (0, 8, 15)),
+        "annular dark field (mean of the pixels 12 to 24 from the centre), "
+        "rows 0, 8, 15:",
+        *("  " + " ".join(f"{v:4.1f}" for v in adf[row]) for row in (0, 8, 15)),
+    ]
+    # the wedge: both images change from the thin left to the thick right,
+    # and the grain in the middle row scatters into the dark field
+    assert vbf[0, 0] > 2 * vbf[0, -1] and adf[0, -1] > 2 * adf[0, 0]
+    assert adf[8, 8] > 2 * adf[0, 8]
     assert lines[-1] == (
         "acquired 2023-11-14 22:13:20.050 UTC, 300 kV, signal type electron_diffraction"
     )

@@ -14,11 +14,12 @@ Sub-commands:
     rebuild its scan. Reads headers only (``--estimate-hysteresis`` reads the
     frames of a rotator scan once). Exit status 2 if it cannot be read.
 
-``preview FILE -o OUT.png [reader options]``
-    One picture: for a scan, virtual bright-field and annular dark-field
-    images, the mean pattern (log scale) with the apertures, and the rotator
-    index and frame time against the frame number; for a stack, the mean
-    frame and the total intensity of each frame over time.
+``preview FILE -o OUT [reader options]``
+    One picture (.png, .jpg, .svg or .pdf, as OUT's extension says): for a
+    scan, virtual bright-field and annular dark-field images, the mean
+    pattern (log scale) with the apertures, and the rotator index and frame
+    time against the frame number; for a stack, the mean frame and the total
+    intensity of each frame over time.
 
 ``convert FILE OUT [--frames A:B] [--crop Y0:Y1,X0:X1] [--bin N] [reader options]``
     Write the recording (or the scan made of it) as ``.hspy``, ``.zspy``,
@@ -318,10 +319,16 @@ def main(argv=None) -> int:
     )
     info.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     pre = sub.add_parser(
-        "preview", help="one PNG: virtual images, mean pattern, rotator index and time"
+        "preview",
+        help="one picture: virtual images, mean pattern, rotator index and time",
     )
     pre.add_argument("file", help="any part of the recording")
-    pre.add_argument("-o", "--output", required=True, help="the PNG file to write")
+    pre.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        help="the picture to write: .png, .jpg, .svg or .pdf",
+    )
     pre.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _reader_options(pre)
     conv = sub.add_parser(

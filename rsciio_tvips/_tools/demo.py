@@ -4,8 +4,13 @@
 version 2 recording with 108-byte frame headers (counter, times, diffraction
 mode, rotator index, beam positions), split over parts at a fixed size so
 that frame records straddle files, with a few frames before and after the
-scan. Each diffraction pattern is a bright disk whose position drifts with
-the scan point, over a faint background.
+scan. The specimen is a wedge, thin at the left of the scan and thick at the
+right, holding one crystal grain: each diffraction pattern is the
+unscattered disk (weaker where the specimen is thick), diffuse scattering
+around it (stronger where it is thick) and, over the grain, six Bragg disks.
+So the virtual bright field and the annular dark field both show the wedge
+and the grain. The whole pattern drifts with the scan point, as a descan
+error makes it do, and carries shot noise drawn from a fixed seed.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import dask
 import numpy as np
 
 from .._api import file_reader
@@ -34,10 +40,31 @@ from .._reading.recording import TvipsRecording
 DEMO_START = 1_700_000_000
 #: Frame interval of the demo recording, in ms.
 DEMO_FRAME_MS = 10
+#: Seed of the demo's shot noise: the demo is the same on every run.
+DEMO_SEED = 20231114
+#: Counts per pixel of the unscattered disk where nothing scatters.
+DEMO_DOSE = 1000.0
+#: Counts per pixel the camera reads with the beam blanked (mean).
+DARK_COUNTS = 2.0
+#: Relative excitation of the grain's six Bragg disks (the crystal is a little
+#: off its zone axis, so opposite pairs differ from their neighbours).
+BRAGG_WEIGHTS = (1.0, 0.5, 0.8, 1.0, 0.5, 0.8)
+#: Share of what the grain scatters that goes into its Bragg disks.
+BRAGG_SHARE = 0.35
+#: Angle of the first Bragg disk from the x axis, in radians.
+BRAGG_ROTATION = 0.3
+#: Peak of the diffuse scattering, as a share of the dose, per unit scattered.
+DIFFUSE_SHARE = 0.08
+#: Inner and outer radius of the annulus ``tvips demo`` averages, in pixels
+#: from the frame's centre: where the Bragg disks of a 64 x 64 frame lie.
+DEMO_ADF_RADII = (12, 24)
 
 
 def demo_frames(scan_shape, frame_shape, before: int, after: int) -> np.ndarray:
-    """Return the demo's frames: patterns of a scan, with junk frames around.
+    """Return the demo's frames: patterns of a scan, with dark frames around.
+
+    The same arguments give the same frames: the shot noise comes from
+    :data:`DEMO_SEED`.
 
     Parameters
     ----------
@@ -46,28 +73,61 @@ def demo_frames(scan_shape, frame_shape, before: int, after: int) -> np.ndarray:
     frame_shape : tuple of int
         ``(dimy, dimx)`` of a frame.
     before, after : int
-        Frames recorded before the scan starts and after it ends.
+        Frames recorded before the scan starts and after it ends (the beam
+        blanked: the camera's dark counts only).
 
     Returns
     -------
     numpy.ndarray of uint16
         ``(before + ny * nx + after, dimy, dimx)``.
+
+    Notes
+    -----
+    At each scan point, with ``t`` the thickness in mean free paths (0.3 at
+    the left column, 1.5 at the right one):
+
+    1. the unscattered disk (radius an eighth of the frame) holds
+       ``exp(-t)`` of :data:`DEMO_DOSE` counts per pixel, less what the
+       grain diffracts;
+    2. inside the grain (a round region of scan points, a third of the scan
+       high), :data:`BRAGG_SHARE` of what is scattered, ``1 - exp(-t)``,
+       goes into six Bragg disks 2.5 disk radii from the centre, unequally
+       excited;
+    3. diffuse scattering, :data:`DIFFUSE_SHARE` of the dose times
+       ``1 - exp(-t)`` at the centre, falls off exponentially (over 1.5
+       disk radii) under everything;
+    4. each pixel is a Poisson draw around that, plus the dark counts.
     """
     ny, nx = scan_shape
     dimy, dimx = frame_shape
-    yy, xx = np.mgrid[:dimy, :dimx]
-    iy, ix = np.mgrid[:ny, :nx]
-    # the disk drifts by up to 4 pixels across the scan
-    cy = dimy / 2 + 4 * (iy / max(ny - 1, 1) - 0.5)
-    cx = dimx / 2 + 4 * (ix / max(nx - 1, 1) - 0.5)
+    iy, ix = (a.reshape(-1, 1, 1) for a in np.mgrid[:ny, :nx])
+    fy, fx = iy / max(ny - 1, 1), ix / max(nx - 1, 1)
+    thickness = 0.3 + 1.2 * fx
+    scattered = 1 - np.exp(-thickness)
+    grain = np.hypot(iy - ny / 2, ix - nx / 2) < ny / 3
+    bragg = np.where(grain, BRAGG_SHARE * scattered, 0.0)
+    # the pattern drifts by up to 4 pixels across the scan (descan error)
+    cy = dimy / 2 + 4 * (fy - 0.5)
+    cx = dimx / 2 + 4 * (fx - 0.5)
     radius = min(dimy, dimx) / 8
-    r2 = (yy - cy.reshape(-1, 1, 1)) ** 2 + (xx - cx.reshape(-1, 1, 1)) ** 2
-    scan = np.where(r2 < radius**2, 1000, 10).astype(np.uint16)
-    # a weaker disk where the sample scatters: a ring of scan points
-    ring = np.hypot(iy - ny / 2, ix - nx / 2).reshape(-1, 1, 1) < ny / 3
-    scan -= np.where(ring & (r2 < radius**2), 400, 0).astype(np.uint16)
-    junk = np.full((before + after, dimy, dimx), 10, np.uint16)
-    return np.concatenate([junk[:before], scan, junk[before:]])
+    yy, xx = np.mgrid[:dimy, :dimx]
+
+    def disk(y0, x0):
+        # one pixel of soft edge: the disks' area does not jump with the drift
+        return np.clip(radius + 0.5 - np.hypot(yy - y0, xx - x0), 0, 1)
+
+    mean = DEMO_DOSE * np.exp(-thickness) * (1 - bragg) * disk(cy, cx)
+    spacing = 2.5 * radius
+    for k, weight in enumerate(BRAGG_WEIGHTS):
+        angle = np.pi / 3 * k + BRAGG_ROTATION
+        spot = disk(cy + spacing * np.sin(angle), cx + spacing * np.cos(angle))
+        mean = mean + DEMO_DOSE * bragg * weight / len(BRAGG_WEIGHTS) * spot
+    r = np.hypot(yy - cy, xx - cx)
+    mean = mean + DIFFUSE_SHARE * DEMO_DOSE * scattered * np.exp(-r / (1.5 * radius))
+    rng = np.random.default_rng(DEMO_SEED)
+    scan = rng.poisson(mean + DARK_COUNTS).astype(np.uint16)
+    dark = rng.poisson(DARK_COUNTS, (before + after, dimy, dimx)).astype(np.uint16)
+    return np.concatenate([dark[:before], scan, dark[before:]])
 
 
 def write_demo_recording(
@@ -150,8 +210,9 @@ def demo_summary(folder: str | os.PathLike) -> list[str]:
     -------
     list of str
         The lines ``tvips demo`` prints: the parts and their sizes, the
-        recording, its frame headers, the lazy scan, a virtual bright-field
-        image (three of its rows) and the metadata of the acquisition.
+        recording, its frame headers, the lazy scan, three rows of a virtual
+        bright-field and of an annular dark-field image, and the metadata of
+        the acquisition.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -172,12 +233,26 @@ def demo_summary(folder: str | os.PathLike) -> list[str]:
     (d,) = file_reader(first, lazy=True, scan_shape=(16, 16), scan_start_frame=start)
     data = d["data"]
     lines.append(f"scan from frame {start}: {data.shape} {data.dtype}, lazy")
-    vbf = data[:, :, 28:36, 28:36].mean(axis=(2, 3)).compute()
+    # the annulus around the frame's centre that holds the Bragg disks
+    inner, outer = DEMO_ADF_RADII
+    yy, xx = np.indices(data.shape[2:])
+    r = np.hypot(yy - data.shape[2] / 2, xx - data.shape[3] / 2)
+    ring = (r >= inner) & (r <= outer)
+    vbf, adf = dask.compute(
+        data[:, :, 28:36, 28:36].mean(axis=(2, 3)),
+        (data * ring).sum(axis=(2, 3)) / ring.sum(),
+    )
     lines.append(
         "virtual bright field (mean of the central 8x8 pixels), rows 0, 8, 15:"
     )
     for row in (0, 8, 15):
         lines.append("  " + " ".join(f"{v:4.0f}" for v in vbf[row]))
+    lines.append(
+        f"annular dark field (mean of the pixels {inner} to {outer} from the "
+        "centre), rows 0, 8, 15:"
+    )
+    for row in (0, 8, 15):
+        lines.append("  " + " ".join(f"{v:4.1f}" for v in adf[row]))
     meta = d["metadata"]
     # the time of the scan's first frame, to the millisecond the headers hold
     lines.append(

@@ -4,28 +4,118 @@ For a scan: virtual bright-field and annular dark-field images, the mean
 diffraction pattern (log scale) with both apertures drawn, and the rotator
 index and frame time against the frame number, which is what it takes to
 judge the start frame and the hysteresis of a scan at a glance. For a stack:
-the mean frame and the total intensity of each frame over time.
+the mean frame and the total intensity of each frame over time, and for a
+tilt series (MicroED) the stage tilt of each frame.
 
 The data are read lazily in two passes (the mean pattern, then the virtual
 images through the apertures found on it), so memory stays at a few chunks
 whatever the size of the recording.
+
+The picture itself is drawn by :mod:`.figure`; :func:`looks_signed` adds
+a hint when the pixels look like signed numbers read unsigned.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 
 from .._api import file_reader
-from .._format.layout import MS_PER_S, frame_times_ms
 from .._reading.recording import TvipsRecording
 from ..exceptions import TvipsFormatWarning
+from .figure import DPI, scan_figure, stack_figure
 
-#: Size of the picture in inches, and its resolution.
-FIGSIZE = {"scan": (10.0, 8.0), "stack": (10.0, 4.0)}
-DPI = 100
+#: The picture formats, by file extension: the name matplotlib writes it by.
+PICTURE_FORMATS = {
+    ".png": "png",
+    ".jpg": "jpeg",
+    ".jpeg": "jpeg",
+    ".svg": "svg",
+    ".pdf": "pdf",
+}
+#: The hint for frames that look like signed data read unsigned.
+SIGNED_HINT = "pixels look signed: try --signed"
+#: Frames read, evenly spread over the recording, to judge whether the pixels
+#: look signed: few, as a frame may be tens of megabytes.
+SIGNED_SAMPLE_FRAMES = 4
+#: Share of the sampled pixels that must read as negative numbers (int16) for
+#: the frames to look signed: real uint16 counts that high are a bright
+#: exposure, which the second test of :func:`looks_signed` tells apart.
+SIGNED_SHARE = 0.01
+
+
+def picture_format(out: str | os.PathLike) -> str:
+    """Return the format a picture is written in, from its file extension.
+
+    Parameters
+    ----------
+    out : str or os.PathLike
+        The picture to write.
+
+    Returns
+    -------
+    str
+        The format's name for matplotlib's ``savefig`` (a value of
+        :data:`PICTURE_FORMATS`).
+
+    Raises
+    ------
+    ValueError
+        If the extension (of any case) is not one of :data:`PICTURE_FORMATS`.
+    """
+    path = Path(os.fspath(out))
+    fmt = PICTURE_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        what = f"extension {path.suffix}" if path.suffix else "no extension"
+        msg = (
+            f"{path.name}: cannot write a picture with {what} "
+            f"(accepted: {', '.join(PICTURE_FORMATS)})"
+        )
+        raise ValueError(msg)
+    return fmt
+
+
+def looks_signed(frames: np.ndarray) -> bool:
+    """Whether 16-bit frames read as uint16 hold signed (int16) numbers.
+
+    Gain-corrected or dark-subtracted frames (MicroED) hold small negative
+    numbers; read as uint16 they become values just below 65536, and the
+    picture looks inverted. The frames look signed when both:
+
+    1. at least :data:`SIGNED_SHARE` of the pixels read above 32767, that
+       is, negative as int16 (65535 is left out: it is also what a
+       saturated pixel reads);
+    2. neighbouring pixels along a row differ by less than half as much in
+       total when read as int16 as when read as uint16: numbers about 0 hop
+       between 0 and 65535 unsigned, while a bright real exposure is as
+       smooth either way (or smoother unsigned, where it crosses 32768).
+
+    Parameters
+    ----------
+    frames : numpy.ndarray
+        Frames, the last two axes being the rows and columns of a frame.
+
+    Returns
+    -------
+    bool
+        False for any pixel type other than uint16.
+    """
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint16 or frames.size == 0:
+        return False
+    high = (frames > np.iinfo(np.int16).max) & (frames < np.iinfo(np.uint16).max)
+    if np.count_nonzero(high) < SIGNED_SHARE * frames.size:
+        return False
+    steps = {np.uint16: 0, np.int16: 0}
+    # a frame at a time: the widened copies of a large frame are large
+    for frame in frames.reshape(-1, *frames.shape[-2:]):
+        for view in steps:
+            values = frame.view(view).astype(np.int32)
+            steps[view] += int(np.abs(np.diff(values, axis=-1)).sum(dtype=np.int64))
+    return steps[np.int16] < steps[np.uint16] / 2
 
 
 def find_apertures(mean: np.ndarray) -> dict:
@@ -81,16 +171,18 @@ def preview(
     progress: bool = False,
     **reader_kwargs,
 ) -> dict:
-    """Draw a recording's preview into a PNG file.
+    """Draw a recording's preview into a picture file.
 
     Parameters
     ----------
     filename : str or os.PathLike
         Any part of the recording.
     out : str or os.PathLike
-        The PNG file to write.
+        The picture to write; its extension chooses the format: ``.png``,
+        ``.jpg`` (or ``.jpeg``), ``.svg`` or ``.pdf``.
     progress : bool, optional
-        Show dask's progress bar while the data are read.
+        Show one progress bar on stderr while the data are read (both
+        passes: frames read of twice the frames).
     **reader_kwargs
         Passed to :func:`rsciio_tvips.file_reader` (``scan_shape``,
         ``scan_start_frame``, ``winding_scan_axis``, ``hysteresis`` ...);
@@ -99,12 +191,26 @@ def preview(
     Returns
     -------
     dict
-        ``kind`` (``"scan"`` or ``"stack"``), ``panels`` (their titles),
-        ``size`` (width, height in pixels) and, for a scan, ``apertures``.
+        ``kind`` (``"scan"`` or ``"stack"``); ``panels``, their titles (an
+        image of one value says ``constant: V counts``); ``labels``, for
+        each panel its ``title``, the labels of its axes ``x``, ``y`` (and
+        ``y2`` of a second one), of its ``colorbar`` and the entries of its
+        ``legend`` (None where it has none); ``hints`` (such as
+        :data:`SIGNED_HINT`); ``format``; ``size`` (width, height in pixels)
+        and, for a scan, ``apertures`` (in pixels).
+
+    Raises
+    ------
+    ValueError
+        If ``out`` has an extension of no picture format (before anything
+        is read), or an option does not fit the recording.
+    rsciio_tvips.TvipsFormatError
+        If the recording cannot be read.
     """
     import dask
-    from matplotlib.figure import Figure
 
+    # a mistyped name costs nothing: refused before the data are read
+    fmt = picture_format(out)
     (d,) = file_reader(filename, lazy=True, **reader_kwargs)
     data = d["data"]
     with warnings.catch_warnings():
@@ -114,36 +220,45 @@ def preview(
         )
     headers = rec.header_fields
     scan = data.ndim == 4
-    bar = _progress(progress)
+    bar = _progress(progress, data)
     with bar:
         mean = data.mean(axis=tuple(range(data.ndim - 2)), dtype=np.float64).compute()
-    fig = Figure(figsize=FIGSIZE["scan" if scan else "stack"], dpi=DPI)
     name = os.path.basename(rec.chain.first.path)
+    title = f"{name}: {rec.n_frames} frames, shown as {tuple(data.shape)}"
+    # the recording is opened unsigned here: its pixels as they read unsigned
+    hints = [SIGNED_HINT] if data.dtype == np.uint16 and _signed(rec) else []
+    beam = d["metadata"].get("Acquisition_instrument", {}).get("TEM", {})
     summary = {"kind": "scan" if scan else "stack"}
     if scan:
         ap = find_apertures(mean)
         bf, adf = _masks(mean.shape, ap)
         with bar:
             vbf, vadf = dask.compute(_virtual(data, bf), _virtual(data, adf))
-        axes = fig.subplots(2, 2)
-        _image(axes[0, 0], vbf, "virtual bright field")
-        _image(axes[0, 1], vadf, "virtual annular dark field")
-        _pattern(axes[1, 0], mean, ap)
-        _frame_plot(axes[1, 1], headers, d["original_metadata"].get("Scan", {}))
+        scan_info = d["original_metadata"].get("Scan", {})
+        fig, panels = scan_figure(
+            title, vbf, vadf, mean, ap, headers, scan_info, d["axes"],
+            notes=hints, beam_energy=beam.get("beam_energy"),
+        )  # fmt: skip
         summary["apertures"] = {k: (list(v) if isinstance(v, tuple) else v)
                                 for k, v in ap.items()}  # fmt: skip
     else:
         with bar:
             total = data.sum(axis=(1, 2), dtype=np.float64).compute()
-        axes = fig.subplots(1, 2)
-        _image(axes[0], mean, "mean frame")
-        _totals(axes[1], total, d["axes"][0])
-    fig.suptitle(f"{name}: {rec.n_frames} frames, shown as {tuple(data.shape)}")
-    fig.tight_layout()
-    fig.savefig(out, format="png")
-    summary["panels"] = [a.get_title() for a in fig.axes if a.get_title()]
+        fig, panels = stack_figure(title, mean, total, headers, d["axes"], hints)
+    fig.savefig(out, format=fmt)
+    summary["panels"] = [panel["title"] for panel in panels]
+    summary["labels"] = panels
+    summary["hints"] = hints
+    summary["format"] = fmt
     summary["size"] = [int(v * DPI) for v in fig.get_size_inches()]
     return summary
+
+
+def _signed(rec: TvipsRecording) -> bool:
+    """Whether a few frames of ``rec``, spread over it, look signed."""
+    n = min(rec.n_frames, SIGNED_SAMPLE_FRAMES)
+    frames = np.unique(np.linspace(0, rec.n_frames - 1, n).round().astype(np.int64))
+    return looks_signed(rec.read_frames(frames))
 
 
 def _virtual(data, mask):
@@ -159,64 +274,20 @@ def _virtual(data, mask):
     )
 
 
-def _progress(on: bool):
-    if on:
-        from dask.diagnostics import ProgressBar
+def _progress(on: bool, data):
+    """Return the context of each pass over ``data``: one bar for both passes.
 
-        return ProgressBar()
+    The data are read twice (the mean pattern, then the virtual images or
+    the totals); each ``with`` of the context counts one pass, and the bar
+    ends when the second does.
+    """
     import contextlib
+    import math
 
-    return contextlib.nullcontext()
+    from .._progress import Progress
 
-
-def _image(ax, image, title):
-    ax.imshow(image, cmap="gray", interpolation="nearest")
-    ax.set_title(title)
-    # a uniform image shows as one grey: the range says whether it is
-    ax.text(0.01, -0.16 if "virtual" in title else -0.14,
-            f"{np.min(image):.4g} to {np.max(image):.4g}",
-            transform=ax.transAxes, fontsize=8, va="top")  # fmt: skip
-    ax.set_xlabel("x (scan points)" if "virtual" in title else "x (pixels)")
-    ax.set_ylabel("y (scan points)" if "virtual" in title else "y (pixels)")
-
-
-def _pattern(ax, mean, ap):
-    from matplotlib.patches import Circle
-
-    ax.imshow(np.log1p(np.clip(mean, 0, None)), cmap="magma", interpolation="nearest")
-    cy, cx = ap["center"]
-    for radius, colour in ((ap["bf_radius"], "cyan"), (ap["adf_inner"], "lime"),
-                           (ap["adf_outer"], "lime")):  # fmt: skip
-        ax.add_patch(Circle((cx, cy), radius, fill=False, color=colour, lw=1))
-    ax.set_title("mean pattern (log), BF cyan, ADF green")
-    ax.set_xlabel("x (pixels)")
-    ax.set_ylabel("y (pixels)")
-
-
-def _frame_plot(ax, headers, scan):
-    frames = np.arange(headers.size)
-    names = headers.dtype.names
-    if "rotidx" in names:
-        ax.plot(frames, headers["rotidx"], lw=1, color="tab:blue")
-        ax.set_ylabel("rotator index", color="tab:blue")
-    if {"timestamp", "ms"} <= set(names):
-        t = frame_times_ms(headers)
-        twin = ax.twinx()
-        twin.plot(frames, (t - t[0]) / MS_PER_S, lw=1, color="tab:orange")
-        twin.set_ylabel("time (s)", color="tab:orange")
-    for key, style in (("start_frame", "--"), ("stop_frame", ":")):
-        if key in scan:
-            ax.axvline(scan[key] - (key == "stop_frame"), color="k", ls=style, lw=1)
-    ax.set_xlabel("frame")
-    ax.set_title("rotator index and time; scan start/end dashed/dotted")
-
-
-def _totals(ax, total, axis):
-    # a line scan's axis may carry no calibration: points, then
-    x = axis.get("offset", 0.0) + axis.get("scale", 1.0) * np.arange(total.size)
-    ax.plot(x, total, lw=1)
-    ax.set_xlabel(
-        f"{axis['name']} ({axis['units']})" if axis.get("units") else axis["name"]
-    )
-    ax.set_ylabel("total intensity")
-    ax.set_title("total intensity per frame")
+    if not on:
+        return contextlib.nullcontext()
+    passes = 2  # the number of ``with bar:`` a preview goes through
+    n = math.prod(data.shape[:-2])
+    return Progress(f"preview ({passes} passes)", n * passes).dask(n)
