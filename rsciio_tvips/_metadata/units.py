@@ -56,6 +56,29 @@ def _quantity(units):
     return quantity if isinstance(quantity, pint.Quantity) else None
 
 
+def length_in(scale: float, units, target: str) -> float | None:
+    """Return a length of ``scale`` ``units`` in the unit ``target``, or None.
+
+    Parameters
+    ----------
+    scale : float
+        The number.
+    units : str
+        Its unit, as an axis holds it ("nm", "A" or "Å" for ångström ...).
+    target : str
+        The pint unit wanted ("angstrom", "cm" ...).
+
+    Returns
+    -------
+    float or None
+        None when ``units`` is no length (a pixel, an inverse length,
+        nothing pint reads).
+    """
+    if unit_kind(units) != MODE_IMAGING:
+        return None
+    return float((scale * _quantity(units)).to(target).magnitude)
+
+
 def unit_kind(units) -> int | None:
     """Return MODE_IMAGING for a length, MODE_DIFFRACTION for 1/length."""
     if _is_pixel_unit(units):

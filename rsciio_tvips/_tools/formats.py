@@ -25,8 +25,8 @@ import warnings
 
 import numpy as np
 
-from .._format.layout import MODE_DIFFRACTION, MODE_IMAGING
-from .._metadata.units import PIXEL_UNITS, unit_kind, unit_registry
+from .._format.layout import MODE_DIFFRACTION
+from .._metadata.units import PIXEL_UNITS, length_in, unit_kind
 
 #: The frames' pixel sizes a ``.blo`` holds, in cm: its ``SDP``, a uint16,
 #: is 100 / the pixel size.
@@ -51,19 +51,9 @@ def _uncalibrated(axis: dict) -> bool:
 
 def _length(axis: dict, target: str) -> float | None:
     """Return an axis's step in the length unit ``target``, or None if not a length."""
-    units = axis.get("units")
-    if _uncalibrated(axis) or unit_kind(units) != MODE_IMAGING:
+    if _uncalibrated(axis):
         return None
-    import pint  # loaded by unit_kind above: this only binds the name
-
-    # microscopists write Å as "A", which pint reads as ampere (unit_kind
-    # above knows the spelling and has said that this is a length)
-    name = "angstrom" if str(units).strip() == "A" else str(units)
-    try:
-        step = axis.get("scale", 1.0) * unit_registry()(name)
-        return float(step.to(target).magnitude)
-    except (pint.errors.PintError, AttributeError, TypeError, ValueError):
-        return None  # a spelling unit_kind reads and pint does not: not stored
+    return length_in(axis.get("scale", 1.0), axis.get("units"), target)
 
 
 def _numbers(values, unit: str) -> str:
