@@ -53,10 +53,13 @@ def plan_scan(
     repeated_points: str = "first",
     missing_points: str = "blank",
     incomplete_scan: str = "pad",
+    progress=None,
 ):
     """Return the frame table of a scan and a record of how it was made.
 
-    Parameters are those of :func:`rsciio_tvips.file_reader`.
+    Parameters are those of :func:`rsciio_tvips.file_reader`, and
+    ``progress``, a callable told ``progress(done, total)`` as the search
+    for scans in the frame headers goes (``tvips info``'s bar).
 
     Returns
     -------
@@ -119,7 +122,7 @@ def plan_scan(
         placed_by_headers = True
         table, info = _place_by_headers(
             rec, method, shape, max(start, 0), scan_index, repeated_points,
-            missing_points,
+            missing_points, progress,
         )  # fmt: skip
     _check_complete(rec, table, info, incomplete_scan)
     if winding_scan_axis is not None and info["method"] == "positions":
@@ -313,7 +316,9 @@ def _pick(scans, scan_index, source, shape):
     return scans[scan_index]
 
 
-def _place_by_headers(rec, method, shape, start, scan_index, repeated, missing):
+def _place_by_headers(
+    rec, method, shape, start, scan_index, repeated, missing, progress=None
+):
     """Place frames by their headers' point index, in two bounded passes.
 
     The first pass finds the scans block by block and keeps only where each
@@ -323,7 +328,7 @@ def _place_by_headers(rec, method, shape, start, scan_index, repeated, missing):
     names = rec.header.decoded_header_dtype.names
     if method in ("auto", "positions") and "Scan_y" in names:
         finder = PositionScans(shape[-1] if shape else None)
-        for offset, fields in rec.header_field_blocks(start):
+        for offset, fields in _told(rec.header_field_blocks(start), rec, progress):
             finder.feed(offset, *_positions(fields))
         scans = finder.finish()
         if scans or method == "positions":
@@ -354,7 +359,7 @@ def _place_by_headers(rec, method, shape, start, scan_index, repeated, missing):
         )
         raise ValueError(msg)
     finder = RotatorScans()
-    for offset, fields in rec.header_field_blocks(start):
+    for offset, fields in _told(rec.header_field_blocks(start), rec, progress):
         finder.feed(offset, rotator_points(fields["rotidx"]))
     scans = finder.finish()
     first, stop = _pick(scans, scan_index, "rotator indices", shape)
@@ -366,6 +371,14 @@ def _place_by_headers(rec, method, shape, start, scan_index, repeated, missing):
         shape = square_shape(int(points.max()) + 1, "the rotator indices")
     return _finish(rec, points, scans, scan_index, first, stop, shape, "rotator",
                    repeated, missing)  # fmt: skip
+
+
+def _told(blocks, rec, progress):
+    """Yield the blocks, telling ``progress(done, total)`` after each."""
+    for offset, fields in blocks:
+        yield offset, fields
+        if progress is not None:
+            progress(offset + fields.size, rec.n_frames)
 
 
 def _positions(fields):

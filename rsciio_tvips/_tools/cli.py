@@ -68,7 +68,7 @@ def _info(
 
     out = out or sys.stdout
     try:
-        with _header_pass("info", quiet) as bar:
+        with _header_pass("info (2 passes)", quiet) as bar:
             hook = None if bar is None else bar.advance_to
             summary = describe(filename, estimate_hysteresis=estimate, progress=hook)
     except (OSError, TvipsFormatError) as e:

@@ -54,7 +54,9 @@ def describe(
         hysteresis; this reads every frame of the scan once.
     progress : callable, optional
         Called as ``progress(done, total)`` as the frame headers are read,
-        a block at a time (``tvips info`` shows a bar with it).
+        a block at a time, in two passes: the checks' and the search for
+        scans; ``total`` is twice the frames (``tvips info`` shows a bar
+        with it).
 
     Returns
     -------
@@ -106,7 +108,9 @@ def _describe(rec, estimate_hysteresis: bool, progress=None) -> dict:
     # one pass over the headers, a block at a time: the checks' counts and
     # findings, and the summaries below, in the memory of one block
     summary = _Summary(rec.n_frames, names)
-    stream = frame_stream(rec, progress=progress, watch=summary.feed)
+    # two passes for the bar: the checks', then the search for scans
+    told = _passes(progress, rec.n_frames)
+    stream = frame_stream(rec, progress=told(0), watch=summary.feed)
     checks = stream.summary()
     first, last = summary.ends[0], summary.ends[-1]
     out = {
@@ -135,11 +139,27 @@ def _describe(rec, estimate_hysteresis: bool, progress=None) -> dict:
     out["rotator"] = summary.rotator()
     out["scan_positions"] = summary.positions()
     out["tilt"] = summary.tilt()
-    suggestion = _suggest(rec, estimate_hysteresis)
+    suggestion = _suggest(rec, estimate_hysteresis, told(1))
     out["suggested"], out["suggested_explicit"], out["suggested_why"] = suggestion
     findings = worst_first(rec.findings + stream_findings(rec, stream))
     out["problems"] = [dataclasses.asdict(f) for f in findings]
+    if progress is not None:  # a search that found nothing ends early
+        progress(2 * rec.n_frames, 2 * rec.n_frames)
     return _plain(out)
+
+
+def _passes(progress, n_frames: int):
+    """Return ``told(k)``: the hook of pass ``k`` (0 or 1) of two over the frames.
+
+    Each pass tells its own ``(done, total)``; the bar counts both.
+    """
+
+    def told(k: int):
+        if progress is None:
+            return None
+        return lambda done, _total: progress(k * n_frames + done, 2 * n_frames)
+
+    return told
 
 
 def _times(ends, checks: dict) -> dict:
@@ -275,11 +295,11 @@ def _widen(bounds: list, values: np.ndarray) -> None:
     bounds[1] = max(bounds[1], values.max())
 
 
-def _suggest(rec, estimate_hysteresis: bool):
+def _suggest(rec, estimate_hysteresis: bool, progress=None):
     from .._scans.plan import plan_scan
 
     try:
-        _, scan, _ = plan_scan(rec, "auto")
+        _, scan, _ = plan_scan(rec, "auto", progress=progress)
     except ValueError as e:  # no scan information, or none that makes a scan
         return None, None, str(e)
     args = {"scan_shape": "auto"}

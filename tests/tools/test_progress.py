@@ -444,8 +444,11 @@ def test_header_passes_show_progress_unless_quiet(recording, command, monkeypatc
     monkeypatch.setenv(DELAY_VARIABLE, "0")
     monkeypatch.setenv(INTERVAL_VARIABLE, "0")
     assert main([command, str(recording)]) == 0
-    # one block of headers: the final line only
-    assert _lines(capsys.readouterr().err, command, N) == []
+    # one block of headers a pass: the line of each pass but the last (info
+    # passes twice: the checks, then the search for scans), then the final
+    label, total = (command, N) if command == "validate" else ("info (2 passes)", 2 * N)
+    expected = [] if command == "validate" else [N]
+    assert _lines(capsys.readouterr().err, label, total) == expected
     assert main([command, str(recording), "-q"]) == 0
     assert capsys.readouterr().err == ""
     assert main([command, str(recording), "--quiet"]) == 0
