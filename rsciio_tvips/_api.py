@@ -38,6 +38,7 @@ def file_reader(
     frame_headers=None,
     permissive: bool = False,
     signed: bool = False,
+    io: str = "pread",
 ) -> list[dict]:
     """Read a TVIPS recording (``.tvips``): a stack of frames or a scan.
 
@@ -123,6 +124,15 @@ def file_reader(
         gain- and dark-corrected frames hold negative values so. Nothing in
         a file says which is meant, so this is never guessed; other pixel
         depths refuse it.
+    io : {"pread", "mmap"}, default "pread"
+        How a lazy read gets its pixels. ``"pread"`` copies each chunk out of
+        the page cache into a buffer, and raises a :class:`TvipsFormatError`
+        naming the part if a file is cut short under it. ``"mmap"`` (opt in)
+        hands numpy read-only views of a memory map of the part where the
+        chunk's frames allow (a stack, a scan read in order), which a
+        reduction reads without a copy; but a part truncated while it is
+        mapped kills the process with SIGBUS. Ignored when ``lazy`` is
+        False.
 
     Returns
     -------
@@ -161,7 +171,7 @@ def file_reader(
     >>> d[0]["data"].shape  # doctest: +SKIP
     (64, 64, 256, 256)
     """
-    rec = TvipsRecording(filename, permissive=permissive, signed=signed)
+    rec = TvipsRecording(filename, permissive=permissive, signed=signed, io=io)
     first = rec.read_headers([0])[0]
     placed_by_headers = False
     if scan_shape is None:

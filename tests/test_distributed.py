@@ -10,7 +10,8 @@ from rsciio_tvips import file_reader
 distributed = pytest.importorskip("distributed")
 
 
-def test_lazy_sum_on_local_cluster(make_tvips):
+@pytest.mark.parametrize("io", ["pread", "mmap"])
+def test_lazy_sum_on_local_cluster(make_tvips, io):
     rec = make_tvips(n_frames=40, shape=(16, 12), split=[1000, 1001, 5000], truncate=7)
     with pytest.warns(UserWarning, match="truncated"):
         (d,) = file_reader(
@@ -19,6 +20,7 @@ def test_lazy_sum_on_local_cluster(make_tvips):
             scan_shape=(5, 7),
             scan_start_frame=2,
             rechunking=(2, 3, 16, 12),
+            io=io,
         )
     x = d["data"]
     assert len(pickle.dumps(x)) < 10_000

@@ -21,10 +21,20 @@ import numpy as np
 
 from .buffers import POOL
 from .grid import FrameGrid
+from .mapped import mapped_band
 from .preadv import read_frames_into, read_headers
 
 #: Default size of a dask chunk, in bytes.
 CHUNK_BYTES = 100 * 2**20
+#: Ways the lazy reads may read pixels (see :class:`BlockSource`).
+IO_METHODS = ("pread", "mmap")
+
+
+def check_io(io) -> str:
+    """Return ``io`` if it is one of :data:`IO_METHODS`, else raise ValueError."""
+    if not isinstance(io, str) or io not in IO_METHODS:
+        raise ValueError(f"io must be 'pread' or 'mmap', got {io!r}")
+    return io
 
 
 class BlockSource:
@@ -42,10 +52,15 @@ class BlockSource:
     frames : numpy.ndarray of int or FrameGrid
         The frame of each navigation point of the block, -1 for blank; a
         :class:`~rsciio_tvips._reading.grid.FrameGrid` stays implicit.
+    io : {"pread", "mmap"}, optional
+        How pixels are read: copied into a buffer (the default), or, where
+        the frames allow it, handed out as read-only views of a memory map
+        made by the read (see :mod:`.mapped`).
     """
 
-    def __init__(self, records, frames):
+    def __init__(self, records, frames, io: str = "pread"):
         self.records = records
+        self.io = check_io(io)
         header = records.header
         if not isinstance(frames, FrameGrid):
             # int32 halves the graph for every recording of < 2**31 frames
@@ -65,14 +80,18 @@ class BlockSource:
         rows, cols = index[nav], index[nav + 1]
         r0, r1 = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
         # Read the band of rows that covers the selection, and only that.
-        out = POOL.empty((frames.size, r1 - r0, self.shape[-1]), self.dtype)
-        if out.size:
-            read_frames_into(self.records, frames, out, row_start=r0)
+        out = None
+        if self.io == "mmap" and frames.size:
+            out = mapped_band(self.records, frames, r0, r1 - r0)
+        if out is None:
+            flat = POOL.empty((frames.size, r1 - r0, self.shape[-1]), self.dtype)
+            if flat.size:
+                read_frames_into(self.records, frames, flat, row_start=r0)
+            out = flat.reshape(frames.shape + flat.shape[1:])
         if not np.array_equal(rows, np.arange(r0, r1)):
-            out = out[:, rows - r0]
+            out = out[..., rows - r0, :]
         if not np.array_equal(cols, np.arange(self.shape[-1])):
-            out = out[:, :, cols]
-        out = out.reshape(frames.shape + out.shape[1:])
+            out = out[..., cols]
         return out.squeeze(axis=squeeze) if squeeze else out
 
     @property
@@ -143,7 +162,7 @@ def auto_chunks(nav_shape: tuple, frame_nbytes: int, target: int = CHUNK_BYTES):
     return tuple(reversed(chunks))
 
 
-def frame_table_to_dask(records, table: np.ndarray, chunks=None):
+def frame_table_to_dask(records, table: np.ndarray, chunks=None, io: str = "pread"):
     """Return the dask array of the frames a frame table places.
 
     Parameters
@@ -155,6 +174,8 @@ def frame_table_to_dask(records, table: np.ndarray, chunks=None):
     chunks : optional
         Anything :func:`dask.array.core.normalize_chunks` takes; by default
         about 100 MiB of whole frames.
+    io : {"pread", "mmap"}, optional
+        How each task reads its pixels (see :class:`BlockSource`).
 
     Returns
     -------
@@ -176,15 +197,17 @@ def frame_table_to_dask(records, table: np.ndarray, chunks=None):
     chunks = normalize_chunks(chunks, shape, dtype=header.pixel_dtype)
     # the pixel type is part of the name: the same bytes read signed and
     # unsigned are two different arrays
+    # (and how it is read: a map's chunks are read-only, the default's not)
     name = "tvips-" + tokenize(
-        records.chain, header.raw, header.pixel_dtype.str, table, chunks
-    )
+        records.chain, header.raw, header.pixel_dtype.str, table, chunks,
+        *(() if io == "pread" else (io,)),
+    )  # fmt: skip
     nav = table.ndim
     edges = [np.cumsum((0, *c)).tolist() for c in chunks]
     dsk = {}
     for block in itertools.product(*(range(len(c)) for c in chunks[:nav])):
         where = tuple(slice(edges[a][i], edges[a][i + 1]) for a, i in enumerate(block))
-        source = DataNode(None, BlockSource(records, table[where]))
+        source = DataNode(None, BlockSource(records, table[where], io))
         whole = tuple(slice(0, s.stop - s.start) for s in where)
         for sig in itertools.product(*(range(len(c)) for c in chunks[nav:])):
             inside = tuple(

@@ -41,7 +41,7 @@ from .._format.parts import Chain, build_chain, first_part, first_parts, sibling
 from .._format.records import Records
 from ..exceptions import Finding
 from .grid import FrameGrid, consecutive
-from .lazy import frame_table_to_dask
+from .lazy import check_io, frame_table_to_dask
 from .preadv import read_frames_into, read_header_fields, read_headers
 
 #: Frame headers read at a time (each piece read keeps a buffer view).
@@ -79,6 +79,14 @@ class TvipsRecording:
         same bytes, read another way. MicroED recordings of gain- and
         dark-corrected frames need it; nothing in a file says so, so it is
         never guessed.
+    io : {"pread", "mmap"}, default "pread"
+        How :meth:`to_dask` reads pixels by default: ``"pread"`` copies each
+        chunk into a buffer; ``"mmap"`` hands out read-only views of a
+        memory map of the part, made by each task, where the frames allow
+        (faster for reductions on a warm page cache, but a part truncated
+        while mapped kills the process with SIGBUS instead of raising; see
+        the documentation, "Memory-mapped reads", in Loading). Eager reads
+        always copy.
 
     Raises
     ------
@@ -118,7 +126,9 @@ class TvipsRecording:
         permissive: bool = False,
         *,
         signed: bool = False,
+        io: str = "pread",
     ):
+        self.io = check_io(io)
         self._open(filename, Report(permissive), signed)
 
     @classmethod
@@ -150,6 +160,7 @@ class TvipsRecording:
             If ``filename`` does not exist.
         """
         rec = cls.__new__(cls)
+        rec.io = "pread"
         rec._open(filename, Report(permissive=True, quiet=True), signed)
         return rec
 
@@ -380,7 +391,7 @@ class TvipsRecording:
             raise IndexError(msg)
         return frames % self.n_frames
 
-    def to_dask(self, frames=None, chunks=None):
+    def to_dask(self, frames=None, chunks=None, io: str | None = None):
         """Return frames as a lazy dask array.
 
         Parameters
@@ -394,13 +405,16 @@ class TvipsRecording:
         chunks : optional
             Anything :func:`dask.array.from_array` takes as ``chunks``; by
             default about 100 MiB of whole frames, signal axes never split.
+        io : {"pread", "mmap"}, optional
+            How the tasks read pixels (default: the recording's ``io``).
 
         Returns
         -------
         dask.array.Array
         """
         table = self._table(frames)
-        return frame_table_to_dask(self.records, table, chunks)
+        io = self.io if io is None else check_io(io)
+        return frame_table_to_dask(self.records, table, chunks, io)
 
     def asarray(self, frames=None, headers: bool = False):
         """Read frames into one new array, each frame straight into its place.

@@ -1,0 +1,116 @@
+"""Frames as read-only views of a memory map of their part (``io="mmap"``).
+
+The default reads (:mod:`.preadv`) copy every chunk out of the page cache
+into a buffer, which a reduction then reads again. A memory map skips that
+copy: numpy reads the frames where the kernel keeps the file. Each task
+maps only the bytes of its own frames, when it runs, so the dask graph
+holds no map and no open file, pickles, and runs on dask.distributed.
+
+The price is safety. A file truncated while it is mapped makes the process
+that touches the lost pages die of ``SIGBUS``, where the default reads
+raise a :class:`~rsciio_tvips.TvipsFormatError` naming the part. The
+identity of the part (size, modification time, inode) is checked when the
+map is made, as every read checks it; what happens to the file afterwards,
+while the chunk is in use, is not seen. Hence opt-in.
+
+A view is possible where a block's frames form a regular grid (frame
+``f0 + sum(i_k * s_k)``: a stack, a scan read in order, whole rows or
+columns of one) inside one part, none of them blank. Other blocks (snake
+scans, padded points, frames straddling two parts) are read as by default.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+
+import numpy as np
+
+from .preadv import check_unchanged
+
+
+def grid_strides(frames: np.ndarray) -> tuple[int, tuple] | None:
+    """Return ``(f0, strides)`` when ``frames`` is ``f0 + sum(i_k * s_k)``, else None.
+
+    Parameters
+    ----------
+    frames : numpy.ndarray of int
+        The frame of each point of a block (any number of axes, -1 blank).
+    """
+    if frames.size == 0 or frames.min() < 0:
+        return None
+    origin = (0,) * frames.ndim
+    f0 = int(frames[origin])
+    strides = []
+    for axis, n in enumerate(frames.shape):
+        step = (0,) * axis + (1 if n > 1 else 0,) + (0,) * (frames.ndim - axis - 1)
+        strides.append(int(frames[step]) - f0 if n > 1 else 0)
+    index = np.indices(frames.shape, dtype=np.int64)
+    rule = f0 + np.tensordot(np.asarray(strides, np.int64), index, axes=1)
+    if not np.array_equal(rule, frames):
+        return None
+    return f0, tuple(strides)
+
+
+def mapped_band(records, frames: np.ndarray, row_start: int, n_rows: int):
+    """Return rows of frames as a read-only view of a map, or None where not possible.
+
+    Parameters
+    ----------
+    records : Records
+        Where the recording's frame records lie.
+    frames : numpy.ndarray of int
+        The frame of each point of the block.
+    row_start, n_rows : int
+        The band of rows wanted of each frame.
+
+    Returns
+    -------
+    numpy.ndarray or None
+        Shape ``frames.shape + (n_rows, dimx)``, a view of a map of the one
+        part that holds every frame's band; None when the frames are no
+        regular grid inside one part (or a part is shorter than when
+        opened: the default read then says which bytes are missing).
+
+    Raises
+    ------
+    TvipsFormatError
+        If the part is no longer the file the recording opened (see
+        :func:`~.preadv.check_unchanged`).
+    """
+    grid = grid_strides(frames)
+    if grid is None or n_rows == 0:
+        return None
+    f0, strides = grid
+    header = records.header
+    record = header.record_size
+    dtype = header.pixel_dtype
+    row_bytes = header.shape[1] * dtype.itemsize
+    # the grid's first and last frame in the file, whatever the signs
+    spans = [(n - 1) * s for n, s in zip(frames.shape, strides, strict=True)]
+    low = f0 + sum(min(0, span) for span in spans)
+    high = f0 + sum(max(0, span) for span in spans)
+    start = int(records.pixel_offsets([low], row_start)[0])
+    end = int(records.pixel_offsets([high], row_start)[0]) + n_rows * row_bytes
+    part, file_start = records.chain.locate(start)
+    if end > part.stream_start + part.length:
+        return None  # the band runs into the next part
+    file_end = file_start + (end - start)
+    fd = os.open(part.path, os.O_RDONLY)
+    try:
+        check_unchanged(part, fd, file_end)
+        if os.fstat(fd).st_size < file_end:
+            return None
+        # a map starts at a multiple of the allocation granularity
+        base = file_start - file_start % mmap.ALLOCATIONGRANULARITY
+        mapped = mmap.mmap(fd, file_end - base, offset=base, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    first = int(records.pixel_offsets([f0], row_start)[0]) - start + (file_start - base)
+    return np.ndarray(
+        (*frames.shape, n_rows, header.shape[1]),
+        dtype=dtype,
+        buffer=mapped,
+        offset=first,
+        strides=(*tuple(s * record for s in strides), row_bytes, dtype.itemsize),
+    )
