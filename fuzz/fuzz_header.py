@@ -33,7 +33,7 @@ import atheris
 import numpy as np
 
 with atheris.instrument_imports(include=["rsciio_tvips"]):
-    from rsciio_tvips._checks import frame_summary
+    from rsciio_tvips._checks import FrameStream
     from rsciio_tvips._format.header import parse_main_header
     from rsciio_tvips._format.layout import MAIN_HEADER_SIZE, frame_header_dtype
     from rsciio_tvips._metadata.decode import header_dict, time_axis, utc_datetime
@@ -89,7 +89,9 @@ def decode_frame_headers(dtype: np.dtype, data: bytes) -> None:
         utc_datetime(first)
         axis = time_axis(n, first, last)
         assert axis["size"] == n
-        frame_summary(headers)
+        stream = FrameStream(len(headers))
+        stream.feed(headers)
+        stream.summary()
 
 
 def test_one_input(data: bytes) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from rsciio_tvips import file_reader
+from rsciio_tvips._reading.grid import FrameGrid
 
 distributed = pytest.importorskip("distributed")
 
@@ -100,14 +101,17 @@ def graph_parts(x):
 
 
 @pytest.mark.parametrize("n_scan_rows", [4, 40])
-def test_graph_holds_descriptions_only(make_tvips, n_scan_rows):
+@pytest.mark.parametrize("winding", [None, "x"], ids=["in-order", "snake"])
+def test_graph_holds_descriptions_only(make_tvips, n_scan_rows, winding):
     # Each task: the parts' paths and sizes, the main header and its chunk's
-    # frame table (4 bytes a frame). No pixel, no memmap, no open file.
+    # frame table: a rule of a few numbers for frames in order (FrameGrid),
+    # 4 bytes a point for a snake. No pixel, no memmap, no open file.
     rec = make_tvips(n_frames=n_scan_rows * 10, shape=(4, 4), records_per_part=7)
     (d,) = file_reader(
         rec.path,
         lazy=True,
         scan_shape=(n_scan_rows, 10),
+        winding_scan_axis=winding,
         rechunking=(n_scan_rows // 4, 10, 4, 4),
     )
     sources = graph_parts(d["data"])
@@ -116,16 +120,22 @@ def test_graph_holds_descriptions_only(make_tvips, n_scan_rows):
         assert set(vars(source)) == {
             "records",
             "frames",
+            "io",
             "shape",
             "dtype",
             "ndim",
         }
-        assert source.frames.dtype == np.int32
+        assert source.io == "pread"
+        if winding is None:
+            assert isinstance(source.frames, FrameGrid)
+            assert len(pickle.dumps(source.frames)) < 200
+        else:
+            assert source.frames.dtype == np.int32
         assert source.frames.size == n_scan_rows // 4 * 10
         assert set(vars(source.records)) == {"chain", "header"}
         for value in vars(source.chain).values():
             assert not isinstance(value, np.ndarray)
-    table = sum(s.frames.nbytes for s in sources)
+    table = sum(getattr(s.frames, "nbytes", 0) for s in sources)
     overhead = (len(pickle.dumps(dict(d["data"].__dask_graph__()))) - table) / 4
     # paths and sizes of the parts: the 40-row recording has 10x the parts
     assert overhead < 400 + 120 * len(sources[0].chain.parts)
