@@ -1,26 +1,39 @@
-"""The benchmark suite: rsciio_tvips against rsciio.tvips and the machine's limits.
+"""The benchmark suite: rsciio_tvips against its peers and the machine's limits.
 
 Usage::
 
     python benchmarks/bench.py [--size 1GiB,8GiB] [--repeat 3] [--parts 4]
                                [--compare rsciio.tvips] [--only TEXT]
+                               [--libertem-python PATH] [--libertem-context KIND]
                                [--dir /tmp/rsciio_tvips_bench]
 
 For each size it writes (once, reused afterwards) a version 2 recording of
 256x256 uint16 frames with 60-byte frame headers in ``--parts`` parts, whole
-records per part so that rsciio.tvips can read it, warms the page cache, runs
-every measurement in a fresh Python process ``--repeat`` times and prints the
-medians: wall time of the operation and the peak RSS of the process (imports
-included). With several sizes it ends with the cost per GiB of each
-operation at each size, to show that the cost grows linearly.
+records per part so that rsciio.tvips can read it, and a first part of at
+least 4096 frames (``--first-part-frames``) so that LiberTEM can open it. It
+warms the page cache, runs every measurement in a fresh Python process
+``--repeat`` times and prints the medians: wall time of the operation and the
+peak RSS of the process (imports included). With several sizes it ends with
+the cost per GiB of each operation at each size, to show that the cost grows
+linearly.
+
+The peers: rsciio.tvips (``--compare``) in this environment, and LiberTEM's
+TVIPS reader summed by its SumUDF, run by the Python of its own virtual
+environment (``--libertem-python``; its rows are skipped, and the output says
+so, when there is none). The rows marked *cold* drop the page cache in the
+child process just before the timing starts (``sync``, then ``3`` into
+``/proc/sys/vm/drop_caches``; as root only, else they are skipped and the
+output says so). The sums of every reader are checked against numpy's sum of
+the records, and a mismatch is printed loudly and makes the exit status 1.
 
 The limits are what the machine does with the same bytes and no library:
 ``readinto`` of the files into one preallocated array with 2 threads (eager
 loads), ``np.memmap`` of the records summed by numpy with 2 threads (lazy
 sums; for the virtual bright field, numpy summing whole frames in place),
-``os.preadv`` of each frame (random frames) and of each frame header (header
-pass), reading the 256-byte header (open), ``write()`` of records assembled
-beforehand (eager write; plus computing the dask data, lazy write).
+``cat`` of the files into ``/dev/null`` (cold lazy sums), ``os.preadv`` of
+each frame (random frames) and of each frame header (header pass), reading the
+256-byte header (open), ``write()`` of records assembled beforehand (eager
+write; plus computing the dask data, lazy write).
 
 A cell of rsciio.tvips is skipped when it would need more than 70 % of the
 machine's memory (it reads a whole recording into memory about 2.2 times).
@@ -29,6 +42,7 @@ machine's memory (it reads a whole recording into memory about 2.2 times).
 from __future__ import annotations
 
 import argparse
+import inspect
 import itertools
 import json
 import os
@@ -40,6 +54,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from peer_libertem import CONTEXTS
 
 FRAME = (256, 256)
 FHB = 60
@@ -50,6 +65,13 @@ HEADER_FRAMES, HEADER_FRAME = 100_000, (32, 32)
 BOX = (slice(108, 148), slice(108, 148))  # a 40 x 40 bright-field aperture
 #: Peak RSS of rsciio.tvips as a multiple of the recording (measured at 2 GiB).
 RSCIIO_RSS = {"read": 2.3, "eager write": 1.5, "lazy write": 0.5}
+#: LiberTEM 0.16 guesses the scan from the frame headers of the first 4096
+#: frames, all read from the first part: a shorter first part (of a longer
+#: recording) makes it fail with an IndexError instead of opening.
+LIBERTEM_FIRST_PART = 4096
+#: Where the docs tell to make LiberTEM's own virtual environment.
+LIBERTEM_PYTHON = Path.home() / "venvs" / "libertem" / "bin" / "python"
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
 
 
 def parse_size(text: str) -> int:
@@ -63,14 +85,28 @@ def parse_size(text: str) -> int:
 # --- the recordings --------------------------------------------------------
 
 
-def write_recording(folder: Path, n: int, parts: int, frame=FRAME) -> Path:
-    """Write ``n`` frames as ``bench_NNN.tvips`` unless they are there already."""
+def part_frames(n: int, parts: int, first_min: int) -> list[int]:
+    """Frames per part: ``n`` in at most ``parts``, the first at least ``first_min``.
+
+    The first part takes its even share or ``first_min`` frames, whichever is
+    more (all of them if there are fewer); the rest share the other parts
+    evenly.
+    """
+    first = min(n, max(-(-n // parts), first_min))
+    rest = n - first
+    if rest == 0:  # one part holds them all (so always when parts == 1)
+        return [first]
+    per = -(-rest // (parts - 1))
+    return [first] + [min(per, rest - a) for a in range(0, rest, per)]
+
+
+def write_recording(folder: Path, counts: list[int], frame=FRAME) -> Path:
+    """Write parts of ``counts`` frames as ``bench_NNN.tvips`` unless they are there."""
     record = FHB + frame[0] * frame[1] * 2
-    per = -(-n // parts)
-    parts = -(-n // per)
+    starts = np.cumsum([0, *counts])
     first = folder / "bench_000.tvips"
-    expected = [256 * (k == 0) + record * min(per, n - k * per) for k in range(parts)]
-    paths = [folder / f"bench_{k:03d}.tvips" for k in range(parts)]
+    expected = [256 * (k == 0) + record * c for k, c in enumerate(counts)]
+    paths = [folder / f"bench_{k:03d}.tvips" for k in range(len(counts))]
     existing = sorted(folder.glob("bench_*.tvips"))
     if existing == paths and [p.stat().st_size for p in paths] == expected:
         return first
@@ -80,11 +116,11 @@ def write_recording(folder: Path, n: int, parts: int, frame=FRAME) -> Path:
     header = np.zeros(64, "<u4")
     header[:13] = [256, 2, frame[1], frame[0], 16, 0, 0, 1, 1, 1, 300, 100, FHB]
     block = max(1, 2**25 // record)
-    for k in range(parts):
+    for k in range(len(counts)):
         with open(paths[k], "wb") as f:
             if k == 0:
                 f.write(header.tobytes())
-            start, stop = k * per, min(n, (k + 1) * per)
+            start, stop = int(starts[k]), int(starts[k + 1])
             for a in range(start, stop, block):
                 b = min(stop, a + block)
                 rec = np.zeros((b - a, record // 2), "<u2")
@@ -197,9 +233,41 @@ def limit_random(first, indices):
     return elapsed
 
 
+def limit_cat(first):
+    """``cat`` of the files into /dev/null: the disk's sequential read speed.
+
+    The peak RSS is that of the Python that runs cat, as for the other limits
+    (cat's own is a few MB; getrusage cannot tell it, as it counts the
+    pages of the forked Python before the exec).
+    """
+    paths = [str(p) for p in parts_of(first)]
+    subprocess.run(["cat", *paths], stdout=subprocess.DEVNULL, check=True)
+
+
+def drop_caches() -> None:
+    """Empty the page cache (and the dentry and inode caches) of the machine.
+
+    drop_caches drops clean pages only, so the dirty ones are written back
+    first. Needs root; raises OSError where it is not allowed.
+    """
+    os.sync()
+    DROP_CACHES.write_text("3")
+
+
+def cold_unavailable() -> str:
+    """Why the cold rows cannot run here, or '' when they can (drops the cache)."""
+    try:
+        drop_caches()
+    except OSError as exc:
+        return f"cannot write {DROP_CACHES} ({exc.strerror}; it needs root)"
+    return ""
+
+
 # --- the operations, each run in a child process -----------------------------
-# Each returns None (the whole call is timed) or the seconds of the part that
-# is measured (the open or the set-up excluded).
+# Each returns None (the whole call is timed), the seconds of the part that
+# is measured (the open or the set-up excluded), or a dict with any of
+# "time" (those seconds), "rss" (bytes) and "value" (a result that the
+# parent checks, the sums).
 
 
 def random_indices(n):
@@ -238,13 +306,25 @@ def op_eager_scan(impl, first):
     return None
 
 
-def op_sum(impl, first):
+def op_sum(impl, first, io=None):
+    """Lazy sum over frames; returns the sum, to be checked against numpy's."""
     if impl == "limit":
         limit_memmap_sum(first)
         return None
-    (d,) = reader(impl)(str(first), lazy=True)
-    d["data"].sum(axis=0).compute()
-    return None
+    if impl.startswith("libertem:"):  # "libertem:KIND", KIND its executor
+        from peer_libertem import lazy_sum
+
+        return {"value": lazy_sum(first, impl.partition(":")[2])}
+    options = {"io": io} if io else {}
+    (d,) = reader(impl)(str(first), lazy=True, **options)
+    return {"value": d["data"].sum(axis=0).compute()}
+
+
+def op_sum_cold(impl, first, io=None):
+    """The same from disk: ``child`` has dropped the page cache just before."""
+    if impl == "limit":
+        return limit_cat(first)
+    return op_sum(impl, first, io)
 
 
 def op_vbf(impl, first):
@@ -441,13 +521,21 @@ def limit_write(folder, n, lazy):
     return elapsed + time.perf_counter() - t
 
 
+SUM = "lazy sum over frames"
+#: the same through rsciio_tvips's opt-in memmap path
+SUM_MMAP = "lazy sum (io=mmap)"
+#: the suffix of the rows whose child drops the page cache before timing
+COLD = ", cold"
 #: name: (function, whether the cost grows with the recording's size)
 OPS = {
     "lazy open": (op_open, False),
     "lazy open, snake scan": (op_open_scan, False),
     "eager load": (op_eager, True),
     "eager load, snake scan": (op_eager_scan, True),
-    "lazy sum over frames": (op_sum, True),
+    SUM: (op_sum, True),
+    SUM_MMAP: (lambda impl, first: op_sum(impl, first, io="mmap"), True),
+    SUM + COLD: (op_sum_cold, True),
+    SUM_MMAP + COLD: (lambda impl, first: op_sum_cold(impl, first, io="mmap"), True),
     "lazy VBF, snake scan (limit: full)": (op_vbf, True),
     "lazy sum, LocalCluster 2 procs": (op_distributed, True),
     f"{N_RANDOM} random frames, 1 by 1": (op_random, False),
@@ -459,12 +547,16 @@ OPS = {
 }
 
 
+#: The rows LiberTEM runs (its SumUDF); its cells of the others are n/a.
+LIBERTEM_OPS = (SUM, SUM + COLD)
+
+
 def header_recording(first: Path) -> Path:
     folder = first.parent.parent / "headers"
-    return write_recording(folder, HEADER_FRAMES, 2, HEADER_FRAME)
+    return write_recording(folder, part_frames(HEADER_FRAMES, 2, 0), HEADER_FRAME)
 
 
-def child(op, impl, first):
+def child(op, impl, first, save=None):
     import dask.array
 
     # dask's first compute in a process imports more of dask (about 0.25 s
@@ -472,29 +564,107 @@ def child(op, impl, first):
     dask.array.zeros(4, chunks=2).sum().compute()
     if impl in ("rsciio_tvips", "rsciio.tvips"):
         reader(impl)
+    elif impl.startswith("libertem:"):
+        from peer_libertem import context
+
+        # made and warmed up once per process, like dask above
+        context(impl.partition(":")[2])
+    if op.endswith(COLD):
+        # after the imports and warm-ups, just before the timing: only the
+        # recording is read from disk then, not the libraries
+        drop_caches()
     t = time.perf_counter()
     result = OPS[op][0](impl, Path(first))
-    elapsed = time.perf_counter() - t if result is None else result
+    elapsed = time.perf_counter() - t
+    if not isinstance(result, dict):  # None: the whole call; a float: the seconds
+        result = {"time": elapsed if result is None else result}
+    if save and result.get("value") is not None:
+        np.save(save, np.asarray(result["value"]))
     # VmHWM: the peak RSS of this process since exec
     with open("/proc/self/status") as f:
         hwm = next(
             int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM")
         )
-    print(json.dumps({"time": elapsed, "rss": hwm}))
+    print(json.dumps({"time": result.get("time", elapsed),
+                      "rss": result.get("rss", hwm)}))  # fmt: skip
 
 
-def measure(op, impl, first, repeat):
-    runs = []
-    for _ in range(repeat):
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", op, impl, str(first)],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        runs.append(json.loads(out.strip().splitlines()[-1]))
+class ChildError(RuntimeError):
+    """A measurement's child process failed; the message ends with its stderr."""
+
+
+def run_child(op, impl, first, args) -> dict:
+    """One run of ``op`` by ``impl`` in a fresh process: time, rss and its sum.
+
+    ``value`` is the sum the child computed, or None for operations that
+    return none. LiberTEM runs under the Python of its own environment.
+    """
+    python, name = sys.executable, impl
+    if impl == "libertem":
+        python, name = args.libertem_python, f"libertem:{args.libertem_context}"
+    save = Path(first).parent / "child_sum.npy"
+    save.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [python, __file__, "--child", op, name, str(first), "--save", str(save)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode:
+        err = "\n    ".join(proc.stderr.strip().splitlines()[-5:])
+        msg = f"{op!r} by {name} exited with {proc.returncode}:\n    {err}"
+        raise ChildError(msg)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["value"] = np.load(save) if save.exists() else None
+    return out
+
+
+def measure(op, impl, first, repeat, args):
+    runs = [run_child(op, impl, first, args) for _ in range(repeat)]
     return (
         statistics.median(r["time"] for r in runs),
         statistics.median(r["rss"] for r in runs),
     )
+
+
+def numpy_sum(first: Path) -> np.ndarray:
+    """The sum over frames of every pixel, by numpy from the records' bytes."""
+    total = np.zeros(FRAME[0] * FRAME[1], np.uint64)
+    for m in record_maps(first):
+        for a in range(0, len(m), 1024):  # a block at a time: little memory
+            total += m[a : a + 1024, FHB // 2 :].sum(axis=0, dtype=np.uint64)
+    return total.reshape(FRAME)
+
+
+def sum_mismatch(value: np.ndarray, truth: np.ndarray) -> str:
+    """'' when ``value`` equals ``truth`` exactly, else how they differ."""
+    if value.shape != truth.shape:
+        return f"shape {value.shape}, expected {truth.shape}"
+    bad = value != truth  # uint64 against float32: compared as float64, exact
+    if not bad.any():
+        return ""
+    worst = np.abs(value.astype(np.float64) - truth.astype(np.float64)).max()
+    msg = (f"differs at {int(bad.sum())} of {bad.size} pixels "
+           f"(largest difference {worst:g})")  # fmt: skip
+    if value.dtype == np.float32 and truth.max() > 2**24:
+        msg += "; float32 sums (SumUDF's default) hold integers exactly to 2**24 only"
+    return msg
+
+
+def applies(op, impl, args) -> bool:
+    """Whether ``impl`` has ``op`` at all (its cell is n/a, no process, if not)."""
+    if impl == "libertem":
+        return op in LIBERTEM_OPS
+    if impl == args.compare:
+        return not op.startswith(SUM_MMAP)  # rsciio.tvips has no memmap option
+    return True
+
+
+def row_unavailable(op, args) -> str:
+    """Why the row ``op`` cannot run here at all, or ''."""
+    if op.endswith(COLD) and args.cold_reason:
+        return f"cold rows: {args.cold_reason}"
+    if op.startswith(SUM_MMAP) and args.mmap_reason:
+        return f"io=mmap rows: {args.mmap_reason}"
+    return ""
 
 
 def too_big(op, first) -> float:
@@ -518,57 +688,113 @@ def cell(t, rss):
     return f"{t:8.3f} s {rss / 1e9:6.2f} GB" if t == t else f"{'n/a':>20s}"
 
 
+def times(a, b):
+    """``a / b`` as a table cell, n/a where either is missing."""
+    return f"{a / b:10.1f}x" if a == a and b == b and b > 0 else f"{'n/a':>11s}"
+
+
 def run_size(args, size: int) -> dict:
     folder = Path(args.dir) / f"{size // 2**20}MiB"
-    first = write_recording(folder, size // (FRAME[0] * FRAME[1] * 2), args.parts)
+    n = size // (FRAME[0] * FRAME[1] * 2)
+    first = write_recording(folder, part_frames(n, args.parts, args.first_part_frames))
     header_recording(first)
-    impls = ["rsciio_tvips", *([args.compare] if args.compare else []), "limit"]
-    total = sum(p.stat().st_size for p in parts_of(first))
+    peers = [*([args.compare] if args.compare else []),
+             *(["libertem"] if args.libertem else [])]  # fmt: skip
+    impls = ["rsciio_tvips", *peers, "limit"]
+    label = {"libertem": f"LiberTEM {args.libertem}"}
+    paths = parts_of(first)
+    total = sum(p.stat().st_size for p in paths)
+    counts = "+".join(str((p.stat().st_size - 256 * (i == 0)) // RECORD)
+                      for i, p in enumerate(paths))  # fmt: skip
     print(
-        f"\nrecording: {len(parts_of(first))} parts, {total / 2**30:.2f} GiB, "
-        f"{n_frames_of(first)} frames {FRAME[0]}x{FRAME[1]} uint16, scan "
+        f"\nrecording: {len(paths)} parts ({counts} frames), {total / 2**30:.2f} "
+        f"GiB, {n_frames_of(first)} frames {FRAME[0]}x{FRAME[1]} uint16, scan "
         f"{scan_shape_for(first)}, {args.repeat} runs per cell (median), "
         f"{os.cpu_count()} cores, numpy {np.__version__}"
     )
-    print(f"| {'operation':38s} | " + " | ".join(f"{i:>20s}" for i in impls)
-          + " | ours/limit | rsciio/ours |")  # fmt: skip
-    print("|" + "---|" * (len(impls) + 3))
-    results, skipped = {}, []
+    ratios = " | ours/limit | rsciio/ours |" + (
+        " LiberTEM/ours |" if args.libertem else ""
+    )
+    print(f"| {'operation':38s} | "
+          + " | ".join(f"{label.get(i, i):>20s}" for i in impls) + ratios)  # fmt: skip
+    print("|" + "---|" * (1 + len(impls) + ratios.count("/")))
+    results, skipped, unavailable, failures = {}, [], {}, []
+    truth, checked = None, set()
     for op in (op for op in OPS if args.only in op):
-        cells = {}
-        runs = {impl: [] for impl in impls}
-        if args.compare and too_big(op, first):
+        why = row_unavailable(op, args)
+        if why:
+            unavailable.setdefault(why, []).append(op)
+            continue
+        cells = {impl: (float("nan"), 0) for impl in impls}
+        runs = {impl: [] for impl in impls if applies(op, impl, args)}
+        if args.compare in runs and too_big(op, first):
             skipped.append(op)
             del runs[args.compare]
-            cells[args.compare] = (float("nan"), 0)
         # Round robin: one run of each implementation in turn, so that the
         # machine's drift over a row (other tenants, the page cache) falls on
         # all of them alike instead of on whichever ran last.
         for _ in range(args.repeat):
-            for impl in runs:
-                warm(first)  # a write or another cell may have evicted it
-                runs[impl].append(measure(op, impl, first, 1))
+            for impl in list(runs):
+                if not op.endswith(COLD):
+                    warm(first)  # a write or another cell may have evicted it
+                try:
+                    if impl == "libertem" and not args.libertem_primed:
+                        # one run ever first, untimed: it compiles LiberTEM's
+                        # numba kernels into their on-disk cache (about 2 s),
+                        # which every later process loads instead
+                        run_child(SUM, impl, first, args)
+                        args.libertem_primed = True
+                    got = run_child(op, impl, first, args)
+                except ChildError as exc:
+                    if impl not in peers:
+                        raise  # ours or the limit: the benchmark itself is wrong
+                    # a peer that fails is reported, and the run goes on
+                    failures.append(f"{label.get(impl, impl)} failed: {exc}")
+                    del runs[impl]
+                    continue
+                runs[impl].append((got["time"], got["rss"]))
+                if got["value"] is not None:
+                    truth = numpy_sum(first) if truth is None else truth
+                    bad = sum_mismatch(got["value"], truth)
+                    if bad:
+                        msg = f"MISMATCH: {op}, {label.get(impl, impl)}: {bad}"
+                        print(f"!!! {msg} !!!", flush=True)
+                        args.mismatches.append(msg)
+                    checked.add(label.get(impl, impl))
         for impl, got in runs.items():
-            cells[impl] = (statistics.median(t for t, _ in got),
-                           statistics.median(r for _, r in got))  # fmt: skip
-        cells = {impl: cells[impl] for impl in impls}  # table order
+            if got:
+                cells[impl] = (statistics.median(t for t, _ in got),
+                               statistics.median(r for _, r in got))  # fmt: skip
         ours, lim = cells["rsciio_tvips"][0], cells["limit"][0]
-        theirs = cells[args.compare][0] if args.compare else float("nan")
-        ratio = f"{ours / lim:10.1f}x" if lim > 0 else f"{'n/a':>11s}"
-        other = f"{theirs / ours:10.1f}x" if theirs == theirs else f"{'n/a':>11s}"
+        ratio = times(ours, lim)
+        other = times(cells[args.compare][0], ours) if args.compare else times(0, 0)
+        if args.libertem:
+            other += " | " + times(cells["libertem"][0], ours)
         row = " | ".join(cell(*c) for c in cells.values())
         print(f"| {op:38s} | {row} | {ratio} | {other} |", flush=True)
         results[op] = cells
         if op.startswith("lazy VBF"):
-            box = measure(op, "limit-box", first, args.repeat)[0]
+            box = measure(op, "limit-box", first, args.repeat, args)[0]
             note = f"numpy touching only the 40x40 box: {box:.3f} s"
             print(f"| {note:38s} | ours / that: {ours / box:.1f}x |", flush=True)
         if op.endswith("1 by 1") and "scan" not in op:
-            floor = measure(op, "dask floor", first, args.repeat)[0]
+            floor = measure(op, "dask floor", first, args.repeat, args)[0]
             note = f"dask alone, in-memory array: {floor:.3f} s"
             print(f"| {note:38s} | ours / that: {ours / floor:.1f}x |", flush=True)
+        if op.endswith(COLD):
+            stream = stream_bytes(first) / 1e9
+            note = f"cat, page cache dropped: {stream / lim:.2f} GB/s"
+            print(f"| {note:38s} | ours: {stream / ours:.2f} GB/s |", flush=True)
     if skipped:
         print(f"{args.compare} skipped (needs > 70 % of RAM): {', '.join(skipped)}")
+    for why, ops in unavailable.items():
+        print(f"skipped {why}: {', '.join(ops)}")
+    for failure in failures:
+        print(f"!!! {failure}")
+    if checked:
+        state = "MISMATCHES ABOVE" if args.mismatches else "all equal"
+        print(f"sums checked against numpy's sum of the records "
+              f"({', '.join(sorted(checked))}): {state}")  # fmt: skip
     return {"bytes": total, "results": results}
 
 
@@ -588,18 +814,42 @@ def linearity(runs: dict) -> None:
         print(f"| {op:38s} | {cells} | {per[-1] / per[0]:5.2f} |")
 
 
+def libertem_version(python: str) -> tuple[str, str]:
+    """LiberTEM's version under ``python``, or '' and why there is none."""
+    if not python:
+        return "", "--libertem-python is ''"
+    if not Path(python).exists():
+        return "", f"no {python} (docs/performance.rst, Reproduce, says how to make it)"
+    proc = subprocess.run(
+        [python, "-c", "import libertem; print(libertem.__version__)"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    if proc.returncode:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return "", f"{python} cannot import libertem ({last})"
+    return proc.stdout.strip(), ""
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="1GiB,8GiB", help="comma-separated sizes")
     ap.add_argument("--parts", type=int, default=4)
+    ap.add_argument("--first-part-frames", type=int, default=LIBERTEM_FIRST_PART,
+                    help="least frames in the first part (0: even parts)")  # fmt: skip
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", default="/tmp/rsciio_tvips_bench")
     ap.add_argument("--compare", default="rsciio.tvips", help="'' to skip rsciio")
+    default_lt = str(LIBERTEM_PYTHON) if LIBERTEM_PYTHON.exists() else ""
+    ap.add_argument("--libertem-python", default=default_lt,
+                    help="Python of LiberTEM's venv ('' to skip LiberTEM)")  # fmt: skip
+    ap.add_argument("--libertem-context", default="threads", choices=CONTEXTS,
+                    help="LiberTEM's executor (threads: 2 of them)")  # fmt: skip
     ap.add_argument("--only", default="", help="run the operations whose name has this")
     ap.add_argument("--child", nargs=3, metavar=("OP", "IMPL", "PATH"))
+    ap.add_argument("--save", help="(child) where to save the sum it computed")
     args = ap.parse_args()
     if args.child:
-        child(*args.child)
+        child(*args.child, save=args.save)
         return
     import dask
 
@@ -607,12 +857,32 @@ def main():
 
     print(f"rsciio_tvips {rsciio_tvips.__version__}, dask {dask.__version__}, "
           f"Python {sys.version.split()[0]}")  # fmt: skip
+    selected = [op for op in OPS if args.only in op]
+    args.libertem, why = "", "no row of it selected"
+    if any(op in LIBERTEM_OPS for op in selected):
+        args.libertem, why = libertem_version(args.libertem_python)
+    if args.libertem:
+        print(f"LiberTEM {args.libertem} (SumUDF, {args.libertem_context!r} "
+              f"context) from {args.libertem_python}")  # fmt: skip
+    else:
+        print(f"LiberTEM skipped: {why}")
+    args.cold_reason = ""
+    if any(op.endswith(COLD) for op in selected):
+        args.cold_reason = cold_unavailable()
+    params = inspect.signature(rsciio_tvips.file_reader).parameters
+    args.mmap_reason = "" if "io" in params else (
+        f"rsciio_tvips {rsciio_tvips.__version__}: file_reader has no io= parameter"
+    )  # fmt: skip
+    args.mismatches, args.libertem_primed = [], False
     runs = {}
     for text in args.size.split(","):
         size = parse_size(text)
         runs[size] = run_size(args, size)
     if len(runs) > 1:
         linearity(runs)
+    if args.mismatches:
+        print("\n!!! sums that differ from numpy's:\n" + "\n".join(args.mismatches))
+        sys.exit(1)
 
 
 if __name__ == "__main__":
