@@ -35,22 +35,25 @@ def rotator_points(rotidx) -> np.ndarray:
 class RunSplitter:
     """Cut values fed block by block into runs of valid (>= 0), never decreasing values.
 
-    A run ends where a value is invalid or smaller than the one before. Runs
-    of one frame are dropped: they cover one point, and no scan is made of
-    them. Memory is that of the run being fed and the block, whatever the
-    length of the stream.
+    A run ends where a value is invalid or smaller than the one before. A run
+    is kept run-length encoded: its distinct values and how many frames hold
+    each, so that its memory grows with the points it covers, not with its
+    frames (a stack whose beam positions never move is one run of one
+    value). Runs of one frame are dropped: they cover one point, and no scan
+    is made of them.
     """
 
     def __init__(self):
         self._first = None  # frame of the open run's first value
-        self._pieces = []  # the open run's values, one piece per block
+        self._pieces = []  # the open run's (values, counts), one per block
         self._last = -1  # the value before the next block
         self._end = None  # the frame after the last fed
 
-    def feed(self, offset: int, values: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    def feed(self, offset: int, values: np.ndarray) -> list[tuple]:
         """Feed the values of frames ``offset ...``; return the runs they close.
 
         Blocks come in frame order, each starting where the last one ended.
+        Each run is ``(first frame, values, counts)``.
         """
         v = np.asarray(values, dtype=np.int64)
         if v.size == 0:
@@ -65,7 +68,7 @@ class RunSplitter:
         closed = []
         if self._first is not None:
             stop = int(ends[0]) if ends.size else v.size
-            self._pieces.append(v[:stop])
+            self._pieces.append(_encoded(v[:stop]))
             if ends.size:
                 closed.append(self._close())
         stops = np.append(ends, v.size)[np.searchsorted(ends, starts, side="right")]
@@ -74,51 +77,65 @@ class RunSplitter:
         keep = (stops - starts >= 2) | (stops == v.size)
         for a, b in zip(starts[keep].tolist(), stops[keep].tolist(), strict=True):
             if b < v.size:
-                closed.append((offset + a, v[a:b]))
+                closed.append((offset + a, *_encoded(v[a:b])))
             else:
-                self._first, self._pieces = offset + a, [v[a:]]
+                self._first, self._pieces = offset + a, [_encoded(v[a:])]
         self._last = int(v[-1])
         self._end = offset + v.size
-        return [run for run in closed if run[1].size >= 2]
+        return [run for run in closed if run[2].sum() >= 2]
 
-    def finish(self) -> list[tuple[int, np.ndarray]]:
+    def finish(self) -> list[tuple]:
         """Return the run still open at the end of the stream (if any)."""
         run = self._close() if self._first is not None else None
-        return [run] if run is not None and run[1].size >= 2 else []
+        return [run] if run is not None and run[2].sum() >= 2 else []
 
-    def _close(self) -> tuple[int, np.ndarray]:
-        run = (self._first, np.concatenate(self._pieces))
+    def _close(self) -> tuple:
+        values = np.concatenate([p[0] for p in self._pieces])
+        counts = np.concatenate([p[1] for p in self._pieces])
+        # a value may go on from one block into the next: one entry
+        new = np.ones(values.size, dtype=bool)
+        new[1:] = values[1:] != values[:-1]
+        run = (self._first, values[new], np.add.reduceat(counts, np.flatnonzero(new)))
         self._first, self._pieces = None, []
         return run
 
 
-def _cut_at_jump(p: np.ndarray, first: int, stop: int) -> int:
-    """Return where a run ends if one index leaps far past the usual step.
+def _encoded(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the distinct values of a run of frames and the frames of each."""
+    if v.size == 0:
+        return v, np.zeros(0, dtype=np.int64)
+    starts = np.flatnonzero(np.diff(v)) + 1
+    edges = np.concatenate([[0], starts, [v.size]])
+    return v[edges[:-1]], np.diff(edges)
 
-    A corrupt header (``rotidx`` 4294967295, a beam position far outside the
-    scan) would otherwise stretch the scan to absurd sizes.
+
+def _cut_at_jump(values: np.ndarray) -> int:
+    """Return how many of a run's distinct values come before a leap, if any.
+
+    A step far past the usual one (``JUMP_FACTOR`` times the median step, and
+    more than ``JUMP_MIN``) is a corrupt header (``rotidx`` 4294967295, a
+    beam position far outside the scan) that would otherwise stretch the
+    scan to absurd sizes: the run ends before it.
     """
-    steps = np.diff(p[first:stop])
-    moves = steps[steps > 0]
-    if moves.size == 0:
-        return stop
-    limit = max(JUMP_MIN, JUMP_FACTOR * float(np.median(moves)))
+    steps = np.diff(values)
+    if steps.size == 0:
+        return values.size
+    limit = max(JUMP_MIN, JUMP_FACTOR * float(np.median(steps)))
     leaps = np.flatnonzero(steps > limit)
-    return first + int(leaps[0]) + 1 if leaps.size else stop
+    return int(leaps[0]) + 1 if leaps.size else values.size
 
 
-def _trim_waiting(p: np.ndarray, first: int, stop: int) -> tuple[int, int]:
-    """Drop frames of the beam waiting at the first or the last point.
+def _trim_waiting(counts: np.ndarray) -> tuple[int, int]:
+    """Return the frames of the beam waiting at the first and the last point.
 
     More frames at the first (last) point than the median number per point
     are the beam parked before (after) the scan: the earliest (latest) of
     them are left out of the scan.
     """
-    _, counts = np.unique(p[first:stop], return_counts=True)
     typical = max(1, int(np.ceil(np.median(counts))))
     lead = max(0, int(counts[0]) - typical)
     tail = max(0, int(counts[-1]) - typical) if counts.size > 1 else 0
-    return first + lead, stop - tail
+    return lead, tail
 
 
 class RotatorScans:
@@ -134,20 +151,21 @@ class RotatorScans:
 
     def feed(self, offset: int, points: np.ndarray) -> None:
         """Feed the point indices of frames ``offset ...``."""
-        for first, p in self._runs.feed(offset, points):
-            self._add(first, p)
+        for run in self._runs.feed(offset, points):
+            self._add(*run)
 
     def finish(self) -> list[tuple[int, int]]:
         """Return every scan found."""
-        for first, p in self._runs.finish():
-            self._add(first, p)
+        for run in self._runs.finish():
+            self._add(*run)
         return self.scans
 
-    def _add(self, first: int, p: np.ndarray) -> None:
-        stop = _cut_at_jump(p, 0, p.size)
-        lo, hi = _trim_waiting(p, 0, stop)
-        if p[hi - 1] > p[lo]:
-            self.scans.append((first + lo, first + hi))
+    def _add(self, first: int, values: np.ndarray, counts: np.ndarray) -> None:
+        k = _cut_at_jump(values)
+        values, counts = values[:k], counts[:k]
+        lead, tail = _trim_waiting(counts)
+        if values[-1] > values[0]:
+            self.scans.append((first + lead, first + int(counts.sum()) - tail))
 
 
 def find_scans(points: np.ndarray, start: int = 0) -> list[tuple[int, int]]:
@@ -215,35 +233,37 @@ class PositionScans:
 
     def feed(self, offset: int, scan_x, scan_y) -> None:
         """Feed ``Scan_x`` and ``Scan_y`` of frames ``offset ...``."""
-        for first, key in self._runs.feed(offset, position_key(scan_x, scan_y)):
-            self._add(first, key)
+        for run in self._runs.feed(offset, position_key(scan_x, scan_y)):
+            self._add(*run)
 
     def finish(self) -> list[tuple[int, int, int, int]]:
         """Return ``(first, stop, nx, ny)`` of every scan found."""
-        for first, key in self._runs.finish():
-            self._add(first, key)
+        for run in self._runs.finish():
+            self._add(*run)
         return self.scans
 
-    def _add(self, first: int, key: np.ndarray) -> None:
-        rows, cols = np.divmod(key, MAX_POSITION)
+    def _add(self, first: int, keys: np.ndarray, counts: np.ndarray) -> None:
+        # one entry per distinct position: its row, its column, its frames
+        rows, cols = np.divmod(keys, MAX_POSITION)
         if rows[0] != 0:
             return  # a scan starts in its first row
         row_nx = self.nx
         if row_nx is None:
             ends = np.append(np.flatnonzero(np.diff(rows)), rows.size - 1)
-            lengths, counts = np.unique(cols[ends] + 1, return_counts=True)
-            row_nx = int(lengths[counts == counts.max()].max())
+            lengths, n = np.unique(cols[ends] + 1, return_counts=True)
+            row_nx = int(lengths[n == n.max()].max())
         # a position past the row, or a leap of rows, ends the scan
         bad = (cols >= row_nx) | (np.diff(rows, prepend=0) > 2)
-        stop = int(np.flatnonzero(bad)[0]) if bad.any() else rows.size
-        p = rows[:stop] * row_nx + cols[:stop]
-        if p.size == 0:
+        k = int(np.flatnonzero(bad)[0]) if bad.any() else rows.size
+        if k == 0:
             return
-        lo, hi = _trim_waiting(p, 0, p.size)
-        if p[hi - 1] <= p[lo]:
+        p = rows[:k] * row_nx + cols[:k]
+        lead, tail = _trim_waiting(counts[:k])
+        if p[-1] <= p[0]:
             return
-        ny = int(rows[lo:hi].max()) + 1
-        self.scans.append((first + lo, first + hi, row_nx, ny))
+        ny = int(rows[k - 1]) + 1
+        stop = first + int(counts[:k].sum()) - tail
+        self.scans.append((first + lead, stop, row_nx, ny))
 
 
 def position_scan_points(scan_x, scan_y, nx: int) -> np.ndarray:
