@@ -459,10 +459,12 @@ class TvipsRecording:
         if frames is None:
             return consecutive(self.n_frames)
         if isinstance(frames, FrameGrid):
-            if frames.n_frames > self.n_frames:
+            # a grid blanks the points past its own frame count: of another
+            # count, it would show frames that do not exist or hide real ones
+            if frames.n_frames != self.n_frames:
                 msg = (
-                    f"frame grid of {frames.n_frames} frames for a recording of "
-                    f"{self.n_frames} frames"
+                    f"{self.chain.first.name}: a frame grid of {frames.n_frames} "
+                    f"frames for a recording of {self.n_frames} frames"
                 )
                 raise IndexError(msg)
             return frames

@@ -265,8 +265,9 @@ class _Summary:
         the readings of the first and the last frame), ``min`` and ``max``,
         ``step_per_frame`` (the rotation per frame of the straight line
         that :func:`~rsciio_tvips.to_smv` fits, ``OSC_RANGE`` of one frame
-        per image), ``direction`` (``"increasing"`` or ``"decreasing"``,
-        the sign of that step) and ``monotonic`` (whether every reading
+        per image), ``direction`` (``"increasing"``, ``"decreasing"``, the
+        sign of that step, or ``"none"`` when the line is flat: readings
+        that go and come back) and ``monotonic`` (whether every reading
         goes that way or stays, which backlash at the start of a rotation
         breaks). Readings are rounded as ``to_smv`` rounds them
         (:func:`~rsciio_tvips._microed.geometry.round_angle`). None without
@@ -284,9 +285,18 @@ class _Summary:
             "min": round_angle(low),
             "max": round_angle(high),
             "step_per_frame": step,
-            "direction": "increasing" if step > 0 else "decreasing",
-            "monotonic": self.rising if step > 0 else self.falling,
+            # a line through readings that go and come back may be flat
+            "direction": _direction(step),
+            "monotonic": {1: self.rising, -1: self.falling}.get(
+                int(np.sign(step)), False
+            ),
         }
+
+
+def _direction(step: float) -> str:
+    if step > 0:
+        return "increasing"
+    return "decreasing" if step < 0 else "none"
 
 
 def _widen(bounds: list, values: np.ndarray) -> None:
@@ -418,7 +428,9 @@ def as_text(d: dict) -> str:
         deg = {k: format_number(v) for k, v in tilt.items() if k not in
                ("direction", "monotonic")}  # fmt: skip
         way = tilt["direction"]
-        if not tilt["monotonic"]:
+        if way == "none":
+            way = f"no direction overall: {deg['min']} to {deg['max']} and back"
+        elif not tilt["monotonic"]:
             way += f" overall, not monotonic: {deg['min']} to {deg['max']}"
         lines.append(
             f"stage tilt: {deg['first']} to {deg['last']} degrees from frame 0 to "

@@ -125,3 +125,16 @@ def test_lazy_open_of_200_million_frames_stays_small(
     assert got["rss"] < 300 * 2**20, got["rss"]
     shape = [n, 1, 1] if how == "stack" else [20000, 10000, 1, 1]
     assert got["result"] == [shape, 7, n]
+
+
+def test_a_grid_of_another_frame_count_is_refused(make_tvips):
+    # a grid blanks the points past its own count: for 10 of 12 frames it
+    # would hide frames 10 and 11 without a word
+    from rsciio_tvips._reading.grid import FrameGrid
+    from rsciio_tvips._reading.recording import TvipsRecording
+
+    rec = TvipsRecording(make_tvips(n_frames=12, shape=(3, 4)).path)
+    msg = r"^rec_000.tvips: a frame grid of 10 frames for a recording of 12 frames$"
+    with pytest.raises(IndexError, match=msg):
+        rec.to_dask(FrameGrid((3, 4), 0, 10))
+    assert rec.to_dask(FrameGrid((3, 4), 0, 12)).shape == (3, 4, 3, 4)

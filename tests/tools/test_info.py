@@ -309,6 +309,14 @@ def tilt_values(default_header_values, alpha):
             "frame (increasing)",
         ),
         (
+            # there and back: the fitted line is flat, no direction
+            [0.0, 1.0, 2.0, 1.0, 0.0],
+            {"first": 0.0, "last": 0.0, "min": 0.0, "max": 2.0,
+             "step_per_frame": 0.0, "direction": "none", "monotonic": False},
+            "stage tilt: 0 to 0 degrees from frame 0 to 4, 0 degrees per frame "
+            "(no direction overall: 0 to 2 and back)",
+        ),
+        (
             # backlash: the stage first moves the other way
             [30.0, 30.01, 29.5, 29.0, 28.5],
             {"first": 30.0, "last": 28.5, "min": 28.5, "max": 30.01,
@@ -318,7 +326,7 @@ def tilt_values(default_header_values, alpha):
             "frame (decreasing overall, not monotonic: 28.5 to 30.01)",
         ),
     ],
-    ids=["rotation", "backlash"],
+    ids=["rotation", "there-and-back", "backlash"],
 )  # fmt: skip
 def test_stage_tilt_of_a_tilt_series(
     make_tvips, default_header_values, capsys, alpha, tilt, line
