@@ -228,15 +228,12 @@ def frame_stream(
     """
     joins = counter_joins(rec.records, rec.read_header_fields)
     stream = FrameStream(rec.n_frames, joins)
-    block = block or BLOCK
-    for start in range(0, rec.n_frames, block):
-        stop = min(rec.n_frames, start + block)
-        fields = rec.read_header_fields(np.arange(start, stop))
+    for start, fields in rec.header_field_blocks(block=block or BLOCK):
         stream.feed(fields)
         if watch is not None:
             watch(start, fields)
         if progress is not None:
-            progress(stop, rec.n_frames)
+            progress(start + fields.size, rec.n_frames)
     return stream
 
 

@@ -77,11 +77,19 @@ def _computed(carried: dict, names) -> dict:
 
     A lazy read carries dask arrays that share one read of the frame
     headers: computed together, that read happens once, not field by field.
+    They are computed a chunk at a time, so that the whole headers a task
+    reads (up to 16 MiB each, :data:`~rsciio_tvips._reading.lazy.HEADER_TASK_BYTES`
+    a task) are held one chunk at a time, not all at once.
     """
     import dask
 
     wanted = [k for k in names if k in carried]
-    return dict(zip(wanted, dask.compute(*(carried[k] for k in wanted)), strict=True))
+    lazy = [carried[k] for k in wanted]
+    chunks = {getattr(v, "chunks", (None,))[0] for v in lazy}
+    if len(chunks) != 1 or None in chunks or len(next(iter(chunks))) < 2:
+        return dict(zip(wanted, dask.compute(*lazy), strict=True))
+    parts = [dask.compute(*(v.blocks[i] for v in lazy)) for i in range(len(*chunks))]
+    return {k: np.concatenate([p[j] for p in parts]) for j, k in enumerate(wanted)}
 
 
 def _length(values) -> int:

@@ -221,8 +221,13 @@ def frame_table_to_dask(records, table: np.ndarray, chunks=None, io: str = "prea
     return da.Array(graph, name, chunks, meta=meta)
 
 
-#: Frame headers per task of :func:`frame_headers_to_dask`.
+#: Frame headers per task of :func:`frame_headers_to_dask`, and per block of
+#: the passes over every header (:meth:`TvipsRecording.header_field_blocks`).
 HEADER_BLOCK = 2**16
+#: Most bytes of whole frame headers one task of :func:`frame_headers_to_dask`
+#: reads: with headers of up to 16 MiB, a task of HEADER_BLOCK of them would
+#: not fit in memory, nor in :data:`HEADER_CACHE`.
+HEADER_TASK_BYTES = 16 * 2**20
 
 
 def frame_headers_to_dask(records, table, block: int = HEADER_BLOCK):
@@ -238,7 +243,8 @@ def frame_headers_to_dask(records, table, block: int = HEADER_BLOCK):
     table : numpy.ndarray of int or FrameGrid
         Frame of each navigation point (-1: blank); points in C order.
     block : int, optional
-        Points per task.
+        Points per task, at most; fewer where their headers would hold more
+        than :data:`HEADER_TASK_BYTES`.
 
     Returns
     -------
@@ -256,7 +262,9 @@ def frame_headers_to_dask(records, table, block: int = HEADER_BLOCK):
     flat = table.reshape(-1)
     dtype = records.header.frame_header_dtype
     name = "tvips-headers-" + tokenize(records.chain, records.header.raw, table)
-    edges = [*range(0, flat.size, max(1, block)), flat.size]
+    fhb = records.header.frame_header_bytes
+    block = max(1, min(block, HEADER_TASK_BYTES // max(fhb, 1)))
+    edges = [*range(0, flat.size, block), flat.size]
     dsk = {}
     for i, (a, b) in enumerate(itertools.pairwise(edges)):
         key = (name, i)

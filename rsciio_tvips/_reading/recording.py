@@ -41,11 +41,9 @@ from .._format.parts import Chain, build_chain, first_part, first_parts, sibling
 from .._format.records import Records
 from ..exceptions import Finding
 from .grid import FrameGrid, consecutive
-from .lazy import check_io, frame_table_to_dask
+from .lazy import HEADER_BLOCK, check_io, frame_table_to_dask
 from .preadv import read_frames_into, read_header_fields, read_headers
 
-#: Frame headers read at a time (each piece read keeps a buffer view).
-HEADER_BLOCK = 2**16
 #: Below this many bytes an eager read is done by one thread.
 THREADED_MIN_BYTES = 64 * 2**20
 #: Threads for eager reads: copies out of the page cache scale to two.
@@ -259,7 +257,8 @@ class TvipsRecording:
 
         What the checks, the scan detection and ``tvips info`` look at: at
         most 108 bytes a frame, whatever size the file declares for its
-        frame headers (up to 16 MiB), read :data:`HEADER_BLOCK` frames at a
+        frame headers (up to 16 MiB), read
+        :data:`~rsciio_tvips._reading.lazy.HEADER_BLOCK` frames at a
         time into one array of every frame (kept, like
         :attr:`frame_headers`).
         """
@@ -281,17 +280,22 @@ class TvipsRecording:
         """
         return self._in_blocks(read_header_fields, frames)
 
-    def header_field_blocks(self, start: int = 0, stop: int | None = None):
+    def header_field_blocks(
+        self, start: int = 0, stop: int | None = None, block: int = HEADER_BLOCK
+    ):
         """Yield the decoded fields of frames ``start`` to ``stop - 1``, in blocks.
 
         For the passes that look at every frame header (scan detection, the
-        checks): their memory is that of one block of :data:`HEADER_BLOCK`
-        frames, whatever the length of the recording.
+        checks): their memory is that of one block of ``block`` frames
+        (:data:`~rsciio_tvips._reading.lazy.HEADER_BLOCK`), whatever the
+        length of the recording.
 
         Parameters
         ----------
         start, stop : int, optional
             The frames (default: all).
+        block : int, optional
+            Frames per block.
 
         Yields
         ------
@@ -301,8 +305,8 @@ class TvipsRecording:
             The block's decoded fields (``header.decoded_header_dtype``).
         """
         stop = self.n_frames if stop is None else min(stop, self.n_frames)
-        for a in range(max(0, start), stop, HEADER_BLOCK):
-            b = min(stop, a + HEADER_BLOCK)
+        for a in range(max(0, start), stop, block):
+            b = min(stop, a + block)
             yield a, read_header_fields(self.records, np.arange(a, b))
 
     def read_headers(self, frames) -> np.ndarray:

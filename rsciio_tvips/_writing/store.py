@@ -19,6 +19,7 @@ The parts are written under the hidden names of :mod:`.names`, and
 
 from __future__ import annotations
 
+import bisect
 import errno
 import itertools
 import math
@@ -173,9 +174,11 @@ class HeaderBytes:
 
     The decoded fields of every frame are held (at most 108 bytes a frame);
     the bytes after them are one shared run of zeros, rows of a numpy
-    array, or, for a lazy signal's carried headers, blocks of about
-    :data:`EXTRA_BLOCK_BYTES` computed when first written (the last two
-    kept: frames are written in order, a chunk of the data at a time).
+    array, or, for a lazy signal's carried headers, its chunks, each
+    computed when first written (the last two kept: frames are written in
+    order, a chunk of the data at a time). The reader's chunks hold at most
+    :data:`~rsciio_tvips._reading.lazy.HEADER_TASK_BYTES`; others larger
+    than :data:`EXTRA_BLOCK_BYTES` are cut to that.
 
     Parameters
     ----------
@@ -189,8 +192,16 @@ class HeaderBytes:
         self.tail = headers.size - fields.dtype.itemsize
         self.extra = headers.extra
         self.zeros = memoryview(bytes(self.tail))
-        self.block = max(1, EXTRA_BLOCK_BYTES // max(self.tail, 1))
         self.blocks = OrderedDict()
+        self.edges = None
+        if self.extra is not None and not isinstance(self.extra, np.ndarray):
+            extra = self.extra
+            if max(extra.chunks[0], default=0) * self.tail > EXTRA_BLOCK_BYTES:
+                # chunks too large to hold two of: cut them (each piece then
+                # computes its chunk again: the reader's chunks never are)
+                rows = max(1, EXTRA_BLOCK_BYTES // max(self.tail, 1))
+                self.extra = extra = extra.rechunk({0: rows})
+            self.edges = np.cumsum([0, *extra.chunks[0]]).tolist()
 
     def of(self, f: int) -> list[memoryview]:
         """Return the buffers of frame ``f``'s header, to be written in turn."""
@@ -201,15 +212,16 @@ class HeaderBytes:
             return [*head, self.zeros]
         if isinstance(self.extra, np.ndarray):
             return [*head, memoryview(self.extra[f])]
-        b, at = divmod(f, self.block)
+        # a lazy signal's: one of its own chunks at a time (each a task of
+        # the reader's, which reads those headers once)
+        b = bisect.bisect_right(self.edges, f) - 1
         rows = self.blocks.get(b)
         if rows is None:
-            a = b * self.block
-            rows = np.ascontiguousarray(self.extra[a : a + self.block], np.uint8)
+            rows = np.ascontiguousarray(self.extra.blocks[b], np.uint8)
             self.blocks[b] = rows
             if len(self.blocks) > 2:
                 self.blocks.popitem(last=False)
-        return [*head, memoryview(rows[at])]
+        return [*head, memoryview(rows[f - self.edges[b]])]
 
 
 class _Places(NamedTuple):
@@ -263,8 +275,15 @@ def _write_block(files, block, array, nav, heads, places) -> None:
             lo, hi = max(f0, edges[k]), min(f0 + run, edges[k + 1])
             if lo >= hi:
                 continue
-            bufs = []
+            # written every EXTRA_BLOCK_BYTES or so: each buffer of a lazy
+            # signal's header ends holds its whole chunk of them
+            start, bufs, size = places.record_start(k, lo), [], 0
             for f in range(lo, hi):
                 bufs += heads.of(f)
                 bufs.append(pixels[(f - f0) * frame_bytes : (f - f0 + 1) * frame_bytes])
-            files.write(k, places.record_start(k, lo), bufs)
+                size += record
+                if size >= EXTRA_BLOCK_BYTES:
+                    files.write(k, start, bufs)
+                    start, bufs, size = start + size, [], 0
+            if bufs:
+                files.write(k, start, bufs)

@@ -98,12 +98,16 @@ def test_lazy_round_trip_is_byte_exact(make_tvips, tmp_path):
 
 
 @pytest.mark.parametrize("rechunking", [(2, 3, 4), (9, 3, 4)], ids=["2", "9"])
+@pytest.mark.parametrize("cut", [False, True], ids=["chunks", "cut"])
 def test_lazy_ends_of_large_headers_round_trip_in_blocks(
-    make_tvips, tmp_path, monkeypatch, rechunking
+    make_tvips, tmp_path, monkeypatch, rechunking, cut
 ):
     # the 72 bytes past the decoded fields of 180-byte headers (each frame's
-    # its own) are computed 2 frames at a time and written back as they were
-    monkeypatch.setattr("rsciio_tvips._writing.store.EXTRA_BLOCK_BYTES", 144)
+    # its own) are computed a chunk of the lazy headers at a time, or, where
+    # the chunks are larger than the budget, 2 frames at a time, and written
+    # back as they were
+    if cut:
+        monkeypatch.setattr("rsciio_tvips._writing.store.EXTRA_BLOCK_BYTES", 144)
     rec = make_tvips(
         n_frames=9, frame_header_bytes=180, split=split_for(256 + 3 * 204, 204, 9)
     )
@@ -130,6 +134,53 @@ file_writer(sys.argv[1], signal, frame_header_extra_bytes=2**22 - 108,
             show_progressbar=False)
 result = None
 """
+
+
+RESAVE_HUGE_HEADERS = """
+import sys
+from rsciio_tvips import file_reader, file_writer
+from rsciio_tvips._reading import preadv
+reads = []
+original = preadv.read_headers
+def counting(records, frames):
+    reads.append([int(frames[0]), len(frames)])
+    return original(records, frames)
+preadv.read_headers = counting
+import rsciio_tvips._reading.lazy as lazy
+lazy.read_headers = counting
+(d,) = file_reader(sys.argv[1], lazy=True)
+file_writer(sys.argv[2], d, frame_header_extra_bytes=2**21 - 60,
+            show_progressbar=False)
+result = reads
+"""
+
+
+def test_lazy_resave_of_2_mib_headers_in_bounded_memory(
+    tmp_path, main_header, peak_rss
+):
+    # 128 frames of 2 MiB headers carried lazily: 256 MiB of headers, read a
+    # task of 8 at a time, and written back as they were
+    n, fhb = 128, 2**21
+    source = tmp_path / "src_000.tvips"
+    with open(source, "wb") as f:
+        f.write(main_header(dimx=4, dimy=3, frameheaderbytes=fhb))
+        for i in range(n):
+            f.seek(256 + i * (fhb + 24))
+            f.write((i + 1).to_bytes(4, "little"))
+            f.seek(256 + i * (fhb + 24) + 24)
+            f.write((2).to_bytes(4, "little"))  # mode 2, as the writer decides
+            f.seek(256 + i * (fhb + 24) + fhb - 3)
+            f.write(bytes([i % 256, 7, 9]))  # the end of the header: carried
+        f.truncate(256 + n * (fhb + 24))
+    got = peak_rss(RESAVE_HUGE_HEADERS, source, tmp_path / "copy.tvips")
+    # 1.1 GB before (every task's headers held at once, several times over);
+    # now about 320 MB, the same at three times the frames: the interpreter,
+    # the header cache (64 MiB), a few tasks of 16 MiB
+    assert got["rss"] < 400 * 2**20, got["rss"]
+    # each task of 8 headers is read twice: for the decoded fields before
+    # the write, for the ends as they are written (16 MiB a task)
+    assert sorted(got["result"]) == sorted([[a, 8] for a in range(0, n, 8)] * 2)
+    assert (tmp_path / "copy_000.tvips").read_bytes() == source.read_bytes()
 
 
 def test_headers_of_4_mib_are_not_held_for_every_frame(tmp_path, peak_rss):
