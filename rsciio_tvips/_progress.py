@@ -29,6 +29,7 @@ import shutil
 import sys
 import threading
 import time
+import warnings
 
 #: Seconds between two lines where the output is not a terminal.
 INTERVAL_SECONDS = 5.0
@@ -210,9 +211,23 @@ class Progress:
             self._report(self.start)
 
     def __enter__(self):
+        # a warning shown while the bar is drawn would be spliced into its
+        # line: end the line first, and redraw the bar below the warning
+        self._showwarning = warnings.showwarning
+        shown = self._showwarning
+
+        def show(*args, **kwargs):
+            with self._lock:
+                if self.terminal and self._shown and not self.finished:
+                    self._emit("\n")
+                    self._width = 0
+            shown(*args, **kwargs)
+
+        warnings.showwarning = show
         return self
 
     def __exit__(self, kind, value, traceback):
+        warnings.showwarning = self._showwarning
         self.close(failed=kind is not None)
 
     def update(self, n: int = 1) -> None:
@@ -354,6 +369,9 @@ class _DaskPasses:
         from dask.callbacks import Callback
 
         passes = self
+        # a context counts its frames once: a second computation in it (a
+        # writer that computes twice) cannot take the report past them
+        cap = self.progress.done + self.frames
 
         class Counter(Callback):
             # one instance per context: its state is that of the computation
@@ -366,11 +384,11 @@ class _DaskPasses:
 
             def _posttask(self, key, result, dsk, state, worker_id):
                 done = len(state["finished"]) * passes.frames // max(self.tasks, 1)
-                passes.progress.advance_to(self.base + done)
+                passes.progress.advance_to(min(cap, self.base + done))
 
             def _finish(self, dsk, state, errored):
                 if not errored:
-                    passes.progress.advance_to(self.base + passes.frames)
+                    passes.progress.advance_to(min(cap, self.base + passes.frames))
 
         self._callback = Counter()
         self._callback.__enter__()

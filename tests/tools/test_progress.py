@@ -159,6 +159,29 @@ def test_bar_on_a_terminal_is_redrawn_in_place(clock):
     ]
 
 
+def test_a_warning_gets_its_own_line_under_the_bar(clock):
+    # RosettaSciIO's blockfile writer warns while convert's bar is drawn: the
+    # warning must not be spliced into the bar's line
+    import warnings
+
+    out = Terminal()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        # what Python shows a warning with, writing to the same terminal
+        warnings.showwarning = lambda *a, **k: out.write("UserWarning: cm\n")
+        with Progress("convert", 40, stream=out, clock=clock) as bar:
+            clock.now += 1.0
+            bar.update(10)
+            warnings.warn("cm", UserWarning, stacklevel=1)
+            clock.now += 1.0
+            bar.update(30)
+    assert out.getvalue().split("\r")[-2:] == [
+        "convert [=====>              ]  25% 10/40 frames, 10 frames/s, 3.0 s left\n"
+        "UserWarning: cm\n",
+        "convert [====================] 100% 40/40 frames in 2.0 s, 20 frames/s\n",
+    ]
+
+
 @pytest.mark.parametrize(
     ("columns", "line"),
     [
@@ -262,6 +285,25 @@ def test_dask_passes_count_each_computation_once(clock):
     assert counts == sorted(counts)
     assert 40 in counts
     assert lines[-1] == "preview (2 passes): 80/80 frames in 0.0 s"
+
+
+def test_two_computations_in_one_pass_count_its_frames_once(clock):
+    # a writer that computes twice in one pass (a navigator, then the data)
+    # must not take the report past the pass's frames, nor end it twice
+    import dask.array as da
+
+    data = da.ones((40, 4, 4), chunks=(4, 4, 4))
+    out = io.StringIO()
+    bar = Progress("convert (2 passes)", 80, stream=out, interval=0.0, clock=clock)
+    with bar.dask(40):
+        data.sum().compute()
+        data.mean(axis=0).compute()
+    assert bar.done == 40
+    with bar.dask(40):
+        data.sum().compute()
+    assert bar.done == 80
+    last = out.getvalue().splitlines()[-1]
+    assert last == "convert (2 passes): 80/80 frames in 0.0 s"
 
 
 def test_dask_error_stops_the_report(clock):
