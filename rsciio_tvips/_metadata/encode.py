@@ -47,7 +47,7 @@ from .carried import (
 from .mapping import FRAME, MAIN, TEM, rows
 from .scans import is_scan, scan_fields
 from .times import unix_ms
-from .units import _is_pixel_unit, _quantity, unit_kind
+from .units import _quantity, is_pixel_unit, unit_kind
 
 #: Filler of the main headers this package writes from scratch.
 FILLER = b"TVIPS "
@@ -113,7 +113,7 @@ def pixel_size(sig_axes, mode, previous: int) -> int:
             break
     kind = unit_kind(axis.get("units"))
     if kind is None:
-        if not _is_pixel_unit(axis.get("units")):
+        if not is_pixel_unit(axis.get("units")):
             warn(
                 f"the signal axes' unit {axis.get('units')!r} is neither a length "
                 f"nor an inverse length: pixelsize {int(previous)} is written",
@@ -364,7 +364,7 @@ def frame_times_ms(nav_axes, n: int, start_ms: int) -> np.ndarray:
     absolute unix time. Otherwise every frame is at ``start``.
     """
     times = np.full(n, start_ms, dtype=np.int64)
-    if len(nav_axes) != 1 or _is_pixel_unit(nav_axes[0].get("units")):
+    if len(nav_axes) != 1 or is_pixel_unit(nav_axes[0].get("units")):
         return times
     axis = nav_axes[0]
     quantity = _quantity(axis["units"])

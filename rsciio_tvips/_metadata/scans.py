@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from ..exceptions import warn
-from .units import _is_pixel_unit
+from .units import is_pixel_unit
 
 
 def is_scan(nav_shape) -> bool:
@@ -75,7 +75,7 @@ def _calibration(axis) -> tuple[str, bool] | None:
     description (``2.5 nm``, ``1 from 2``, ``non-uniform``) and whether
     it has an origin other than 0.
     """
-    units = "" if _is_pixel_unit(axis.get("units")) else str(axis["units"]).strip()
+    units = "" if is_pixel_unit(axis.get("units")) else str(axis["units"]).strip()
     unit = f" {units}" if units else ""
     values = axis.get("axis")
     if values is not None:

@@ -2,7 +2,7 @@
 
 :func:`unit_kind` says whether a unit is a length (imaging) or an inverse
 length (diffraction), :func:`_quantity` reads a unit's name as pint does,
-with the spellings of electron microscopy, and :func:`_is_pixel_unit` says
+with the spellings of electron microscopy, and :func:`is_pixel_unit` says
 whether a unit names a pixel rather than a length.
 
 pint is imported, and its unit registry built, only when a unit is first
@@ -34,7 +34,8 @@ def unit_registry():
     return pint.UnitRegistry()
 
 
-def _is_pixel_unit(units) -> bool:
+def is_pixel_unit(units) -> bool:
+    """Return whether ``units`` names no length: none, a pixel, a scan point."""
     return units is None or str(units).strip().lower() in PIXEL_UNITS
 
 
@@ -81,7 +82,7 @@ def length_in(scale: float, units, target: str) -> float | None:
 
 def unit_kind(units) -> int | None:
     """Return MODE_IMAGING for a length, MODE_DIFFRACTION for 1/length."""
-    if _is_pixel_unit(units):
+    if is_pixel_unit(units):
         return None
     quantity = _quantity(units)
     if quantity is None:

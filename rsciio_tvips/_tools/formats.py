@@ -26,7 +26,7 @@ import warnings
 import numpy as np
 
 from .._format.layout import MODE_DIFFRACTION
-from .._metadata.units import PIXEL_UNITS, length_in, unit_kind
+from .._metadata.units import is_pixel_unit, length_in, unit_kind
 
 #: The frames' pixel sizes a ``.blo`` holds, in cm: its ``SDP``, a uint16,
 #: is 100 / the pixel size.
@@ -45,8 +45,7 @@ def check_blo(data) -> None:
 
 def _uncalibrated(axis: dict) -> bool:
     """Whether an axis counts in pixels or scan points: no unit, or a pixel's."""
-    units = axis.get("units")
-    return units is None or str(units).strip().lower() in PIXEL_UNITS
+    return is_pixel_unit(axis.get("units"))
 
 
 def _length(axis: dict, target: str) -> float | None:
@@ -178,6 +177,12 @@ def write_hyperspy(d, out, ext, overwrite, bar, intensity_scaling):
         # about the writers' own internals (zarr, hyperspy), not the data
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", DeprecationWarning)
+        if ext == ".blo" and notes:
+            # RosettaSciIO's warning that it stores a unit it cannot convert
+            # as the number it is: the notes printed say that, and what
+            warnings.filterwarnings(
+                "ignore", message="BLO file expects cm units", category=UserWarning
+            )
         # one bar for the job: this module's, counting HyperSpy's pass
         with bar.dask(n) if bar is not None else contextlib.nullcontext():
             s.save(out, overwrite=overwrite, show_progressbar=False, **kw)
