@@ -411,19 +411,34 @@ def test_blockfile_names_the_mapping(tmp_path, build, scaling, words):
     assert summary["dtype"] == "uint8"
 
 
-def test_blockfile_of_a_real_space_scan_keeps_the_pixel_uncalibrated(tmp_path):
+@pytest.mark.parametrize(
+    ("units", "scale", "note", "scales"),
+    [
+        # a real-space pixel: .blo frames are square (6 x 6 here) and SDP
+        # (100 / SDP cm, a uint16) cannot hold nm
+        ("nm", 2.0, "pixel size 2 nm does not fit the .blo field (100 / SDP cm, "
+         "SDP a uint16): stored as 1 (read back as 1 cm)", [1.0, 1.0, 1.0, 1.0]),
+        # an inverse length: RosettaSciIO writes the number as it is; the
+        # notes say so (its own warning would only repeat them, and breaks
+        # the progress line)
+        ("1/nm", 3.0, "pixel size 3 1/nm stored as 3.03 cm, the number as it is: "
+         "a .blo holds a length", [1.0, 1.0, 100 / 33, 100 / 33]),
+    ],
+    ids=["real-space", "inverse-length"],
+)  # fmt: skip
+def test_blockfile_says_what_becomes_of_the_pixel(tmp_path, units, scale, note, scales):
     from rsciio.blockfile import file_reader as read_blockfile
 
-    rec, _ = written_scan(tmp_path, "nm", 2.0)
-    # .blo frames are square: these are 6 x 6
-    summary = convert(rec, tmp_path / "c.blo", scan_shape="auto")
+    rec, _ = written_scan(tmp_path, units, scale)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="BLO file expects cm units")
+        summary = convert(rec, tmp_path / "c.blo", scan_shape="auto")
     assert summary["notes"] == [
         "scan step not calibrated: stored as 1 (read back as 1 nm)",
-        "pixel size 2 nm does not fit the .blo field (100 / SDP cm, SDP a uint16): "
-        "stored as 1 (read back as 1 cm)",
+        note,
     ]
     (d,) = read_blockfile(tmp_path / "c.blo")
-    assert [a["scale"] for a in d["axes"]] == [1.0, 1.0, 1.0, 1.0]
+    assert [a["scale"] for a in d["axes"]] == scales
 
 
 def test_blockfile_refuses_frames_that_are_not_square(tmp_path, build):
@@ -446,21 +461,3 @@ def test_crop_and_frames_of_uncalibrated_axes_count_pixels(tmp_path, build):
     picked = _select(d, "2:5", "1:4,2:6", 1)
     assert picked["data"].shape == (3, 3, 4)
     assert [a.get("offset") for a in picked["axes"][1:]] == [1.0, 2.0]
-
-
-def test_blockfile_says_what_becomes_of_an_inverse_length(tmp_path):
-    from rsciio.blockfile import file_reader as read_blockfile
-
-    rec, _ = written_scan(tmp_path, "1/nm", 3.0)
-    # RosettaSciIO writes the number as it is; the notes say so (its own
-    # warning of it would only repeat them, and breaks the progress line)
-    with warnings.catch_warnings():
-        warnings.filterwarnings("error", message="BLO file expects cm units")
-        summary = convert(rec, tmp_path / "c.blo", scan_shape="auto")
-    assert summary["notes"] == [
-        "scan step not calibrated: stored as 1 (read back as 1 nm)",
-        "pixel size 3 1/nm stored as 3.03 cm, the number as it is: a .blo holds a "
-        "length",
-    ]
-    (d,) = read_blockfile(tmp_path / "c.blo")
-    assert [a["scale"] for a in d["axes"]] == [1.0, 1.0, 100 / 33, 100 / 33]
