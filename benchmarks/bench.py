@@ -565,10 +565,11 @@ def child(op, impl, first, save=None):
     if impl in ("rsciio_tvips", "rsciio.tvips"):
         reader(impl)
     elif impl.startswith("libertem:"):
-        from peer_libertem import context
+        from peer_libertem import warm
 
-        # made and warmed up once per process, like dask above
-        context(impl.partition(":")[2])
+        # made and warmed up once per process, its TVIPS path too, like dask
+        # above
+        warm(Path(first), impl.partition(":")[2])
     if op.endswith(COLD):
         # after the imports and warm-ups, just before the timing: only the
         # recording is read from disk then, not the libraries

@@ -206,29 +206,28 @@ class Progress:
         self._shown = False  # anything written yet
         self._last = None  # time of the last line or redraw
         self._width = 0  # characters of the bar last drawn
+        self._line_open = False  # a bar drawn on a line not ended yet
         self._lock = threading.Lock()
         if total is not None:  # "0 frames" of an unknown total says nothing
             self._report(self.start)
 
     def __enter__(self):
         # a warning shown while the bar is drawn would be spliced into its
-        # line: end the line first, and redraw the bar below the warning
-        self._showwarning = warnings.showwarning
-        shown = self._showwarning
-
-        def show(*args, **kwargs):
-            with self._lock:
-                if self.terminal and self._shown and not self.finished:
-                    self._emit("\n")
-                    self._width = 0
-            shown(*args, **kwargs)
-
-        warnings.showwarning = show
+        # line: the line is ended first, and the bar redrawn below it
+        _WARNINGS.enter(self)
         return self
 
     def __exit__(self, kind, value, traceback):
-        warnings.showwarning = self._showwarning
+        _WARNINGS.exit(self)
         self.close(failed=kind is not None)
+
+    def _end_line(self) -> None:
+        """End the bar's line, if one is drawn, so that other text starts anew."""
+        with self._lock:
+            if self._line_open:
+                self._emit("\n")
+                self._line_open = False
+                self._width = 0
 
     def update(self, n: int = 1) -> None:
         """Count ``n`` more frames done."""
@@ -336,6 +335,7 @@ class Progress:
             pad = " " * max(self._width - len(text), 0)
             self._width = len(text)
             self._emit("\r" + text + pad + ("\n" if end else ""))
+            self._line_open = not end
         else:
             self._emit(text + "\n")
 
@@ -348,6 +348,45 @@ class Progress:
             # no stderr (pythonw), a closed or a broken one: the job it
             # reports on must not fail for it
             pass
+
+
+class _WarningHook:
+    """Show warnings below the bars being drawn, not inside their lines.
+
+    One hook for the process, in ``warnings.showwarning`` while any bar is
+    entered; it is put back only if nobody replaced it meanwhile (a
+    ``logging.captureWarnings`` keeps its own), and bars may end in any
+    order, in any thread.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._bars = []
+        self._saved = None
+
+    def enter(self, bar) -> None:
+        with self._lock:
+            if not self._bars:
+                self._saved = warnings.showwarning
+                warnings.showwarning = self.show
+            self._bars.append(bar)
+
+    def exit(self, bar) -> None:
+        with self._lock:
+            if bar in self._bars:
+                self._bars.remove(bar)
+            if not self._bars and warnings.showwarning == self.show:
+                warnings.showwarning = self._saved
+
+    def show(self, *args, **kwargs) -> None:
+        with self._lock:
+            bars, saved = list(self._bars), self._saved
+        for bar in bars:
+            bar._end_line()
+        saved(*args, **kwargs)
+
+
+_WARNINGS = _WarningHook()
 
 
 def _is_terminal(stream) -> bool:

@@ -26,6 +26,10 @@ from .preadv import read_frames_into, read_headers
 
 #: Default size of a dask chunk, in bytes.
 CHUNK_BYTES = 100 * 2**20
+#: Most frames in a default chunk: a read plans a few numbers per frame, so
+#: 100 MiB of 1 x 1 frames (52 million) would plan gigabytes; frames of
+#: 32 x 32 pixels and more never reach it.
+CHUNK_FRAMES = 2**16
 #: Ways the lazy reads may read pixels (see :class:`BlockSource`).
 IO_METHODS = ("pread", "mmap")
 
@@ -137,7 +141,8 @@ def auto_chunks(nav_shape: tuple, frame_nbytes: int, target: int = CHUNK_BYTES):
     """Return chunks of about ``target`` bytes: whole frames, C-order blocks.
 
     The last navigation axes are kept whole as long as a chunk stays under
-    ``target``; signal axes are never split.
+    ``target`` (and :data:`CHUNK_FRAMES` frames); signal axes are never
+    split.
 
     Parameters
     ----------
@@ -153,7 +158,7 @@ def auto_chunks(nav_shape: tuple, frame_nbytes: int, target: int = CHUNK_BYTES):
     tuple of int
         Chunk shape along the navigation axes.
     """
-    budget = max(1, target // frame_nbytes)
+    budget = max(1, min(target // frame_nbytes, CHUNK_FRAMES))
     chunks = []
     for size in reversed(nav_shape):
         take = max(1, min(size, budget))

@@ -54,6 +54,9 @@ elif what == "info":
 elif what == "auto":
     (d,) = file_reader(path, lazy=True, scan_shape="auto", frame_headers=False)
     result = list(d["data"].shape)
+elif what.startswith("sum"):
+    (d,) = file_reader(path, lazy=True, io=what.split("-")[1])
+    result = [int(d["data"].sum(dtype="u8").compute()), len(d["data"].chunks[0])]
 """
 
 
@@ -205,3 +208,18 @@ def test_scan_in_ten_million_frames_stays_small(
         "info": [{"scan_shape": [15, 15], "scan_start_frame": 0}, n],
     }
     assert got["result"] == expected[what]
+
+
+@pytest.mark.parametrize("io", ["pread", "mmap"])
+def test_lazy_sum_of_ten_million_tiny_frames_stays_small(
+    tmp_path, main_header, peak_rss, io
+):
+    # 100 MiB chunks of 1 x 1 frames were 52 million frames each, and a read
+    # plans a few numbers per frame: 965 MB. Chunks hold at most 65536 frames
+    n = 10_000_000
+    path = sparse_recording(tmp_path, main_header, 1, 60, (1, 1), counted)
+    with open(path, "r+b") as f:
+        f.truncate(256 + n * 61)
+    got = peak_rss(CHILD, path, f"sum-{io}")
+    assert got["rss"] < 300 * 2**20, got["rss"]
+    assert got["result"] == [0, -(-n // 2**16)]

@@ -173,13 +173,40 @@ def test_a_warning_gets_its_own_line_under_the_bar(clock):
             clock.now += 1.0
             bar.update(10)
             warnings.warn("cm", UserWarning, stacklevel=1)
+            warnings.warn("again", UserWarning, stacklevel=1)
             clock.now += 1.0
             bar.update(30)
+    # two warnings in a row: one line end before them, none between them
     assert out.getvalue().split("\r")[-2:] == [
         "convert [=====>              ]  25% 10/40 frames, 10 frames/s, 3.0 s left\n"
-        "UserWarning: cm\n",
+        "UserWarning: cm\nUserWarning: cm\n",
         "convert [====================] 100% 40/40 frames in 2.0 s, 20 frames/s\n",
     ]
+
+
+def test_bars_put_back_the_warning_hook_they_found(clock):
+    # bars ending in any order (writers in two threads) leave the hook as
+    # it was, and keep one another installed meanwhile (logging's too)
+    import logging
+    import warnings
+
+    before = warnings.showwarning
+    a = Progress("a", 10, stream=io.StringIO(), clock=clock)
+    b = Progress("b", 10, stream=io.StringIO(), clock=clock)
+    a.__enter__()
+    b.__enter__()
+    a.__exit__(None, None, None)
+    assert warnings.showwarning is not before  # b is still drawn
+    b.__exit__(None, None, None)
+    assert warnings.showwarning is before
+    with Progress("c", 10, stream=io.StringIO(), clock=clock):
+        logging.captureWarnings(True)
+        captured = warnings.showwarning
+    try:
+        assert warnings.showwarning is captured  # logging's hook is kept
+    finally:
+        logging.captureWarnings(False)
+    warnings.showwarning = before
 
 
 @pytest.mark.parametrize(
