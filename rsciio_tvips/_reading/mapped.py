@@ -98,8 +98,7 @@ def mapped_band(records, frames: np.ndarray, row_start: int, n_rows: int):
     file_end = file_start + (end - start)
     fd = os.open(part.path, os.O_RDONLY)
     try:
-        check_unchanged(part, fd, file_end)
-        if os.fstat(fd).st_size < file_end:
+        if check_unchanged(part, fd, file_end).st_size < file_end:
             return None
         # a map starts at a multiple of the allocation granularity
         base = file_start - file_start % mmap.ALLOCATIONGRANULARITY

@@ -259,7 +259,7 @@ class _Reader:
         self.files = {}
 
 
-def check_unchanged(part, fd: int, end: int) -> None:
+def check_unchanged(part, fd: int, end: int) -> os.stat_result:
     """Check that the file open as ``fd`` is still the part the recording had.
 
     The file's ``fstat`` is compared with the part's
@@ -286,6 +286,11 @@ def check_unchanged(part, fd: int, end: int) -> None:
         the part changed since the recording was opened: inode 12 -> 34
         (replaced)"``. A file truncated before ``end`` is left to the read,
         whose short count says which bytes are missing.
+
+    Returns
+    -------
+    os.stat_result
+        The file's ``fstat``, for a caller that needs its size too.
     """
     now = os.fstat(fd)
     change = part.identity.change(now)
@@ -294,7 +299,7 @@ def check_unchanged(part, fd: int, end: int) -> None:
         now = os.fstat(fd)
         change = part.identity.change(now)
     if change is None or (change.kind == TRUNCATED and end > now.st_size):
-        return
+        return now
     msg = f"{part.name}: the part changed since the recording was opened: {change.text}"
     raise TvipsFormatError(msg)
 

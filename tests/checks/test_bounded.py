@@ -18,17 +18,20 @@ from rsciio_tvips.__main__ import main
 HUGE_HEADER = 2**24  # the largest frame header the format allows
 
 
-def sparse_recording(folder, main_header, n_frames, header_bytes, shape, fields):
+def sparse_recording(
+    folder, main_header, n_frames, header_bytes, shape, fields, set_frames=None
+):
     """Write a one-part recording as a sparse file: only the fields are set.
 
-    ``fields(i)`` gives ``(offset, struct code, value)`` triples of frame i.
+    ``fields(i)`` gives ``(offset, struct code, value)`` triples of frame i,
+    for the first ``set_frames`` frames (default: all); the others are zeros.
     """
     record = header_bytes + shape[0] * shape[1]
     path = folder / "huge_000.tvips"
     with open(path, "wb") as f:
         f.write(main_header(dimx=shape[1], dimy=shape[0], bitsperpixel=8,
                             frameheaderbytes=header_bytes))  # fmt: skip
-        for i in range(n_frames):
+        for i in range(n_frames if set_frames is None else set_frames):
             for offset, code, value in fields(i):
                 f.seek(256 + i * record + offset)
                 f.write(struct.pack("<" + code, value))
@@ -87,9 +90,7 @@ def test_validate_of_ten_million_frames_stays_small(tmp_path, main_header, peak_
     # 10 million 1 x 1 frames of 60-byte headers, all zero but the counter of
     # the first and last: the checks aggregate, their memory does not grow
     n = 10_000_000
-    path = sparse_recording(tmp_path, main_header, 1, 60, (1, 1), counted)
-    with open(path, "r+b") as f:
-        f.truncate(256 + n * 61)
+    path = sparse_recording(tmp_path, main_header, n, 60, (1, 1), counted, 1)
     got = peak_rss(CHILD, path, "validate")
     # the decoded fields of every frame alone would take 600 MB
     assert got["rss"] < 300 * 2**20, got["rss"]
@@ -198,9 +199,7 @@ def test_scan_in_ten_million_frames_stays_small(
     # With 76-byte headers every frame has the beam position (0, 0): one run
     # of 10 million frames at one point, kept as one value and its count
     n = 10_000_000
-    path = sparse_recording(tmp_path, main_header, 225, size, (1, 1), counted)
-    with open(path, "r+b") as f:
-        f.truncate(256 + n * (size + 1))
+    path = sparse_recording(tmp_path, main_header, n, size, (1, 1), counted, 225)
     got = peak_rss(CHILD, path, what)
     assert got["rss"] < 300 * 2**20, got["rss"]
     expected = {
@@ -217,9 +216,7 @@ def test_lazy_sum_of_ten_million_tiny_frames_stays_small(
     # 100 MiB chunks of 1 x 1 frames were 52 million frames each, and a read
     # plans a few numbers per frame: 965 MB. Chunks hold at most 65536 frames
     n = 10_000_000
-    path = sparse_recording(tmp_path, main_header, 1, 60, (1, 1), counted)
-    with open(path, "r+b") as f:
-        f.truncate(256 + n * 61)
+    path = sparse_recording(tmp_path, main_header, n, 60, (1, 1), counted, 1)
     got = peak_rss(CHILD, path, f"sum-{io}")
     assert got["rss"] < 300 * 2**20, got["rss"]
     assert got["result"] == [0, -(-n // 2**16)]

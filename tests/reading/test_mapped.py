@@ -111,3 +111,14 @@ def test_io_is_checked():
         ValueError, match=r"^io must be 'pread' or 'mmap', got 'memmap'$"
     ):
         file_reader("whatever_000.tvips", io="memmap")
+
+
+def test_a_part_cut_short_before_the_map_is_read_as_by_default(parts):
+    # no map of bytes that are gone (touching them would be SIGBUS): the
+    # default read then says which bytes are missing
+    (d,) = file_reader(parts.path, lazy=True, io="mmap")
+    third = parts.paths[2]
+    with open(third, "r+b") as f:
+        f.truncate(600)
+    with pytest.raises(TvipsFormatError, match=rf"^{third.name}: expected \d+ bytes"):
+        d["data"][15].compute()
