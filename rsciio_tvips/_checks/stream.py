@@ -20,6 +20,9 @@ PAUSE_FACTOR = 10
 EARLIEST_TIME = 946_684_800
 #: Frame headers read at a time by :func:`frame_stream`.
 BLOCK = 2**18
+#: The median frame interval is that of the first this many intervals (the
+#: first block's).
+MEDIAN_INTERVALS = BLOCK - 1
 
 
 STREAM_KINDS = {
@@ -50,7 +53,9 @@ class FrameStream:
     -----
     Memory does not grow with the recording: each kind keeps its count and
     first occurrence, and the median frame interval comes from the first
-    block fed.
+    :data:`MEDIAN_INTERVALS` intervals, however they are cut into blocks
+    (the findings are the same for any cut). Ask for :meth:`findings` and
+    :meth:`summary` once every block is fed.
     """
 
     def __init__(self, n_frames: int, skip=frozenset()):
@@ -64,6 +69,8 @@ class FrameStream:
         self.t_first = self.t_last = None
         self.prev = None  # last header of the previous block
         self.fed = 0
+        self._early = []  # (frames, intervals) until the median is taken
+        self._early_count = 0
 
     def _note(self, kind, frames, expected, found) -> None:
         if frames.size == 0:
@@ -128,14 +135,41 @@ class FrameStream:
         rev = np.flatnonzero(dt < 0)
         self.stats["reversals"] += int(rev.size)
         self._note("time reversal", frames[rev + 1], t[rev], t[rev + 1])
-        if self.interval is None and dt.size:
-            self.interval = float(np.median(dt))
+        if self._early is None:
+            self._pauses(frames[1:], dt)
+            return
+        # the median interval is that of the first MEDIAN_INTERVALS, however
+        # the headers come: a watcher fed a few frames at a time finds what
+        # validate finds
+        self._early.append((frames[1:], dt))
+        self._early_count += dt.size
+        if self._early_count >= MEDIAN_INTERVALS:
+            self._settle()
+
+    def _settle(self) -> None:
+        """Take the median interval from the first intervals, and check them."""
+        if self._early is None:
+            return
+        early, self._early = self._early, None
+        if not early:
+            return
+        after = np.concatenate([f for f, _ in early])
+        dt = np.concatenate([d for _, d in early])
+        base = dt[:MEDIAN_INTERVALS]
+        if base.size:
+            self.interval = float(np.median(base))
+        if (base > 0).any():
+            self.median = float(np.median(base[base > 0]))
+        self._pauses(after, dt)
+
+    def _pauses(self, after, dt) -> None:
+        """Count the intervals ``dt`` (ending at frames ``after``) that are pauses."""
         if self.median is None and (dt > 0).any():
             self.median = float(np.median(dt[dt > 0]))
         if self.median:
             long = np.flatnonzero(dt > PAUSE_FACTOR * self.median)
             if long.size and self.pause is None:
-                self.pause = [0, int(frames[long[0] + 1]), int(dt[long[0]])]
+                self.pause = [0, int(after[long[0]]), int(dt[long[0]])]
             if long.size:
                 self.pause[0] += int(long.size)
 
@@ -149,10 +183,12 @@ class FrameStream:
             1), ``counter_missing`` (frames those jumps skip),
             ``counter_resets`` (places where it does not increase),
             ``time_reversals`` (frames earlier than the one before),
-            ``frame_interval_ms`` (median, of the first block),
+            ``frame_interval_ms`` (median, of the first
+            :data:`MEDIAN_INTERVALS`),
             ``frame_rate`` (frames per second from it, 0 if unknown),
             ``duration_s`` (last frame time minus first).
         """
+        self._settle()
         interval = self.interval or 0.0
         span = 0 if self.t_first is None else self.t_last - self.t_first
         return {
@@ -173,8 +209,11 @@ class FrameStream:
         locate : callable
             Frame number -> ``(part, file offset of its record)``.
         """
+        self._settle()
         out = []
-        for kind, (count, frame, expected, found) in self.counts.items():
+        # in the table's order, not the order seen: the same for any blocks
+        for kind in (k for k in STREAM_KINDS if k in self.counts):
+            count, frame, expected, found = self.counts[kind]
             field, severity, what = STREAM_KINDS[kind]
             part, offset = locate(frame)
             out.append(

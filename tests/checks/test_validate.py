@@ -240,6 +240,25 @@ def test_clock_not_set_and_pauses_are_remarks(headers_with, make_tvips):
     )
 
 
+@pytest.mark.parametrize("block", [1, 2, 5])
+def test_the_stream_finds_the_same_however_the_headers_are_cut(
+    headers_with, make_tvips, block
+):
+    # a pause, a reversal and a counter gap; the median interval comes from
+    # all the intervals, not from the first block's
+    times = {i: 1_700_000_000 + i for i in range(12)} | {7: 1_700_000_100}
+    values = headers_with(timestamp=times, ms={i: 0 for i in range(12)},
+                          num={9: 30, 10: 31, 11: 32})  # fmt: skip
+    rec = make_tvips(n_frames=12, header_values=values)
+    opened = TvipsRecording(rec.path)
+    whole = _checks.frame_stream(opened)
+    cut = _checks.frame_stream(opened, block=block)
+    assert cut.summary() == whole.summary()
+    locate = opened.records.locate
+    assert cut.findings(locate) == whole.findings(locate)
+    assert [f.field for f in whole.findings(locate)] == ["num", "timestamp", "timestamp"]
+
+
 def test_bad_beam_positions(headers_with, make_tvips):
     values = headers_with(Scan_x={2: float("nan")}, Scan_y={3: -5.0})
     rec = make_tvips(n_frames=5, frame_header_bytes=108, header_values=values)
