@@ -122,31 +122,35 @@ class Identity:
 
         Parameters
         ----------
-        now : os.stat_result
-            ``os.fstat`` of the file as opened for a read.
+        now : os.stat_result or Identity
+            ``os.fstat`` of the file as opened for a read, or the identity
+            of the file a later sizing found (:meth:`Chain.growth`).
 
         Returns
         -------
         Change or None
             None for the same file, or the same file with bytes appended.
         """
-        same_host = self.host == _host()
-        if same_host and (now.st_dev, now.st_ino) != (self.device, self.inode):
+        if not isinstance(now, Identity):
+            now = Identity.of(now)
+        if self.host == now.host and (now.device, now.inode) != (
+            self.device, self.inode
+        ):  # fmt: skip
             moved = [
                 f"{what} {before} -> {after}"
                 for what, before, after in (
-                    ("device", self.device, now.st_dev),
-                    ("inode", self.inode, now.st_ino),
+                    ("device", self.device, now.device),
+                    ("inode", self.inode, now.inode),
                 )
                 if before != after
             ]
             return Change(REPLACED, f"{', '.join(moved)} ({REPLACED})")
-        if now.st_size < self.size:
-            text = f"size {self.size} -> {now.st_size} bytes ({TRUNCATED})"
+        if now.size < self.size:
+            text = f"size {self.size} -> {now.size} bytes ({TRUNCATED})"
             return Change(TRUNCATED, text)
-        if now.st_size == self.size and now.st_mtime_ns != self.mtime_ns:
+        if now.size == self.size and now.mtime_ns != self.mtime_ns:
             text = (
-                f"modification time {_utc(self.mtime_ns)} -> {_utc(now.st_mtime_ns)} "
+                f"modification time {_utc(self.mtime_ns)} -> {_utc(now.mtime_ns)} "
                 f"at the same size of {self.size} bytes ({REWRITTEN})"
             )
             return Change(REWRITTEN, text)
@@ -250,6 +254,51 @@ class Chain:
         """Return how many of the first ``n_frames`` records start in each part."""
         bounds = [min(f, n_frames) for f in self.first_frames(record_size)]
         return [b - a for a, b in itertools.pairwise([*bounds, n_frames])]
+
+    def growth(self, later: Chain) -> str | None:
+        """Return what is wrong with ``later`` as this chain grown, or None.
+
+        A recording being written grows only at its end: its last part gets
+        longer, and new parts follow it. Every other change would move or
+        alter frames already read (:meth:`Identity.change` says which):
+        a part gone, replaced, truncated or rewritten, or a part that is
+        no longer the last getting longer (every frame after it would
+        shift).
+
+        Parameters
+        ----------
+        later : Chain
+            The same recording's parts, sized again.
+
+        Returns
+        -------
+        str or None
+            The sentence, naming the part and the byte offset; None when
+            ``later`` only grew.
+        """
+        if len(later.parts) < len(self.parts):
+            gone = self.parts[len(later.parts)]
+            return (
+                f"{gone.name}: the part is no longer there (or a part before it "
+                f"is not): expected {gone.size} bytes at offset 0, found none"
+            )
+        for k, (was, now) in enumerate(zip(self.parts, later.parts, strict=False)):
+            change = was.identity.change(now.identity)
+            if was.path != now.path:
+                change = Change(REPLACED, f"{now.name} instead ({REPLACED})")
+            if change is not None:
+                return (
+                    f"{was.name}: the part changed since the recording was "
+                    f"sized: {change.text}"
+                )
+            last = k == len(self.parts) - 1
+            if not last and now.size != was.size:
+                return (
+                    f"{was.name} at offset {was.size}: expected the part to end "
+                    f"there, as when {self.parts[k + 1].name} was found after it; "
+                    f"found {now.size} bytes: every frame after it would shift"
+                )
+        return None
 
     def locate(self, stream_offset: int) -> tuple[Part, int]:
         """Return the part and the file offset of a stream offset."""

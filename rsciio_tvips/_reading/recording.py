@@ -39,7 +39,7 @@ from .._format.header import (
 from .._format.layout import MAIN_HEADER_SIZE, recording_stem
 from .._format.parts import Chain, build_chain, first_part, first_parts, siblings
 from .._format.records import Records
-from ..exceptions import Finding
+from ..exceptions import Finding, TvipsFormatError
 from .grid import FrameGrid, consecutive
 from .lazy import HEADER_BLOCK, check_io, frame_table_to_dask
 from .preadv import read_frames_into, read_header_fields, read_headers
@@ -157,9 +157,14 @@ class TvipsRecording:
         FileNotFoundError
             If ``filename`` does not exist.
         """
+        return cls._opened(filename, Report(permissive=True, quiet=True), signed)
+
+    @classmethod
+    def _opened(cls, filename, report: Report, signed: bool, io: str = "pread"):
+        """Open with the policy ``report`` applies to what the checks find."""
         rec = cls.__new__(cls)
-        rec.io = "pread"
-        rec._open(filename, Report(permissive=True, quiet=True), signed)
+        rec.io = check_io(io)
+        rec._open(filename, report, signed)
         return rec
 
     def _open(self, filename, report: Report, signed: bool) -> None:
@@ -181,22 +186,78 @@ class TvipsRecording:
         # then reads the same whichever part is named, and validate()
         # reports it as a fatal finding instead of raising. Only a name
         # that is not there at all is a FileNotFoundError.
+        self._opened_as = opened
+        self._permissive = report.permissive
         near = siblings(opened)
         report.add(chain_defects(near, opened.suffix[1:]))
         chain = build_chain(near, usable_last_part(near))
         with open(chain.first.path, "rb") as f:
             raw = f.read(MAIN_HEADER_SIZE)
+        known = len(report.findings)
         report.add(header_defects(raw, chain.first.name))
+        # what the main header's checks said holds until it is read again
+        self._header_findings = report.findings[known:]
         header = parse_main_header(raw, chain.first.name)
         if signed:
             header = read_signed(header, chain.first.name)
+        self._size(Records(chain, header), report)
+
+    def _size(self, records: Records, report: Report) -> None:
+        """Take ``records`` as the recording's and check their sizes and joins."""
         #: Where every frame record lies: the parts and the main header.
-        self.records = Records(chain, header)
-        report.add(size_defects(self.records))
-        self.n_frames, self.ignored_bytes = divmod(chain.nbytes, header.record_size)
-        report.add(boundary_defects(self.records, self.read_header_fields))
-        #: Every finding of the checks made on opening, ``info`` remarks too.
+        self.records = records
+        report.add(size_defects(records))
+        self.n_frames, self.ignored_bytes = divmod(
+            records.chain.nbytes, records.record_size
+        )
+        report.add(boundary_defects(records, self.read_header_fields))
+        #: Every finding of the checks made on opening (and on the last
+        #: :meth:`refresh`), ``info`` remarks too.
         self.findings: list[Finding] = report.findings
+
+    def refresh(self) -> int:
+        """Extend the recording with what was written since it was sized.
+
+        For a recording still being written (``tvips watch``,
+        :func:`rsciio_tvips.follow`): the parts are listed and sized again,
+        so that the frames completed since are read like the others. A
+        record still being written at the end is not a frame until it is
+        whole (:attr:`ignored_bytes` counts its bytes).
+
+        Arrays already made keep their shape and go on reading their own
+        frames (the bytes they read do not move: only bytes after them
+        were added); a new :meth:`to_dask`, :meth:`asarray` or
+        :attr:`header_fields` sees the new frames. :attr:`findings` are
+        those of the checks made on opening, run again over the parts as
+        they are now; they are collected, not warned.
+
+        Returns
+        -------
+        int
+            The frames added (0 when nothing whole arrived).
+
+        Raises
+        ------
+        TvipsFormatError
+            If the recording changed other than by growing at its end: a
+            part gone, replaced, truncated or rewritten, or a part that is
+            no longer the last grown (every later frame would shift); or if
+            a part now has two files and the recording was not opened
+            ``permissive``. The recording is then left as it was.
+        """
+        near = siblings(self._opened_as)
+        report = Report(self._permissive, quiet=True)
+        report.add(chain_defects(near, self._opened_as.suffix[1:]))
+        chain = build_chain(near, usable_last_part(near))
+        wrong = self.chain.growth(chain)
+        if wrong is not None:
+            raise TvipsFormatError(wrong)
+        report.findings.extend(self._header_findings)
+        before = self.n_frames
+        self._size(Records(chain, self.header), report)
+        for cached in ("frame_headers", "header_fields"):
+            self.__dict__.pop(cached, None)  # of the frames there were
+        return self.n_frames - before
 
     @property
     def problems(self) -> list[Finding]:
