@@ -24,6 +24,8 @@ Tests reach them as fixtures, never by importing this module:
     the folder of RosettaSciIO's test recordings, ``tests/data``.
 ``peak_rss(script, *args)``
     the peak RSS (and ``result``) of a script run in a fresh process.
+``acquire(rec, folder, **kw)``
+    a camera writing ``rec``'s bytes again into ``folder``, in a thread.
 
 The builders are session-scoped (they hold no state), so Hypothesis tests
 may use them too.
@@ -36,6 +38,8 @@ import json
 import struct
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,6 +182,7 @@ def build(
     per part. ``truncate``: bytes cut from the end of the stream.
     """
     directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
     dtype = np.dtype(dtype)
     if frames is None:
         n = np.arange(n_frames * shape[0] * shape[1], dtype=np.uint64)
@@ -346,6 +351,77 @@ def demo_truth():
     from rsciio_tvips._tools.demo import demo_frames
 
     return demo_frames((16, 16), (64, 64), 5, 3)
+
+
+class Acquisition(threading.Thread):
+    """A camera writing a recording: the bytes of ``rec`` appended to new parts.
+
+    ``part_bytes``: bytes per part (the first counts its main header), so
+    records straddle parts where the cut falls; ``appends``: sizes of the
+    writes, cycled; ``pause``: seconds between writes; ``lost``: ``{part:
+    bytes}`` left out at the end of a part (a part that stopped short, whose
+    frames shift); ``delay``: seconds before the first part is created.
+    """
+
+    def __init__(self, rec, folder, name="live", *, part_bytes=None,
+                 appends=(1000,), pause=0.0, lost=None, delay=0.0):  # fmt: skip
+        super().__init__(daemon=True)
+        self.data = rec.header + rec.stream
+        self.folder, self.name = Path(folder), name
+        self.part_bytes = part_bytes or len(self.data)
+        self.appends, self.pause = list(appends), pause
+        self.lost, self.delay = dict(lost or {}), delay
+        self.error = None
+        self.start()
+
+    @property
+    def path(self) -> Path:
+        return self.folder / f"{self.name}_000.tvips"
+
+    def run(self):
+        try:
+            self._write()
+        except BaseException as e:  # handed to the test, by finish()
+            self.error = e
+
+    def _write(self):
+        time.sleep(self.delay)
+        done, part, sizes = 0, 0, itertools.cycle(self.appends)
+        while done < len(self.data):
+            path = self.folder / f"{self.name}_{part:03d}.tvips"
+            room = self.part_bytes - self.lost.get(part, 0)
+            with open(path, "ab") as f:
+                written = 0
+                while written < room and done < len(self.data):
+                    n = min(next(sizes), room - written, len(self.data) - done)
+                    f.write(self.data[done : done + n])
+                    f.flush()
+                    done += n
+                    written += n
+                    time.sleep(self.pause)
+            done += self.lost.get(part, 0)
+            part += 1
+
+    def finish(self):
+        """Wait for the last byte; raise what the writer raised."""
+        self.join(60)
+        assert not self.is_alive(), "the acquisition did not finish"
+        if self.error is not None:
+            raise self.error
+
+
+@pytest.fixture
+def acquire():
+    """``acquire(rec, folder, **kw)``: an :class:`Acquisition` of ``rec``, started."""
+    started = []
+
+    def run(rec, folder, **kw):
+        started.append(Acquisition(rec, folder, **kw))
+        return started[-1]
+
+    yield run
+    for acquisition in started:
+        acquisition.join(60)
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,214 @@
+"""Following a recording while it is written: ``refresh``, ``follow``, ``Follower``.
+
+A thread of the ``acquire`` fixture writes a recording's bytes again, part by
+part, in writes of any size; what is followed must be every frame once, in
+order, with the frame headers the builder wrote.
+"""
+
+import itertools
+import re
+
+import numpy as np
+import pytest
+
+import rsciio_tvips
+from rsciio_tvips import TvipsFormatError, TvipsRecording, file_reader
+from rsciio_tvips._reading import follow as follow_module
+from rsciio_tvips._reading.follow import Follower
+
+
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch):
+    monkeypatch.setattr(follow_module, "POLL_SECONDS", 0.005)
+
+
+def collect(path, **kw):
+    starts, frames, nums = [], [], []
+    for block in rsciio_tvips.follow(path, **kw):
+        starts.append((block.start, block.stop))
+        frames.append(block.frames)
+        nums.append(block.headers["num"])
+        assert block.frame_numbers.tolist() == list(range(block.start, block.stop))
+    return starts, np.concatenate(frames), np.concatenate(nums)
+
+
+def assert_contiguous(starts, n):
+    assert starts[0][0] == 0
+    assert starts[-1][1] == n
+    assert all(b[0] == a[1] for a, b in itertools.pairwise(starts))
+
+
+@pytest.mark.parametrize(
+    "appends",
+    [(1,), (7, 1000, 33), (5000,), (123456,)],
+    ids=["byte by byte", "odd sizes", "records", "all at once"],
+)
+def test_follow_yields_every_frame_once_in_order(build, tmp_path, acquire, appends):
+    rec = build(tmp_path / "src", n_frames=40, shape=(8, 8), frame_header_bytes=60)
+    (tmp_path / "live").mkdir()
+    # 1000-byte parts: records (188 bytes) straddle every join
+    pause = 0.0 if appends == (1,) else 0.002
+    cam = acquire(rec, tmp_path / "live", part_bytes=1000, appends=appends,
+                  pause=pause)  # fmt: skip
+    starts, frames, nums = collect(cam.path, idle=0.5)
+    cam.finish()
+    assert_contiguous(starts, 40)
+    np.testing.assert_array_equal(frames, rec.frames)
+    assert nums.tolist() == [v["num"] for v in rec.headers]
+    parts = -(-len(rec.header + rec.stream) // 1000)
+    assert len(list((tmp_path / "live").iterdir())) == parts
+
+
+def test_follow_waits_for_the_first_part(build, tmp_path, acquire):
+    rec = build(tmp_path / "src", n_frames=6, shape=(4, 4))
+    (tmp_path / "live").mkdir()
+    cam = acquire(rec, tmp_path / "live", delay=0.3, appends=(40,), pause=0.01)
+    _, frames, _ = collect(cam.path, idle=2)
+    cam.finish()
+    np.testing.assert_array_equal(frames, rec.frames)
+
+
+def test_follow_gives_up_on_a_recording_that_never_appears(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"No such TVIPS file: .*never_000"):
+        next(rsciio_tvips.follow(tmp_path / "never_000.tvips", idle=0.05))
+
+
+def test_follow_gives_up_on_a_recording_without_a_whole_frame(build, tmp_path):
+    rec = build(tmp_path, n_frames=1, shape=(4, 4), truncate=10)
+    with pytest.raises(TvipsFormatError, match="no whole frame record after the main"):
+        next(rsciio_tvips.follow(rec.path, idle=0.05))
+
+
+def test_follow_refuses_a_bad_main_header_at_once(build, main_header, tmp_path):
+    rec = build(tmp_path, n_frames=2, header=main_header(version=7))
+    follower = Follower(rec.path, idle=60)
+    with pytest.raises(TvipsFormatError, match="version"):
+        follower.open()
+
+
+def test_follow_from_a_frame_and_in_small_blocks(build, tmp_path):
+    rec = build(tmp_path, n_frames=30, shape=(4, 4), records_per_part=7)
+    starts, frames, _ = collect(rec.path, idle=0.01, start=5, block_bytes=3 * 32)
+    assert starts == [(a, min(a + 3, 30)) for a in range(5, 30, 3)]
+    np.testing.assert_array_equal(frames, rec.frames[5:])
+
+
+def test_live_virtual_image_equals_the_offline_one(build, tmp_path, acquire):
+    rng = np.random.default_rng(7)
+    data = rng.integers(0, 4000, (3 + 6 * 5, 16, 16)).astype(np.uint16)
+    rec = build(tmp_path / "src", frames=data)
+    (tmp_path / "live").mkdir()
+    cam = acquire(rec, tmp_path / "live", part_bytes=5000, appends=(2222,),
+                  pause=0.002)  # fmt: skip
+    start, shape = 3, (6, 5)
+    vbf = np.full(shape[0] * shape[1], np.nan)
+    for block in rsciio_tvips.follow(cam.path, idle=0.5):
+        sums = block.frames[:, 4:12, 4:12].sum(axis=(1, 2), dtype=np.float64)
+        points = block.frame_numbers - start
+        inside = (points >= 0) & (points < vbf.size)
+        vbf[points[inside]] = sums[inside]
+    cam.finish()
+    (d,) = file_reader(cam.path, lazy=True, scan_shape=shape, scan_start_frame=start)
+    offline = d["data"][:, :, 4:12, 4:12].sum(axis=(2, 3), dtype=np.float64)
+    np.testing.assert_array_equal(vbf.reshape(shape), offline.compute())
+
+
+def test_refresh_extends_an_open_recording(build, tmp_path):
+    src = build(tmp_path / "src", n_frames=10, shape=(4, 4))
+    part = tmp_path / "r_000.tvips"
+    data = src.header + src.stream
+    cut = 256 + 3 * src.record_size + 5  # three frames and a piece of one
+    part.write_bytes(data[:cut])
+    rec = TvipsRecording.inspect(part)
+    lazy = rec.to_dask()
+    assert (rec.n_frames, rec.ignored_bytes) == (3, 5)
+    assert rec.header_fields["num"].tolist() == [1, 2, 3]
+    assert rec.refresh() == 0
+    with open(part, "ab") as f:
+        f.write(data[cut : 256 + 7 * src.record_size])
+    assert rec.refresh() == 4
+    assert (rec.n_frames, rec.ignored_bytes) == (7, 0)
+    # an array made before keeps its shape and frames; a new one sees more
+    assert lazy.shape == (3, 4, 4)
+    np.testing.assert_array_equal(lazy.compute(), src.frames[:3])
+    np.testing.assert_array_equal(rec.to_dask().compute(), src.frames[:7])
+    assert rec.header_fields["num"].tolist() == list(range(1, 8))
+    # a new part: the rest of the frames
+    (tmp_path / "r_001.tvips").write_bytes(data[256 + 7 * src.record_size :])
+    assert rec.refresh() == 3
+    assert len(rec.chain.parts) == 2
+    np.testing.assert_array_equal(rec.asarray(), src.frames)
+
+
+def test_refresh_collects_findings_without_warning(build, tmp_path, recwarn):
+    src = build(tmp_path / "src", n_frames=6, shape=(4, 4))
+    part = tmp_path / "r_000.tvips"
+    part.write_bytes((src.header + src.stream)[: 256 + 2 * src.record_size])
+    rec = TvipsRecording(part)
+    with open(part, "ab") as f:
+        f.write(src.stream[2 * src.record_size : 3 * src.record_size + 1])
+    rec.refresh()
+    assert not recwarn.list
+    (finding,) = rec.problems
+    assert (finding.field, finding.found) == ("frame record", "1")
+
+
+def _grown(build, tmp_path):
+    src = build(tmp_path / "src", n_frames=9, shape=(4, 4), records_per_part=3)
+    for path in src.paths[:2]:
+        (tmp_path / path.name).write_bytes(path.read_bytes())
+    rec = TvipsRecording(tmp_path / src.paths[0].name)
+    assert rec.n_frames == 6
+    return src, rec
+
+
+def test_refresh_refuses_a_part_that_grew_after_the_next(build, tmp_path):
+    src, rec = _grown(build, tmp_path)
+    with open(tmp_path / "rec_000.tvips", "ab") as f:
+        f.write(b"\0" * 10)
+    size = 256 + 3 * src.record_size
+    msg = (
+        f"rec_000.tvips at offset {size}: expected the part to end there, as when "
+        f"rec_001.tvips was found after it; found {size + 10} bytes: every frame "
+        "after it would shift"
+    )
+    with pytest.raises(TvipsFormatError, match=re.escape(msg)):
+        rec.refresh()
+    assert rec.n_frames == 6  # left as it was
+
+
+def test_refresh_refuses_a_truncated_part(build, tmp_path):
+    src, rec = _grown(build, tmp_path)
+    with open(tmp_path / "rec_001.tvips", "r+b") as f:
+        f.truncate(10)
+    size = 3 * src.record_size
+    msg = (
+        "rec_001.tvips: the part changed since the recording was sized: size "
+        f"{size} -> 10 bytes (truncated)"
+    )
+    with pytest.raises(TvipsFormatError, match=re.escape(msg)):
+        rec.refresh()
+
+
+def test_refresh_refuses_a_part_gone(build, tmp_path):
+    src, rec = _grown(build, tmp_path)
+    (tmp_path / "rec_001.tvips").unlink()
+    msg = (
+        "rec_001.tvips: the part is no longer there (or a part before it is not): "
+        f"expected {3 * src.record_size} bytes at offset 0, found none"
+    )
+    with pytest.raises(TvipsFormatError, match=re.escape(msg)):
+        rec.refresh()
+
+
+def test_follow_stops_on_a_part_replaced_under_it(build, tmp_path, monkeypatch):
+    src, _ = _grown(build, tmp_path)
+    blocks = rsciio_tvips.follow(tmp_path / "rec_000.tvips", idle=5)
+    first = next(blocks)
+    assert (first.start, first.stop) == (0, 6)
+    other = tmp_path / "other"
+    other.write_bytes(src.paths[1].read_bytes())
+    other.replace(tmp_path / "rec_001.tvips")
+    changed = r"rec_001.tvips: the part changed .* \(replaced\)"
+    with pytest.raises(TvipsFormatError, match=changed):
+        next(blocks)
