@@ -26,7 +26,7 @@ from .._checks import Report
 from .._format.layout import MAIN_HEADER_SIZE
 from .._format.parts import first_part
 from ..exceptions import TvipsFormatError
-from .preadv import read_frames_into, read_header_fields
+from .preadv import read_frames_into
 from .recording import TvipsRecording
 
 #: Seconds between two looks at a recording that did not grow.
@@ -192,8 +192,9 @@ class Follower:
             a, b = self.given, min(stop, self.given + step)
             frames = np.arange(a, b)
             out = np.empty((b - a, *rec.frame_shape), rec.dtype)
-            read_frames_into(rec.records, frames, out)
-            headers = read_header_fields(rec.records, frames)
+            headers = np.empty(b - a, rec.header.decoded_header_dtype)
+            # one pass: the fields of each header with its pixels
+            read_frames_into(rec.records, frames, out, 0, headers)
             self.given = b
             yield FrameBlock(a, out, headers, rec)
 
