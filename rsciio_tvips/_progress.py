@@ -350,6 +350,55 @@ class Progress:
             pass
 
 
+class Status(Progress):
+    """A line of state on stderr for a job of no known end (``tvips watch``).
+
+    Drawn like a :class:`Progress` (redrawn in place on a terminal, a line
+    every ``interval`` seconds elsewhere), with the text ``text(final)``
+    returns; :meth:`say` writes a line of its own above it.
+
+    Parameters
+    ----------
+    text : callable
+        ``text(final)`` returns the line (``final``: the job's last).
+    stream, interval, clock
+        As for :class:`Progress`.
+    silent : bool, default False
+        Write only what :meth:`say` says (``-q``).
+    """
+
+    def __init__(self, text, *, stream=None, interval=None, clock=time.monotonic,
+                 silent=False):  # fmt: skip
+        super().__init__("", None, stream=stream, interval=interval, clock=clock)
+        self._line = text
+        self.finished = silent  # a finished line is never drawn again
+
+    def show(self) -> None:
+        """Redraw the line, or write it, if it is time to."""
+        with self._lock:
+            if not self.finished:
+                self._report(self.clock())
+
+    def say(self, text: str) -> None:
+        """Write ``text`` on a line of its own; the status line follows it."""
+        self._end_line()
+        with self._lock:
+            self._emit(text + "\n")
+            if self.terminal:
+                self._last = None  # redrawn below it at the next show()
+
+    def _write_stop(self, now: float) -> None:
+        # the state when the job stopped is all there is to say of it
+        self._write(self._text(now, final=True), end=True)
+
+    def _text(self, now: float, final: bool) -> str:
+        text = self._line(final)
+        if self.terminal:  # a line that wraps would start anew at each redraw
+            room = shutil.get_terminal_size((80, 24)).columns - 1
+            text = text[:room]
+        return text
+
+
 class _WarningHook:
     """Show warnings below the bars being drawn, not inside their lines.
 
