@@ -163,6 +163,102 @@ def stack_figure(
     return fig, panels
 
 
+def live_figure(title: str, view, notes=()):
+    """Draw the picture of ``tvips watch`` from what it has seen so far.
+
+    For a scan: the virtual bright- and annular dark-field images (points
+    not reached yet are blank), the mean pattern with the apertures, and
+    the frame rate against the camera's clock. For a movie: the latest
+    frame, the mean pattern and the intensity per frame. Axes are in scan
+    points and pixels.
+
+    Parameters
+    ----------
+    title : str
+        The figure's title.
+    view : LiveView
+        What was seen (:class:`~.live.LiveView`).
+    notes : sequence of str, optional
+        Lines under the title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    list of dict
+        The panels, as ``labels`` of :func:`~.preview.preview`.
+    """
+    from matplotlib.figure import Figure
+
+    plain = [{}, {}]  # uncalibrated axes
+    images = view.images()
+    scan = view.placement is not None
+    fig = Figure(figsize=FIGSIZE["scan" if scan else "tilt series"], dpi=DPI,
+                 layout=LAYOUT)  # fmt: skip
+    cells = fig.subfigures(2, 2).ravel() if scan else fig.subfigures(1, 3)
+    axes = [cell.subplots() for cell in cells]
+    panels = []
+    if scan:
+        for ax, name, what in (
+            (axes[0], "vbf", "virtual bright field"),
+            (axes[1], "vadf", "virtual annular dark field"),
+        ):
+            if name in images:
+                panels.append(_image(ax, images[name], what, plain,
+                                     UNCALIBRATED["scan"]))  # fmt: skip
+            else:
+                panels.append(_waiting(ax, what, "scan shape not known yet"))
+        panels.append(_pattern(axes[2], view.mean(), view.apertures, plain, None))
+        panels.append(_rate_plot(axes[3], view.rate))
+    else:
+        panels.append(_image(axes[0], view.latest, "latest frame", plain,
+                             UNCALIBRATED["frame"]))  # fmt: skip
+        panels.append(_pattern(axes[1], view.mean(), None, plain, None))
+        panels.append(_binned_plot(axes[2], view.intensity))
+    fig.suptitle("\n".join([title, *notes]))
+    return fig, panels
+
+
+def _waiting(ax, title: str, why: str) -> dict:
+    """Leave a panel empty, saying why."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, why, ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title)
+    return {"title": f"{title} ({why})", "x": "", "y": "", "colorbar": None,
+            "legend": None}  # fmt: skip
+
+
+def _rate_plot(ax, rate) -> dict:
+    """Plot frames per second against the camera's clock."""
+    # the last bin is still filling: it would show the rate falling
+    used = max(rate.used() - 1, min(rate.used(), 1))
+    ax.plot(rate.centres()[:used], rate.sums[:used] / rate.width, lw=1,
+            color="tab:orange")  # fmt: skip
+    ax.set_xlabel("time since the first frame (s)")
+    ax.set_ylabel("frames per second")
+    ax.set_ylim(bottom=0)
+    title = "frame rate"
+    ax.set_title(title)
+    return {"title": title, "x": ax.get_xlabel(), "y": ax.get_ylabel(),
+            "colorbar": None, "legend": None}  # fmt: skip
+
+
+def _binned_plot(ax, intensity) -> dict:
+    """Plot the mean intensity of the frames of each bin of frame numbers."""
+    used = intensity.used()
+    counts = intensity.counts[:used]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(counts, intensity.sums[:used] / counts, np.nan)
+    ax.plot(intensity.centres(), mean, lw=1)
+    ax.set_xlabel("frame")
+    ax.set_ylabel(f"total intensity ({COUNTS})")
+    title = "total intensity per frame"
+    if intensity.width > 1:
+        title = f"{title} (mean of {intensity.width:.0f})"
+    ax.set_title(title)
+    return {"title": title, "x": ax.get_xlabel(), "y": ax.get_ylabel(),
+            "colorbar": None, "legend": None}  # fmt: skip
+
+
 def stage_tilt(headers: np.ndarray) -> np.ndarray | None:
     """Return the stage tilt (``stagea``) of every frame of a tilt series.
 
@@ -207,8 +303,12 @@ def _extent(axes, shape) -> tuple[float, float, float, float]:
 
 
 def _constant(image: np.ndarray) -> float | None:
-    """Return the one value of an image of one value, else None."""
+    """Return the one value of an image of one value, else None.
+
+    Points not reached yet (NaN, in ``tvips watch``) do not count.
+    """
     flat = np.ravel(image)
+    flat = flat[~np.isnan(flat)]
     if flat.size and np.all(flat == flat[0]):
         return float(flat[0])
     return None
@@ -265,7 +365,7 @@ def _pattern(ax, mean, ap, axes, beam_energy) -> dict:
     # faintest that has counts, darker than any of them
     floor = positive.min() / 10 if positive.size else 1.0
     log = np.log10(np.maximum(mean, floor))
-    title = "mean pattern (log), BF cyan, ADF green"
+    title = "mean pattern (log)" + (", BF cyan, ADF green" if ap else "")
     value = _constant(mean)
     limits = (None, None)
     if value is not None:
@@ -276,6 +376,8 @@ def _pattern(ax, mean, ap, axes, beam_energy) -> dict:
                       vmax=limits[1])  # fmt: skip
     colorbar = f"log10 {COUNTS}"
     _colorbar(ax, shown, colorbar)
+    if ap is None:  # a movie: no apertures
+        return _panel(ax, title, axes, UNCALIBRATED["frame"], colorbar)
     (y0, sy, uy), (x0, sx, ux) = (_calibration(a) for a in axes)
     cy, cx = ap["center"]
     radii = _radii(ap, sx if ux and (sx, ux) == (sy, uy) else None, ux, beam_energy)

@@ -156,7 +156,21 @@ def find_apertures(mean: np.ndarray) -> dict:
     }
 
 
-def _masks(shape, apertures):
+def aperture_masks(shape, apertures) -> tuple[np.ndarray, np.ndarray]:
+    """Return the bright-field and annular dark-field masks of ``apertures``.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The frame's shape.
+    apertures : dict
+        As :func:`find_apertures` returns them.
+
+    Returns
+    -------
+    numpy.ndarray, numpy.ndarray
+        Boolean masks of ``shape``: the disk, the annulus.
+    """
     yy, xx = np.indices(shape)
     cy, cx = apertures["center"]
     r = np.hypot(yy - cy, xx - cx)
@@ -231,7 +245,7 @@ def preview(
     summary = {"kind": "scan" if scan else "stack"}
     if scan:
         ap = find_apertures(mean)
-        bf, adf = _masks(mean.shape, ap)
+        bf, adf = aperture_masks(mean.shape, ap)
         with bar:
             vbf, vadf = dask.compute(_virtual(data, bf), _virtual(data, adf))
         scan_info = d["original_metadata"].get("Scan", {})

@@ -1,0 +1,343 @@
+"""What ``tvips watch`` shows of a recording being written, fed block by block.
+
+:class:`LiveView` takes each block of new frames once and keeps what the
+picture draws:
+
+- the sum of every frame (the mean pattern), and the latest frame;
+- for a scan, the virtual bright-field and annular dark-field value of
+  every scan point reached so far (NaN elsewhere), through apertures found
+  (as ``tvips preview`` finds them) on the mean of the first block of
+  frames and kept from then on, so that the images fill in alike;
+- the intensity of the frames, and the frame rate against the camera's
+  clock, in :class:`Binned` series of at most :data:`BINS` bins.
+
+Memory is a few frames, the scan's images (a value per scan point) and the
+bins, whatever the length of the recording.
+
+Where a frame goes on the scan (:class:`Placement`) follows the reader's
+options: a given ``scan_shape`` places frames in order from
+``scan_start_frame`` (snake and hysteresis by
+:func:`~rsciio_tvips._scans.tables.wind`, as the reader does); ``rotator``
+places them by the rotator index, ``positions`` by the beam positions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._format.layout import MS_PER_S, float_field, frame_times_ms
+from .._scans.detect import position_key, rotator_points
+from .._scans.tables import check_shape, sequential_table, wind
+from .preview import aperture_masks, find_apertures
+
+#: Most bins of a :class:`Binned` series: two doubled when it is full.
+BINS = 1024
+#: Pixels converted to float64 at a time by :func:`weighted_sums` (8 MiB:
+#: in the processor's last-level cache, measured best of 2**16 to 2**20).
+TILE = 2**20
+#: The beam position key's row length (see ``position_key``).
+ROW = 2**20
+
+
+class Binned:
+    """Sums of a value over bins of a growing axis, in at most :data:`BINS` bins.
+
+    Bins start one unit wide; when a value falls past the last bin, pairs
+    of bins are merged (and the width doubled) until it fits.
+    """
+
+    def __init__(self, bins: int = BINS):
+        self.width = 1.0
+        self.sums = np.zeros(bins)
+        self.counts = np.zeros(bins, dtype=np.int64)
+
+    def add(self, x, values) -> None:
+        """Add ``values`` at the places ``x`` (>= 0) of the axis."""
+        x = np.asarray(x, dtype=np.float64)
+        if x.size == 0:
+            return
+        while x.max() >= self.width * self.sums.size:
+            half = self.sums.size // 2
+            self.sums = np.concatenate([self.sums.reshape(-1, 2).sum(axis=1),
+                                        np.zeros(half)])  # fmt: skip
+            self.counts = np.concatenate([self.counts.reshape(-1, 2).sum(axis=1),
+                                          np.zeros(half, np.int64)])  # fmt: skip
+            self.width *= 2
+        index = (x // self.width).astype(np.int64)
+        self.sums += np.bincount(index, values, self.sums.size)
+        self.counts += np.bincount(index, minlength=self.counts.size)
+
+    def used(self) -> int:
+        """Return the bins up to the last one with anything in it."""
+        filled = np.flatnonzero(self.counts)
+        return int(filled[-1]) + 1 if filled.size else 0
+
+    def centres(self) -> np.ndarray:
+        """Return the middle of every bin used, on the axis."""
+        return (np.arange(self.used()) + 0.5) * self.width
+
+
+class Placement:
+    """Where each frame of a scan goes.
+
+    Frames get an index: their place along the scan (``sequential``: from
+    ``scan_start_frame``; ``rotator``: the rotator index, 0-based, until the
+    index runs back, which ends the scan) or, for ``positions``, the beam
+    position ``(y, x)``. :meth:`image` lays values by index out as an image.
+
+    Parameters
+    ----------
+    method : {"sequential", "rotator", "positions"}
+        How frames are placed.
+    shape : tuple of int, optional
+        The scan shape: required for ``sequential``; for ``rotator`` found
+        when the scan ends, if its number of points is a square; for
+        ``positions``, the extent of the positions seen.
+    start : int, optional
+        ``scan_start_frame`` (``sequential``).
+    winding : {"x", "y"}, optional
+        Snake scan axis (``sequential`` and ``rotator``).
+    hysteresis : int, optional
+        Shift of the reversed rows (with ``winding``).
+    """
+
+    def __init__(self, method, shape=None, start=0, winding=None, hysteresis=0):
+        self.method = method
+        self.shape = None if shape is None else check_shape(shape)
+        self.start, self.winding, self.hysteresis = start, winding, hysteresis
+        self.ended = False  # a rotator scan ran back: later frames are not it
+        self.top = 0  # points reached along the scan
+        if method == "sequential" and self.shape is None:
+            raise ValueError("a sequential scan needs its scan_shape")
+
+    def index(self, frames: np.ndarray, headers: np.ndarray) -> np.ndarray:
+        """Return every frame's index on the scan (-1: not on it)."""
+        if self.method == "positions":
+            key = position_key(
+                float_field(headers, "Scan_x"), float_field(headers, "Scan_y")
+            )
+            ok = key >= 0
+            if ok.any():
+                extent = (int(key[ok].max() // ROW) + 1, int((key[ok] % ROW).max()) + 1)
+                old = self.shape or (0, 0)
+                self.shape = (max(old[0], extent[0]), max(old[1], extent[1]))
+            return key
+        if self.method == "sequential":
+            k = frames - self.start
+            return np.where((k >= 0) & (k < math.prod(self.shape)), k, -1)
+        p = rotator_points(headers["rotidx"])
+        if self.ended:
+            return np.full(p.size, -1, dtype=np.int64)
+        highest = np.maximum.accumulate(np.concatenate([[self.top - 1], p[:-1]]))
+        back = np.flatnonzero(p < highest)
+        if back.size:  # the index ran back (to 0, or a new scan): this one is over
+            p[back[0] :] = -1
+            self.ended = True
+        self.top = max(self.top, int(p.max(initial=-1)) + 1)
+        if self.ended and self.shape is None:
+            side = math.isqrt(self.top)
+            if side and side * side == self.top:
+                self.shape = (side, side)
+        if self.shape is not None:
+            p[p >= math.prod(self.shape)] = -1
+        return p
+
+    def image(self, values) -> np.ndarray | None:
+        """Lay values by index out as the scan's image (None: shape not known)."""
+        if self.shape is None:
+            return None
+        if self.method == "positions":
+            return values[: self.shape[0], : self.shape[1]]
+        n = math.prod(self.shape)
+        flat = np.full(n, np.nan)
+        known = values[:n]
+        flat[: known.size] = known
+        if self.method == "sequential":
+            table, _ = sequential_table(self.start + n, self.shape, self.start)
+            table = np.asarray(table) - self.start
+        else:
+            table = np.arange(n, dtype=np.int64).reshape(self.shape)
+        if self.winding is not None and len(self.shape) > 1:
+            table, _ = wind(table, self.winding, self.hysteresis)
+        return np.where(table >= 0, flat[np.clip(table, 0, None)], np.nan)
+
+
+class LiveView:
+    """What the picture of a recording being written shows, fed block by block.
+
+    Parameters
+    ----------
+    frame_shape : tuple of int
+        ``(dimy, dimx)``.
+    placement : Placement, optional
+        For a scan; None for a movie.
+    """
+
+    def __init__(self, frame_shape, placement: Placement | None = None):
+        self.frame_shape = tuple(frame_shape)
+        self.placement = placement
+        self.total = np.zeros(self.frame_shape)
+        self.frames = 0
+        self.latest = None
+        self.intensity = Binned()  # by frame number
+        self.rate = Binned()  # frames by second of the camera clock
+        self.t0 = None  # ms of the first frame
+        self.apertures = None
+        self._weights = None  # (pixels, k), from the first block
+        self.values = {}  # "vbf" / "vadf" -> (scan shape, flat image)
+
+    def feed(self, block) -> None:
+        """Take the frames of one :class:`~rsciio_tvips.FrameBlock`."""
+        frames = block.frames
+        n = frames.shape[0]
+        if n == 0:
+            return
+        flat = frames.reshape(n, -1)
+        self.total += pixel_sums(flat).reshape(self.frame_shape)
+        self.frames += n
+        self.latest = frames[-1].copy()
+        numbers = block.frame_numbers
+        if {"timestamp", "ms"} <= set(block.headers.dtype.names):
+            t = frame_times_ms(block.headers).astype(np.float64)
+            if self.t0 is None:
+                self.t0 = t[0]
+            since = (t - self.t0) / MS_PER_S
+            self.rate.add(np.clip(since, 0, None), np.ones(since.size))
+        if self.placement is None:  # a movie: its intensity per frame
+            self.intensity.add(numbers, flat.sum(axis=1, dtype=_wide(flat.dtype)))
+            return
+        if self._weights is None:  # the apertures, from the first block's mean
+            self._weights = self._weights_for(self.mean())
+        first, weights = self._weights
+        sums = weighted_sums(flat[:, first : first + weights.shape[0]], weights)
+        self._place(numbers, block.headers, sums)
+
+    def _weights_for(self, mean) -> tuple[int, np.ndarray]:
+        """Return the BF and ADF masks as columns, over the pixels they span.
+
+        Returns the first pixel (in C order) the columns start at, and the
+        columns: the rows of the frame that no aperture reaches are never
+        converted.
+        """
+        self.apertures = find_apertures(mean)
+        bf, adf = aperture_masks(mean.shape, self.apertures)
+        masks = np.stack([bf.reshape(-1), adf.reshape(-1)], axis=1)
+        inside = np.flatnonzero(masks.any(axis=1))
+        if inside.size == 0:
+            return 0, masks[:1].astype(np.float64)
+        return int(inside[0]), masks[inside[0] : inside[-1] + 1].astype(np.float64)
+
+    def _place(self, numbers, headers, sums) -> None:
+        index = self.placement.index(numbers, headers)
+        on = np.flatnonzero(index >= 0)
+        if on.size == 0:
+            return
+        by_position = self.placement.method == "positions"
+        for column, name in ((0, "vbf"), (1, "vadf")):
+            self.values[name] = _placed(
+                self.values.get(name), index[on], sums[on, column], by_position
+            )
+
+    def images(self) -> dict:
+        """Return the virtual images of the scan so far (NaN: not reached yet)."""
+        if self.placement is None:
+            return {}
+        out = {k: self.placement.image(v) for k, v in self.values.items()}
+        return {k: v for k, v in out.items() if v is not None}
+
+    def mean(self) -> np.ndarray:
+        """Return the mean pattern of the frames so far."""
+        return self.total / max(self.frames, 1)
+
+
+def pixel_sums(flat: np.ndarray) -> np.ndarray:
+    """Return the sum of frames ``(n, pixels)``, pixel by pixel, as float64.
+
+    Summed as integers (a vectorised add of whole frames, no conversion of
+    every pixel to float), in a type that cannot overflow.
+    """
+    wide = _wide(flat.dtype)
+    if flat.dtype.itemsize <= 2 and flat.shape[0] < 2**16:
+        # 65535 frames of 16 bits fit in 32 bits, twice as fast to add
+        wide = np.int32 if flat.dtype.kind == "i" else np.uint32
+    return np.add.reduce(flat, axis=0, dtype=wide).astype(np.float64)
+
+
+def _wide(dtype: np.dtype):
+    """Return the 64-bit integer type that sums of ``dtype`` values need."""
+    if dtype.kind == "f":
+        return np.float64
+    return np.int64 if dtype.kind == "i" else np.uint64
+
+
+def weighted_sums(flat: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Return every frame's sums through ``weights`` (virtual detectors).
+
+    The pixels are converted to float64 :data:`TILE` values at a time into
+    one buffer that stays in the processor's cache, where one matrix
+    product gives all the sums: the frames leave memory once, whatever the
+    number of detectors. Integer pixels sum exactly (float64 holds integers
+    up to 2**53).
+
+    Parameters
+    ----------
+    flat : numpy.ndarray
+        Frames, ``(n, pixels)`` (a view of some pixels of each is enough).
+    weights : numpy.ndarray
+        ``(pixels, k)``: one column per detector (a mask).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, k)``.
+    """
+    from threadpoolctl import threadpool_limits
+
+    n, pixels = flat.shape
+    rows = max(1, min(n, TILE // pixels))
+    cols = pixels if rows > 1 else min(pixels, TILE)
+    sums = np.zeros((n, weights.shape[1]))
+    buf = np.empty(rows * cols)
+    # one BLAS thread: a product this small gains nothing from more, and
+    # more, on a core shared with the camera's writer, wait for each other
+    with threadpool_limits(limits=1, user_api="blas"):
+        for a in range(0, n, rows):
+            b = min(n, a + rows)
+            for c in range(0, pixels, cols):
+                d = min(pixels, c + cols)
+                tile = buf[: (b - a) * (d - c)].reshape(b - a, d - c)
+                np.copyto(tile, flat[a:b, c:d])
+                sums[a:b] += tile @ weights[c:d]
+    return sums
+
+
+def _placed(values, index, sums, positions: bool) -> np.ndarray:
+    """Put ``sums`` at ``index`` into ``values`` (grown, NaN-filled, as needed).
+
+    Along a scan, ``values`` is flat and ``index`` the place along it; for
+    beam positions, ``values`` is 2-D and ``index`` the position key. The
+    first frame at a place keeps it, as the reader keeps it by default.
+    """
+    if positions:
+        y, x = index // ROW, index % ROW
+        need = (int(y.max()) + 1, int(x.max()) + 1)
+    else:
+        need = (int(index.max()) + 1,)
+    have = (0,) * len(need) if values is None else values.shape
+    if any(n > h for n, h in zip(need, have, strict=True)):
+        # doubled, so that a scan filling in point by point is copied
+        # a few times, not once per block
+        size = [max(n, 2 * h) for n, h in zip(need, have, strict=True)]
+        grown = np.full(size, np.nan)
+        if values is not None:
+            grown[tuple(slice(0, h) for h in have)] = values
+        values = grown
+    at = (y, x) if positions else (index,)
+    # repeated places: the first frame at each keeps it
+    fresh = np.isnan(values[at])
+    flat = np.ravel_multi_index(at, values.shape)[fresh]
+    _, first = np.unique(flat, return_index=True)
+    values.flat[flat[first]] = sums[fresh][first]
+    return values
