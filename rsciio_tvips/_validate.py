@@ -69,13 +69,28 @@ def validate(filename: str | os.PathLike, *, progress=None) -> list[Finding]:
     except OSError as e:  # a part became unreadable while its headers are read
         return worst_first([*rec.findings, _system_finding(path, e)])
     except TvipsFormatError as e:  # a part changed while its headers are read
-        changed = e.findings or [_changed_finding(path, e)]
+        changed = e.findings or [changed_finding(path, e)]
         return worst_first([*rec.findings, *changed])
+    return recording_findings(rec, stream)
+
+
+def recording_findings(rec: TvipsRecording, stream) -> list[Finding]:
+    """Return what :func:`validate` lists for an open recording, worst first.
+
+    Parameters
+    ----------
+    rec : TvipsRecording
+        The recording (its :attr:`~TvipsRecording.findings`: the checks of
+        opening).
+    stream : FrameStream
+        Fed with every frame header (``tvips watch`` feeds it as the
+        frames arrive).
+    """
     return worst_first(rec.findings + stream_findings(rec, stream))
 
 
-def _changed_finding(path: Path, error: TvipsFormatError) -> Finding:
-    """Return a part that changed during the pass as a fatal finding."""
+def changed_finding(path: Path, error: TvipsFormatError) -> Finding:
+    """Return a part that changed during a pass as a fatal finding."""
     # the reader's messages start with the part's name
     name, _, what = str(error).partition(": ")
     return Finding("fatal", name or path.name, None, "part", "unchanged", what)

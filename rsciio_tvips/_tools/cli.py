@@ -38,6 +38,12 @@ Sub-commands:
     1: problems, the data can be read (with ``permissive=True`` where a
     finding says so); 2: the recording cannot be read at all.
 
+``watch FILE [-o OUT] [--every S] [--idle S] [--json] [-q] [reader options]``
+    Follow a recording as it is written (it may not exist yet): a status
+    line, each problem as it happens, a picture rewritten every ``--every``
+    seconds; at the end (no growth for ``--idle`` seconds, or Ctrl-C) what
+    ``validate`` prints, with its exit status (see :mod:`.watch`).
+
 Long work (``convert``, ``preview``, and the header passes of ``info`` and
 ``validate`` that last more than a second) shows one progress bar on
 stderr, or a line every few seconds where stderr is not a terminal
@@ -269,9 +275,14 @@ def _header_pass(command: str, quiet: bool):
 
 
 def _validate(filename: str, out=None, quiet: bool = True) -> int:
-    out = out or sys.stdout
     with _header_pass("validate", quiet) as bar:
         findings = validate(filename, progress=None if bar is None else bar.advance_to)
+    return _print_findings(filename, findings, out)
+
+
+def _print_findings(filename: str, findings, out=None) -> int:
+    """Print what validate prints of ``findings``; return its exit status."""
+    out = out or sys.stdout
     code = status(findings)
     for finding in findings:
         print(finding, file=out)
@@ -284,6 +295,43 @@ def _validate(filename: str, out=None, quiet: bool = True) -> int:
     )
     print(f"{filename}: {verdict[code]}" + (f" ({counts})" if counts else ""), file=out)
     return code
+
+
+def _watch(args) -> int:
+    import json
+
+    from .watch import Watch
+
+    try:
+        if args.output is not None:
+            import matplotlib  # noqa: F401
+
+            from .preview import picture_format
+
+            picture_format(args.output)  # a mistyped name, before the wait
+        kw = _reader_kwargs(args)
+        if kw.get("hysteresis") == "auto":
+            raise ValueError("--hysteresis auto needs the whole scan: give a number")
+    except ImportError:
+        need = "-o needs matplotlib: pip install 'rsciio_tvips[preview]'"
+        return _fail("watch", need)
+    except ValueError as e:
+        return _fail("watch", e)
+    scan = None
+    if "scan_shape" in kw or args.scan_method:
+        keys = ("scan_shape", "scan_start_frame", "winding_scan_axis", "hysteresis")
+        scan = {k: kw[k] for k in keys if k in kw} | {"scan_method": args.scan_method}
+    watcher = Watch(args.file, args.output, args.every, args.idle, scan=scan,
+                    signed=args.signed, quiet=args.quiet)  # fmt: skip
+    try:
+        findings = watcher.run()
+    except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
+        return _fail("watch", e)
+    if args.json:
+        summary = watcher.summary(findings)
+        print(json.dumps(summary, indent=2))
+        return summary["status"]
+    return _print_findings(args.file, findings)
 
 
 def main(argv=None) -> int:
@@ -356,6 +404,24 @@ def main(argv=None) -> int:
     )
     check.add_argument("file", help="any part of the recording")
     check.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    live = sub.add_parser(
+        "watch",
+        help="follow a recording as it is written: status, problems, a picture",
+    )
+    live.add_argument("file", help="any part of the recording (it may not exist yet)")
+    live.add_argument(
+        "-o", "--output",
+        help="a picture (.png, .jpg, .svg or .pdf) rewritten every --every seconds",
+    )  # fmt: skip
+    live.add_argument("--every", type=float, default=2.0, metavar="SECONDS",
+                      help="seconds between two pictures (default 2)")  # fmt: skip
+    live.add_argument(
+        "--idle", type=float, default=10.0, metavar="SECONDS",
+        help="end once the recording has not grown for this long (default 10)",
+    )  # fmt: skip
+    live.add_argument("--json", action="store_true", help="print JSON for scripts")
+    live.add_argument("-q", "--quiet", action="store_true", help="no status line")
+    _reader_options(live)
     args = parser.parse_args(argv)
     with warnings.catch_warnings():
         # pyxem 0.21 imports a helper HyperSpy 2.5 has moved, so every load
@@ -372,6 +438,8 @@ def main(argv=None) -> int:
         )
         if args.command == "validate":
             return _validate(args.file, quiet=args.quiet)
+        if args.command == "watch":
+            return _watch(args)
         if args.command == "convert":
             return _convert(args)
         if args.command == "preview":

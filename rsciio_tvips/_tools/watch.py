@@ -1,0 +1,364 @@
+"""Watch an acquisition as it is written: the ``tvips watch`` command.
+
+:class:`Watch` follows a recording (:class:`~rsciio_tvips._reading.follow.Follower`)
+and, for every block of frames that arrives, once:
+
+1. feeds the frame headers to the checks ``tvips validate`` runs
+   (:class:`~rsciio_tvips._checks.FrameStream`), and says each kind of
+   problem on stderr the first time it is seen (dropped frames from the
+   counter, time reversals ...), as it says a part that stopped short when
+   the next part appears (the checks of opening, run again at each look);
+2. feeds the frames to a :class:`~.live.LiveView`, which the picture
+   (``-o``) is drawn from every ``every`` seconds.
+
+A status line on stderr says, at least once a second on a terminal
+(``2640 frames 121/s 1.0 MB/s, 0 dropped, last 0.1 s ago, demo_003.tvips
+71.2 GB free``; a line every few seconds elsewhere): the frames so far,
+the frames/s and MB/s the recording grew at over the last seconds, the
+frames dropped (the counter's gaps), the seconds since the last frame, the part being
+written and the free space on its disk (said once as a problem when it
+would last under :data:`DISK_LOW_SECONDS` at the current rate, or is under
+:data:`DISK_LOW_BYTES`).
+
+It ends when the recording has not grown for ``idle`` seconds, or on
+Ctrl-C, and returns what ``tvips validate`` would find, from the same
+checks fed with the same headers (nothing is read twice).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from .._checks import counter_joins
+from .._checks.stream import FrameStream
+from .._progress import Status, duration, rate
+from .._reading import follow as _follow
+from .._reading.follow import Follower
+from .._validate import changed_finding, recording_findings, status
+from ..exceptions import Finding, TvipsFormatError
+from .live import LiveView, Placement
+
+#: Default seconds between two pictures, and without growth before the end.
+EVERY_SECONDS = 2.0
+IDLE_SECONDS = 10.0
+#: A disk is about to fill when its free space lasts less than this at the
+#: current write rate ...
+DISK_LOW_SECONDS = 60.0
+#: ... or when less than this is left.
+DISK_LOW_BYTES = 2**30
+#: Seconds over which frames/s and MB/s are measured.
+RATE_WINDOW = 2.0
+#: Seconds between two looks at the free space of the disk.
+DISK_SECONDS = 1.0
+#: Bytes of frames taken in at a time: a block is taken in as soon as it is
+#: whole (a lag of 0.25 s against 0.5 s with 64 MiB, at the same CPU time,
+#: measured behind a writer; benchmarks/watch_lag.py).
+BLOCK_BYTES = 16 * 2**20
+#: The pictures take at most a fifth of the time (drawing one takes 0.3 to
+#: 1 s): pictures are further apart than ``every`` when they take longer.
+DRAW_SHARE = 5.0
+
+
+class Watch:
+    """Follow one recording being written, and say what is seen.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        Any part of the recording, or its name; it need not exist yet.
+    out : str or os.PathLike, optional
+        The picture to rewrite every ``every`` seconds (its extension says
+        the format, as for ``tvips preview``).
+    every : float, optional
+        Seconds between two pictures.
+    idle : float, optional
+        Seconds without growth after which the recording is finished (and
+        how long its first frame is waited for).
+    scan : dict, optional
+        The reader options that make the frames a scan (``scan_shape``,
+        ``scan_start_frame``, ``winding_scan_axis``, ``hysteresis``,
+        ``scan_method``; see :func:`placement_for`); None for a movie.
+    signed : bool, default False
+        Read 16-bit pixels as int16.
+    stream : file, optional
+        Where the status line and the problems go (default stderr).
+    quiet : bool, default False
+        No status line (the problems are still said).
+    clock, sleep : callable, optional
+        The time and the wait (tests pass fakes).
+    on_block : callable, optional
+        Called with each :class:`~rsciio_tvips.FrameBlock` once taken in
+        (the benchmark measures the lag with it).
+    """
+
+    def __init__(self, filename, out=None, every=EVERY_SECONDS, idle=IDLE_SECONDS,
+                 *, scan=None, signed=False, stream=None, quiet=False,
+                 clock=time.monotonic, sleep=time.sleep, on_block=None):  # fmt: skip
+        self.filename = os.fspath(filename)
+        self.out = out
+        self.every = float(every)
+        self.scan = scan
+        self.clock, self.sleep = clock, sleep
+        self.on_block = on_block
+        self.follower = Follower(filename, idle, signed=signed, clock=clock)
+        self.status = Status(self._line, stream=stream, clock=clock, silent=quiet)
+        self.checks = None  # FrameStream, once open
+        self.view = None  # LiveView, once open
+        self.said = set()  # problems said already
+        self.samples = collections.deque()  # (time, frames, bytes) at each look
+        self.last_frame = None  # clock() when the last frame arrived
+        self.free = None  # free bytes on the disk of the part being written
+        self._disk_checked = None
+        self._drawn = None  # clock() at the last picture
+        self._draw_seconds = 0.0  # what the last one took
+        self.pictures = 0
+        self.interrupted = False
+
+    def run(self) -> list[Finding]:
+        """Follow the recording until it is finished; return validate's findings.
+
+        Raises
+        ------
+        FileNotFoundError, TvipsFormatError
+            If no recording came within ``idle`` seconds, or what came is
+            not one.
+        """
+        with self.status:
+            try:
+                if not self.follower.open(self._wait):
+                    self.follower.open_now(final=True)  # raises what is wrong
+            except KeyboardInterrupt:
+                self.follower.open_now(final=True)
+                self.interrupted = True
+            return self._follow()
+
+    def _wait(self, seconds: float) -> None:
+        self._show()
+        self.sleep(seconds)
+
+    def _follow(self) -> list[Finding]:
+        rec = self.follower.recording
+        self.checks = FrameStream(rec.n_frames)
+        placement = None if self.scan is None else placement_for(self.scan, rec)
+        self.view = LiveView(rec.frame_shape, placement)
+        self.last_frame = self.clock()
+        self._sample()
+        self._check_disk()  # for the first status line
+        changed = None
+        try:
+            while not self.interrupted:
+                self._take_blocks()
+                self._check_opening()
+                self._check_disk()
+                self._show()
+                self.sleep(_follow.POLL_SECONDS)
+                try:
+                    self.follower.look()
+                    self._sample()
+                except TvipsFormatError as e:  # a part changed under the watch
+                    changed = changed_finding(Path(self.filename), e)
+                    self.status.say(f"tvips watch: {e}")
+                    break
+                # judged right after a look: time spent drawing is no idleness
+                if self.follower.idle:
+                    break
+        except KeyboardInterrupt:
+            self.interrupted = True
+        if self.out is not None and self.view.frames:
+            self._draw()
+        self.status.close()
+        findings = recording_findings(rec, self.checks)
+        return findings if changed is None else [changed, *findings]
+
+    def _take_blocks(self) -> None:
+        rec = self.follower.recording
+        if self.follower.given < rec.n_frames:
+            # the joins the boundary check speaks for, as validate skips them
+            joins = counter_joins(rec.records, rec.read_header_fields)
+            self.checks.skip = np.array(sorted(joins), dtype=np.int64)
+            self.checks.n_frames = rec.n_frames
+        for block in self.follower.blocks(BLOCK_BYTES):
+            self.checks.feed(block.headers)
+            self.view.feed(block)
+            self._said_stream(rec)
+            now = self.clock()
+            self.last_frame = now
+            if self.on_block is not None:
+                self.on_block(block)
+            self._show()
+        self._picture_due(self.clock())
+
+    def _picture_due(self, now: float) -> None:
+        """Draw the picture if it is time to, once the frames that came are in.
+
+        A picture is drawn every ``every`` seconds, or less often where
+        drawing it takes more than a fifth of that: the frames come first.
+        """
+        if self.out is None or not self.view.frames:
+            return
+        every = max(self.every, DRAW_SHARE * self._draw_seconds)
+        if self._drawn is None or now - self._drawn >= every:
+            self._draw()
+
+    def _said_stream(self, rec) -> None:
+        for kind in self.checks.counts:
+            if kind not in self.said:
+                self.said.add(kind)
+                self._say(self.checks.finding(kind, rec.records.locate))
+
+    def _check_opening(self) -> None:
+        for f in self.follower.recording.problems:
+            # a record being written at the end is what a recording being
+            # written has: said in the summary if it stays
+            if f.field == "frame record":
+                continue
+            key = (f.file, f.offset, f.field)
+            if key not in self.said:
+                self.said.add(key)
+                self._say(f)
+
+    def _check_disk(self) -> None:
+        now = self.clock()
+        if self._disk_checked is not None and now - self._disk_checked < DISK_SECONDS:
+            return
+        self._disk_checked = now
+        part = self.follower.recording.chain.parts[-1]
+        try:
+            self.free = shutil.disk_usage(os.path.dirname(part.path)).free
+        except OSError:
+            self.free = None
+            return
+        per_second = self._rates()[1]
+        low = max(DISK_LOW_BYTES, per_second * DISK_LOW_SECONDS)
+        if self.free < low and "disk" not in self.said:
+            self.said.add("disk")
+            lasts = ""
+            if per_second:
+                lasts = f", about {duration(self.free / per_second)} at this rate"
+            self._say(
+                Finding(
+                    "warning", part.name, None, "disk",
+                    f"more than {_size(low)} free", f"{_size(self.free)} free",
+                    "the disk is about to fill" + lasts,
+                )
+            )  # fmt: skip
+
+    def _say(self, finding: Finding) -> None:
+        self.status.say(f"tvips watch: {finding}")
+
+    def _sample(self) -> None:
+        """Note the size of the recording now, for the rates it grows at."""
+        rec = self.follower.recording
+        self.samples.append((self.clock(), rec.n_frames, rec.chain.nbytes))
+
+    def _rates(self) -> tuple[float, float]:
+        """Return the frames/s and bytes/s the recording grew at lately.
+
+        Over the last :data:`RATE_WINDOW` seconds: the camera's rate (a
+        watcher catching up with a recording already written sees none).
+        """
+        now = self.clock()
+        while len(self.samples) > 1 and now - self.samples[1][0] >= RATE_WINDOW:
+            self.samples.popleft()
+        if len(self.samples) < 2:
+            return 0.0, 0.0
+        (t0, f0, b0), (t1, f1, b1) = self.samples[0], self.samples[-1]
+        span = max(now - t0, t1 - t0, 1e-9)
+        return (f1 - f0) / span, (b1 - b0) / span
+
+    def _show(self) -> None:
+        self.status.show()
+
+    def _line(self, final: bool) -> str:
+        rec = self.follower.recording
+        if rec is None:
+            waited = self.clock() - self.follower.last_growth
+            waiting = f"waiting for the first frame ({duration(waited)})"
+            return f"watch {self.filename}: {waiting}"
+        frames = self.follower.given
+        name = rec.chain.first.name
+        dropped = self.checks.stats["missing"] if self.checks else 0
+        if final:
+            return (
+                f"watch {name}: {frames} frames in {len(rec.chain.parts)} part(s), "
+                f"{dropped} dropped" + (" (interrupted)" if self.interrupted else "")
+            )
+        per_frame, per_byte = self._rates()
+        since = self.clock() - self.last_frame
+        free = "" if self.free is None else f" {_size(self.free)} free"
+        # what matters most first: a narrow terminal cuts the end
+        return (
+            f"{frames} frames {rate(per_frame)}/s {rate(per_byte / 1e6)} MB/s, "
+            f"{dropped} dropped, last {duration(since)} ago, "
+            f"{rec.chain.parts[-1].name}{free}"
+        )
+
+    def _draw(self) -> None:
+        from .figure import live_figure
+        from .preview import picture_format
+
+        started = self.clock()
+        rec = self.follower.recording
+        title = f"{rec.chain.first.name}: {self.view.frames} frames so far"
+        fig, _ = live_figure(title, self.view)
+        out = Path(self.out)
+        # written aside and moved: a viewer never sees half a picture
+        aside = out.with_name(f".{out.name}.{os.getpid()}.partial")
+        fig.savefig(aside, format=picture_format(out))
+        os.replace(aside, out)
+        self._draw_seconds = self.clock() - started
+        self._drawn = self.clock()
+        self.pictures += 1
+
+    def summary(self, findings: list[Finding]) -> dict:
+        """Return the summary ``--json`` prints."""
+        rec = self.follower.recording
+        times = self.checks.summary()
+        return {
+            "file": rec.chain.first.name,
+            "frames": self.follower.given,
+            "parts": len(rec.chain.parts),
+            "dropped_frames": self.checks.stats["missing"],
+            "duration_s": times["duration_s"],
+            "frame_rate": times["frame_rate"],
+            "interrupted": self.interrupted,
+            "status": status(findings),
+            "problems": [asdict(f) for f in findings if f.severity != "info"],
+            "remarks": [asdict(f) for f in findings if f.severity == "info"],
+        }
+
+
+def _size(nbytes: float) -> str:
+    """Return a size in bytes as MB or GB."""
+    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.0f} MB"
+
+
+def placement_for(kw: dict, rec) -> Placement | None:
+    """Return the placement the reader options ``kw`` ask for (None: a movie).
+
+    ``scan_shape`` places frames in order (``scan_method`` may say
+    ``rotator`` or ``positions`` instead); ``scan_shape="auto"`` without a
+    method places them by the beam positions when the frame headers have
+    them, else by the rotator index.
+    """
+    shape = kw.get("scan_shape")
+    method = kw.get("scan_method")
+    if shape is None and method is None:
+        return None
+    if shape == "auto":
+        shape = None
+        if method is None:
+            has = "Scan_x" in rec.header.decoded_header_dtype.names
+            method = "positions" if has else "rotator"
+    method = method or "sequential"
+    return Placement(
+        method, shape, start=kw.get("scan_start_frame") or 0,
+        winding=kw.get("winding_scan_axis"), hysteresis=int(kw.get("hysteresis") or 0),
+    )  # fmt: skip

@@ -1,0 +1,340 @@
+"""``tvips watch``: following an acquisition as it is written.
+
+Acquisitions are replayed by the ``acquire`` fixture (a thread appending a
+recording's bytes to new parts); what the watcher says at the end must be
+what ``tvips validate`` says of the finished recording.
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from rsciio_tvips import Finding, file_reader, follow
+from rsciio_tvips.__main__ import main
+from rsciio_tvips._reading import follow as follow_module
+from rsciio_tvips._tools import watch as watch_module
+from rsciio_tvips._tools.live import BINS, Binned, LiveView, Placement
+from rsciio_tvips._tools.preview import find_apertures
+from rsciio_tvips._tools.watch import Watch
+
+SHAPE = (16, 16)
+
+
+@pytest.fixture(autouse=True)
+def quick_polls(monkeypatch):
+    monkeypatch.setattr(follow_module, "POLL_SECONDS", 0.005)
+
+
+def scan_frames(n, seed=3):
+    """Frames with a bright disk whose brightness varies from frame to frame."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.indices(SHAPE)
+    disk = np.hypot(yy - 8, xx - 7) <= 3
+    frames = rng.integers(0, 50, (n, *SHAPE))
+    frames += (disk * rng.integers(500, 3000, n)[:, None, None]).astype(np.int64)
+    return frames.astype(np.uint16)
+
+
+@pytest.fixture
+def faulty(build, tmp_path, headers_with):
+    """A recording of 60 frames with two dropped ones (counter 31 -> 34)."""
+    num = {i: i + 3 for i in range(30, 60)}
+    values = headers_with(num=num)
+    return build(tmp_path / "src", "cam", frames=scan_frames(60), header_values=values)
+
+
+def test_watch_says_what_validate_says_of_the_finished_recording(
+    faulty, tmp_path, acquire, capsys
+):
+    (tmp_path / "live").mkdir()
+    cam = acquire(faulty, tmp_path / "live", name="cam", part_bytes=4000,
+                  appends=(777,), pause=0.002)  # fmt: skip
+    code = main(["watch", str(cam.path), "--idle", "0.5", "-q"])
+    cam.finish()
+    watched = capsys.readouterr()
+    assert main(["validate", str(cam.path), "-q"]) == code == 1
+    validated = capsys.readouterr()
+    assert watched.out == validated.out
+    assert "frame counter skips" in watched.out
+    # said once as it happened, on stderr
+    said = [
+        line for line in watched.err.splitlines() if line.startswith("tvips watch:")
+    ]
+    assert said == [f"tvips watch: {line}" for line in watched.out.splitlines()[:1]]
+
+
+def test_watch_says_a_part_that_stopped_short(build, tmp_path, acquire, capsys):
+    rec = build(tmp_path / "src", "cam", frames=scan_frames(40))
+    (tmp_path / "live").mkdir()
+    # 100 bytes of part 1 are lost: every later frame is shifted
+    cam = acquire(rec, tmp_path / "live", name="cam", part_bytes=3000,
+                  appends=(500,), pause=0.002, lost={1: 100})  # fmt: skip
+    code = main(["watch", str(cam.path), "--idle", "0.5", "-q", "--json"])
+    cam.finish()
+    out = capsys.readouterr()
+    summary = json.loads(out.out)
+    assert code == summary["status"] == 1
+    joins = [p for p in summary["problems"] if p["field"] == "part boundary"]
+    # the first where the bytes were lost; the later ones shifted with it
+    assert (joins[0]["file"], joins[0]["offset"]) == ("cam_001.tvips", 2900)
+    said = [line for line in out.err.splitlines() if "part boundary" in line]
+    # each said once, as its next part appeared
+    assert said == [f"tvips watch: {Finding(**p)}" for p in joins]
+
+
+def test_watch_json_summary(faulty, tmp_path, acquire, capsys):
+    (tmp_path / "live").mkdir()
+    cam = acquire(faulty, tmp_path / "live", name="cam", part_bytes=5000,
+                  appends=(3000,), pause=0.005)  # fmt: skip
+    code = main(["watch", str(cam.path), "--idle", "0.4", "--json", "-q"])
+    cam.finish()
+    summary = json.loads(capsys.readouterr().out)
+    parts = len(list((tmp_path / "live").iterdir()))
+    assert summary["frames"] == 60
+    assert summary["parts"] == parts > 1
+    assert summary["dropped_frames"] == 2
+    assert summary["status"] == code == 1
+    assert summary["interrupted"] is False
+    # build's clock: frames 250 ms apart
+    assert summary["duration_s"] == 59 * 0.25
+    (problem,) = summary["problems"]
+    assert (problem["field"], problem["expected"], problem["found"]) == (
+        "num", "31", "33",
+    )  # fmt: skip
+
+
+def test_watch_gives_up_when_nothing_comes(tmp_path, capsys):
+    code = main(["watch", str(tmp_path / "none_000.tvips"), "--idle", "0.05", "-q"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tvips watch: No such TVIPS file: ")
+
+
+def test_watch_refuses_a_picture_format_before_waiting(tmp_path, capsys):
+    code = main(["watch", str(tmp_path / "x_000.tvips"), "-o", "live.bmp"])
+    assert code == 2
+    assert "live.bmp" in capsys.readouterr().err
+
+
+def test_watch_refuses_auto_hysteresis(tmp_path, capsys):
+    args = ["watch", "x.tvips", "--scan-shape", "4", "4", "--hysteresis", "auto"]
+    assert main(args) == 2
+    assert capsys.readouterr().err == (
+        "tvips watch: --hysteresis auto needs the whole scan: give a number\n"
+    )
+
+
+def test_watch_picture_of_a_scan(build, tmp_path, acquire):
+    rec = build(tmp_path / "src", "cam", frames=scan_frames(3 + 30))
+    (tmp_path / "live").mkdir()
+    cam = acquire(rec, tmp_path / "live", name="cam", part_bytes=6000,
+                  appends=(900,), pause=0.003)  # fmt: skip
+    out = tmp_path / "live.png"
+    scan = {"scan_shape": (5, 6), "scan_start_frame": 3}
+    watcher = Watch(cam.path, out, every=0.05, idle=0.5, scan=scan, quiet=True)
+    findings = watcher.run()
+    cam.finish()
+    assert findings == []
+    assert watcher.pictures >= 2
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert [p.name for p in tmp_path.iterdir() if "partial" in p.name] == []
+
+
+def _offline_virtual(path, apertures, **kw):
+    (d,) = file_reader(path, lazy=True, **kw)
+    yy, xx = np.indices(SHAPE)
+    r = np.hypot(yy - apertures["center"][0], xx - apertures["center"][1])
+    bf = r <= apertures["bf_radius"]
+    return (d["data"] * bf).sum(axis=(-2, -1), dtype=np.float64).compute()
+
+
+@pytest.mark.parametrize(
+    ("options", "placement"),
+    [
+        ({"scan_shape": (5, 6), "scan_start_frame": 3},
+         Placement("sequential", (5, 6), start=3)),
+        ({"scan_shape": (5, 6), "scan_start_frame": 4, "winding_scan_axis": "x",
+          "hysteresis": 1},
+         Placement("sequential", (5, 6), start=4, winding="x", hysteresis=1)),
+    ],
+    ids=["raster", "snake"],
+)  # fmt: skip
+def test_live_virtual_image_equals_the_readers(build, tmp_path, options, placement):
+    rec = build(tmp_path, "cam", frames=scan_frames(40))
+    view = LiveView(SHAPE, placement)
+    for block in follow(rec.path, idle=0, block_bytes=7 * 512):
+        view.feed(block)
+    offline = _offline_virtual(rec.path, view.apertures, **options)
+    np.testing.assert_array_equal(np.nan_to_num(view.images()["vbf"]), offline)
+    assert view.apertures == find_apertures(scan_frames(40)[:7].mean(axis=0))
+
+
+def test_live_placement_by_beam_positions(build, tmp_path, headers_with):
+    # a 4 x 5 scan from frame 2, then the beam parked at (0, 0)
+    xs = {i: float((i - 2) % 5) for i in range(2, 22)} | {0: 0.0, 1: 0.0}
+    ys = {i: float((i - 2) // 5) for i in range(2, 22)} | {0: 0.0, 1: 0.0}
+    values = headers_with(Scan_x=xs | {22: 0.0, 23: 0.0},
+                          Scan_y=ys | {22: 0.0, 23: 0.0})  # fmt: skip
+    rec = build(tmp_path, "cam", frames=scan_frames(24), frame_header_bytes=108,
+                header_values=values)  # fmt: skip
+    view = LiveView(SHAPE, Placement("positions"))
+    for block in follow(rec.path, idle=0, block_bytes=3 * 512):
+        view.feed(block)
+    vbf = view.images()["vbf"]
+    assert vbf.shape == (4, 5)
+    # the first frame at a position keeps it, as the reader does by default
+    offline = _offline_virtual(rec.path, view.apertures, scan_shape=(4, 5),
+                               scan_start_frame=2)  # fmt: skip
+    expected = offline.copy()
+    expected[0, 0] = _offline_virtual(rec.path, view.apertures)[0]
+    np.testing.assert_array_equal(vbf, expected)
+
+
+def test_live_placement_by_rotator_index(build, tmp_path, headers_with):
+    # rotator index 0 for two frames, 1..9 (a 3 x 3 scan), then back to 0
+    rot = {i: 0 for i in range(2)} | {i: i - 1 for i in range(2, 11)}
+    values = headers_with(rotidx=rot | {11: 0, 12: 0})
+    rec = build(tmp_path, "cam", frames=scan_frames(13), header_values=values)
+    view = LiveView(SHAPE, Placement("rotator"))
+    shapes = []
+    for block in follow(rec.path, idle=0, block_bytes=4 * 512):
+        view.feed(block)
+        shapes.append(view.placement.shape)
+    assert shapes[:2] == [None, None]  # not known until the index runs back
+    assert shapes[-1] == (3, 3)
+    offline = _offline_virtual(rec.path, view.apertures, scan_shape=(3, 3),
+                               scan_start_frame=2)  # fmt: skip
+    np.testing.assert_array_equal(view.images()["vbf"], offline)
+
+
+def test_binned_series_stay_bounded_and_keep_their_sums():
+    series = Binned(bins=8)
+    series.add(np.arange(5), np.ones(5))
+    assert series.width == 1 and series.used() == 5
+    series.add([37.0], [10.0])
+    assert series.width == 8  # 8 bins of 8 cover 0..63
+    assert series.sums.size == 8
+    assert series.sums.sum() == 15
+    assert series.sums[:5].tolist() == [5, 0, 0, 0, 10]
+    assert series.counts.sum() == 6
+    assert Binned().sums.size == BINS
+
+
+def test_a_movie_shows_its_latest_frame(build, tmp_path):
+    rec = build(tmp_path, "cam", frames=scan_frames(9))
+    view = LiveView(SHAPE)
+    for block in follow(rec.path, idle=0, block_bytes=2 * 512):
+        view.feed(block)
+    np.testing.assert_array_equal(view.latest, rec.frames[-1])
+    np.testing.assert_allclose(view.mean(), rec.frames.mean(axis=0))
+    totals = rec.frames.sum(axis=(1, 2), dtype=np.float64)
+    assert view.intensity.sums[:9].tolist() == totals.tolist()
+    assert view.images() == {}
+
+
+def test_a_disk_about_to_fill_is_said_once(faulty, monkeypatch, capsys):
+    monkeypatch.setattr(watch_module.shutil, "disk_usage", lambda path: _Usage())
+    monkeypatch.setattr(watch_module, "DISK_SECONDS", 0.0)
+    main(["watch", str(faulty.path), "--idle", "0.1", "-q"])
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if "disk" in line]
+    assert said == [
+        "tvips watch: warning: cam_000.tvips: disk: expected more than 1.1 GB "
+        "free, found 500 MB free (the disk is about to fill)"
+    ]
+
+
+class _Usage:
+    free = 500_000_000
+
+
+def test_ctrl_c_ends_with_the_summary(faulty, capsys):
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    watcher = Watch(faulty.path, idle=60, quiet=True, sleep=interrupt)
+    findings = watcher.run()
+    assert watcher.interrupted
+    assert [f.field for f in findings] == ["num"]
+    assert watcher.summary(findings)["frames"] == 60
+
+
+def test_a_part_replaced_under_the_watch_is_fatal(build, tmp_path):
+    rec = build(tmp_path, "cam", frames=scan_frames(12), records_per_part=6)
+    looks = []
+
+    def replace_then_wait(seconds):
+        if not looks:
+            other = tmp_path / "other"
+            other.write_bytes(rec.paths[1].read_bytes())
+            other.replace(rec.paths[1])
+        looks.append(seconds)
+
+    watcher = Watch(rec.path, idle=60, quiet=True, sleep=replace_then_wait)
+    findings = watcher.run()
+    assert findings[0].severity == "fatal"
+    assert findings[0].file == "cam_001.tvips"
+    assert "(replaced)" in findings[0].found
+
+
+def _run(args, terminal: bool):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    env["COLUMNS"] = "200"
+    command = [sys.executable, "-m", "rsciio_tvips", "watch", *args]
+    if not terminal:
+        run = subprocess.run(command, capture_output=True, text=True, env=env)
+        return run.returncode, run.stdout, run.stderr
+    leader, child_end = os.openpty()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=child_end,
+                             stdin=subprocess.DEVNULL, env=env)  # fmt: skip
+    os.close(child_end)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the child closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    stdout, _ = child.communicate()
+    os.close(leader)
+    return child.returncode, stdout.decode(), seen.decode().replace("\r\n", "\n")
+
+
+LIVE_LINE = (
+    r"\d+ frames [\d.]+/s [\d.]+ MB/s, \d+ dropped, last [\d.]+ s ago, "
+    r"cam_000.tvips [\d.]+ [MG]B free"
+)
+FINAL_LINE = "watch cam_000.tvips: 60 frames in 1 part(s), 2 dropped"
+
+
+def test_status_line_on_a_terminal(faulty):
+    code, out, err = _run([str(faulty.path), "--idle", "1.5"], terminal=True)
+    assert code == 1
+    assert out.endswith("cam_000.tvips: problems found (1 warning)\n")
+    lines = err.split("\n")
+    # the problem is said before the line is first drawn, then redrawn in place
+    assert lines[0].startswith("tvips watch: warning: cam_000.tvips")
+    assert lines[1].startswith("\r")
+    states = [s.rstrip() for s in lines[1].split("\r")[1:]]
+    assert len(states) >= 2
+    assert all(re.fullmatch(LIVE_LINE, s) for s in states[:-1]), states
+    assert states[-1] == FINAL_LINE
+    assert lines[2:] == [""]
+
+
+def test_status_line_in_a_pipe(faulty, monkeypatch):
+    monkeypatch.setenv("RSCIIO_TVIPS_PROGRESS_INTERVAL", "0.2")
+    code, _, err = _run([str(faulty.path), "--idle", "1"], terminal=False)
+    assert code == 1
+    lines = err.splitlines()
+    assert lines[0].startswith("tvips watch: warning: cam_000.tvips")
+    assert len(lines) >= 3
+    assert all(re.fullmatch(LIVE_LINE, s) for s in lines[1:-1]), lines
+    assert lines[-1] == FINAL_LINE
