@@ -26,6 +26,10 @@ child process just before the timing starts (``sync``, then ``3`` into
 output says so). The sums of every reader are checked against numpy's sum of
 the records, and a mismatch is printed loudly and makes the exit status 1.
 
+Last, ``watch`` rows (``benchmarks/watch_lag.py``; ``--only watch`` for them
+alone): how far ``tvips watch`` stays behind a writer at 1 GB/s over
+``--watch-size``, its CPU time and peak RSS, without and with the picture.
+
 The limits are what the machine does with the same bytes and no library:
 ``readinto`` of the files into one preallocated array with 2 threads (eager
 loads), ``np.memmap`` of the records summed by numpy with 2 threads (lazy
@@ -831,6 +835,22 @@ def libertem_version(python: str) -> tuple[str, str]:
     return proc.stdout.strip(), ""
 
 
+def watch_row(args) -> None:
+    """Print how far ``tvips watch`` stays behind a writer (watch_lag.py)."""
+    script = Path(__file__).with_name("watch_lag.py")
+    for picture in ([], ["--picture"]):
+        proc = subprocess.run(
+            [sys.executable, str(script), "--size", args.watch_size, "--json",
+             *picture], capture_output=True, text=True,
+        )  # fmt: skip
+        if proc.returncode:
+            print(f"watch: failed: {proc.stderr.strip().splitlines()[-1:]}")
+            continue
+        import watch_lag
+
+        print(watch_lag.describe(json.loads(proc.stdout.splitlines()[-1])))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", default="1GiB,8GiB", help="comma-separated sizes")
@@ -846,6 +866,8 @@ def main():
     ap.add_argument("--libertem-context", default="threads", choices=CONTEXTS,
                     help="LiberTEM's executor (threads: 2 of them)")  # fmt: skip
     ap.add_argument("--only", default="", help="run the operations whose name has this")
+    ap.add_argument("--watch-size", default="4GiB",
+                    help="the acquisition tvips watch follows")  # fmt: skip
     ap.add_argument("--child", nargs=3, metavar=("OP", "IMPL", "PATH"))
     ap.add_argument("--save", help="(child) where to save the sum it computed")
     args = ap.parse_args()
@@ -876,11 +898,13 @@ def main():
     )  # fmt: skip
     args.mismatches, args.libertem_primed = [], False
     runs = {}
-    for text in args.size.split(","):
+    for text in args.size.split(",") if args.only != "watch" else []:
         size = parse_size(text)
         runs[size] = run_size(args, size)
     if len(runs) > 1:
         linearity(runs)
+    if args.only in ("", "watch"):
+        watch_row(args)
     if args.mismatches:
         print("\n!!! sums that differ from numpy's:\n" + "\n".join(args.mismatches))
         sys.exit(1)

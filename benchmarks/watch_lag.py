@@ -1,0 +1,199 @@
+"""How far ``tvips watch`` stays behind a camera writing at 1 GB/s.
+
+Usage::
+
+    python benchmarks/watch_lag.py [--size 4GiB] [--rate 1e9] [--part 1GiB]
+                                   [--picture] [--dir /dev/shm/rsciio_tvips_watch]
+
+A writer process (pinned to the second core) writes a version 2 recording of
+256 x 256 uint16 frames, 60-byte frame headers, at ``--rate`` bytes a second
+into parts of ``--part`` bytes, and logs when each block of frames was
+written. The watcher (``rsciio_tvips._tools.watch.Watch``, as ``tvips
+watch --scan-shape`` runs it, pinned to the first core: one core) follows
+it and notes when it has taken in each block. The lag of a frame is the
+time from its last byte written to the watcher having taken it in; the
+output is its median, 99th percentile and maximum, with the watcher's CPU
+time and peak RSS. ``--picture`` also draws the picture every 2 s (``-o``).
+
+The writer cannot always keep its rate: the rate it reached is printed,
+and the lag is behind that. :func:`measure` is what ``benchmarks/bench.py``
+runs for its ``watch`` row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+FRAME = (256, 256)
+FHB = 60
+RECORD = FHB + FRAME[0] * FRAME[1] * 2
+#: Frames written per write() of the camera.
+BLOCK = 32
+MAIN_HEADER = 256
+#: tmpfs: this benchmark measures the watcher, and a disk of the machine it
+#: was written on takes writes at 0.3 GB/s (``dd``), too slow for a camera's
+#: rate; the watcher reads the page cache either way.
+DIR = "/dev/shm/rsciio_tvips_watch"
+
+WRITER = r"""
+import os, sys, time
+import numpy as np
+folder, log = sys.argv[1], sys.argv[5]
+total, rate, part = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+FRAME, FHB, BLOCK = (256, 256), 60, 32
+record = FHB + FRAME[0] * FRAME[1] * 2
+os.sched_setaffinity(0, {1})
+# size, version, dimx, dimy, bitsperpixel, offsets, binning, pixel size,
+# high tension, magnification, frame header bytes (format.md)
+header = np.zeros(64, "<u4")
+header[:13] = [256, 2, FRAME[1], FRAME[0], 16, 0, 0, 1, 1, 1, 300, 100, FHB]
+yy, xx = np.indices(FRAME)
+disk = (np.hypot(yy - 128, xx - 128) <= 20) * 3000
+rng = np.random.default_rng(0)
+recs = np.zeros((BLOCK, record), np.uint8)
+noise = rng.integers(0, 100, (BLOCK, *FRAME))
+recs[:, FHB:].view("<u2").reshape(BLOCK, *FRAME)[:] = disk + noise
+fields = recs[:, :FHB].view("<u4")  # counter, seconds, ms, ...
+fields[:, 6] = 2  # diffraction
+per_ms = rate / 1000 / record  # frames a millisecond
+times = []
+start = time.monotonic()
+k, frame = 0, 0
+f = open(os.path.join(folder, "live_000.tvips"), "wb")
+f.write(header.tobytes())
+room = part - 256
+while frame * record < total:
+    idx = np.arange(frame, frame + BLOCK)
+    fields[:, 0] = idx + 1
+    t = (idx / per_ms).astype(np.int64)
+    fields[:, 1], fields[:, 2] = 1_700_000_000 + t // 1000, t % 1000
+    data = memoryview(recs).cast("B")
+    while len(data):
+        if room == 0:
+            f.close()
+            k += 1
+            f = open(os.path.join(folder, f"live_{k:03d}.tvips"), "wb")
+            room = part
+        n = min(room, len(data))
+        f.write(data[:n])
+        f.flush()
+        data, room = data[n:], room - n
+    frame += BLOCK
+    times.append((time.monotonic(), frame))
+    pause = start + frame * record / rate - time.monotonic()
+    if pause > 0:
+        time.sleep(pause)
+f.close()
+np.save(log, np.array(times))
+"""
+
+
+def measure(folder: Path, size: int, rate: float, part: int, picture: bool) -> dict:
+    """Run one acquisition and its watcher; return the figures."""
+    import resource
+
+    from rsciio_tvips._tools.watch import Watch
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    log = folder / "writer.npy"
+    for task in os.listdir("/proc/self/task"):  # the watcher: one core, every thread
+        os.sched_setaffinity(int(task), {0})
+    writer = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(folder), str(size), str(rate), str(part),
+         str(log)]
+    )  # fmt: skip
+    seen = []
+    n_frames = -(-size // RECORD)
+    rows = n_frames // 256
+    scan = {"scan_shape": (max(rows, 1), 256)}
+    out = folder / "live.png" if picture else None
+    before = resource.getrusage(resource.RUSAGE_SELF)
+
+    def taken(block):
+        seen.append((time.monotonic(), block.stop))
+
+    watcher = Watch(folder / "live_000.tvips", out, idle=2.0, scan=scan,
+                    quiet=True, on_block=taken)  # fmt: skip
+    findings = watcher.run()
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    writer.wait()
+    written = np.load(log)
+    with open("/proc/self/status") as f:
+        rss = next(int(v.split()[1]) * 1024 for v in f if v.startswith("VmHWM"))
+    t_seen = np.array([t for t, _ in seen])
+    f_seen = np.array([n for _, n in seen])
+    # when the frame before each block's end was written (the writer logs
+    # every BLOCK frames; a block may end between two logs: the later one)
+    k = np.searchsorted(written[:, 1], f_seen, side="left")
+    lag = t_seen - written[np.minimum(k, len(written) - 1), 0]
+    span = written[-1, 0] - written[0, 0]
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    shutil.rmtree(folder, ignore_errors=True)
+    return {
+        "frames": int(f_seen[-1]) if f_seen.size else 0,
+        "written_frames": int(written[-1, 1]),
+        "rate_GBps": float(written[-1, 1] * RECORD / span / 1e9) if span else 0.0,
+        "lag_median_s": float(np.median(lag)),
+        "lag_p99_s": float(np.percentile(lag, 99)),
+        "lag_max_s": float(lag.max()),
+        "cpu_s": float(cpu),
+        "acquisition_s": float(span),
+        "peak_rss_GB": rss / 1e9,
+        "findings": [str(f) for f in findings],
+        "picture": picture,
+    }
+
+
+def describe(r: dict) -> str:
+    """Return the figures of :func:`measure` as one line."""
+    picture = ", picture every 2 s" if r["picture"] else ""
+    share = 100 * r["cpu_s"] / max(r["acquisition_s"], 1e-9)
+    return (
+        f"watch, writer at {r['rate_GBps']:.2f} GB/s for {r['acquisition_s']:.1f} s "
+        f"({r['written_frames']} frames{picture}): lag median "
+        f"{r['lag_median_s']:.3f} s, p99 {r['lag_p99_s']:.3f} s, max "
+        f"{r['lag_max_s']:.3f} s; CPU {r['cpu_s']:.1f} s ({share:.0f} % of one "
+        f"core); peak RSS {r['peak_rss_GB']:.2f} GB; frames taken in {r['frames']}"
+    )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", default="4GiB")
+    p.add_argument("--rate", type=float, default=1e9)
+    p.add_argument("--part", default="1GiB")
+    p.add_argument("--picture", action="store_true")
+    p.add_argument("--dir", default=DIR)
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args()
+    units = {"GiB": 2**30, "MiB": 2**20}
+
+    def size(text):
+        for unit, factor in units.items():
+            if text.endswith(unit):
+                return int(float(text[: -len(unit)]) * factor)
+        return int(text)
+
+    r = measure(Path(args.dir), size(args.size), args.rate, size(args.part),
+                args.picture)  # fmt: skip
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    print(describe(r))
+    for f in r["findings"]:
+        print("  finding:", f)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
