@@ -173,6 +173,24 @@ class FrameStream:
             if long.size:
                 self.pause[0] += int(long.size)
 
+    def finding(self, kind: str, locate) -> Finding:
+        """Return the finding of one kind of defect seen so far.
+
+        Parameters
+        ----------
+        kind : str
+            A key of :data:`STREAM_KINDS` that :attr:`counts` holds.
+        locate : callable
+            As for :meth:`findings`.
+        """
+        count, frame, expected, found = self.counts[kind]
+        field, severity, what = STREAM_KINDS[kind]
+        part, offset = locate(frame)
+        return Finding(
+            severity, part.name, offset + field_offset(field), field, expected,
+            found, f"{what}; first at frame {frame}, {count} frame(s)",
+        )  # fmt: skip
+
     def summary(self) -> dict:
         """Return the counts: ``original_metadata.Diagnostics``.
 
@@ -210,19 +228,8 @@ class FrameStream:
             Frame number -> ``(part, file offset of its record)``.
         """
         self._settle()
-        out = []
         # in the table's order, not the order seen: the same for any blocks
-        for kind in (k for k in STREAM_KINDS if k in self.counts):
-            count, frame, expected, found = self.counts[kind]
-            field, severity, what = STREAM_KINDS[kind]
-            part, offset = locate(frame)
-            out.append(
-                Finding(
-                    severity, part.name, offset + field_offset(field), field,
-                    expected, found,
-                    f"{what}; first at frame {frame}, {count} frame(s)",
-                )
-            )  # fmt: skip
+        out = [self.finding(k, locate) for k in STREAM_KINDS if k in self.counts]
         if self.pause is not None:
             count, frame, interval = self.pause
             part, offset = locate(frame)

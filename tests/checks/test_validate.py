@@ -256,7 +256,11 @@ def test_the_stream_finds_the_same_however_the_headers_are_cut(
     assert cut.summary() == whole.summary()
     locate = opened.records.locate
     assert cut.findings(locate) == whole.findings(locate)
-    assert [f.field for f in whole.findings(locate)] == ["num", "timestamp", "timestamp"]
+    assert [f.field for f in whole.findings(locate)] == [
+        "num",
+        "timestamp",
+        "timestamp",
+    ]
 
 
 def test_bad_beam_positions(headers_with, make_tvips):
