@@ -28,6 +28,12 @@ elif what in ("lazy-sum", "lazy-sum-mmap"):
     io = "mmap" if what.endswith("mmap") else "pread"
     (d,) = file_reader(path, lazy=True, io=io)
     result = int(d["data"].sum(dtype=np.uint64).compute())
+elif what == "watch":
+    from rsciio_tvips._tools.watch import Watch
+    watcher = Watch(path, idle=0, scan={"scan_shape": (60, 80)}, quiet=True)
+    watcher.run()
+    vbf = watcher.view.images()["vbf"]
+    result = [watcher.follower.given, int(np.isnan(vbf).sum())]
 elif what == "lazy-vbf":
     (d,) = file_reader(path, lazy=True, scan_shape=(60, 80), winding_scan_axis="x",
                        hysteresis=2)
@@ -72,6 +78,15 @@ def test_memory_bounds(big_recording, peak_rss):
     # a virtual detector reads only the rows of its aperture
     vbf = peak(big_recording.path, "lazy-vbf")
     assert vbf["rss"] - base < 0.5 * chunk
+
+
+def test_watching_stays_small(big_recording, peak_rss):
+    # tvips watch takes the frames in 16 MiB at a time and keeps a frame's
+    # sums, bins and the scan's images: not the recording (600 MiB here)
+    base = peak_rss(CHILD, big_recording.path, "baseline")["rss"]
+    watched = peak_rss(CHILD, big_recording.path, "watch")
+    assert watched["result"] == [FRAMES, 0]
+    assert watched["rss"] - base < 100 * 2**20
 
 
 def worker_peak_rss() -> int:

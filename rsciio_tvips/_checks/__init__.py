@@ -29,6 +29,7 @@ from .opening import (
     boundary_defects,
     chain_defects,
     counter_joins,
+    joins_key,
     size_defects,
     usable_last_part,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "chain_defects",
     "counter_joins",
     "frame_stream",
+    "joins_key",
     "size_defects",
     "stream_findings",
     "usable_last_part",

@@ -242,6 +242,20 @@ def boundary_frames(chain, record_size: int, n_frames: int) -> set[int]:
     return {f for f in chain.first_frames(record_size)[1:] if 0 < f < n_frames}
 
 
+def joins_key(records) -> tuple:
+    """Return what the checks of the part joins depend on besides the headers.
+
+    :func:`boundary_defects` and :func:`counter_joins` judge the joins
+    whose next part holds a whole frame: their verdicts change when a part
+    is added, or when the last part's first frame completes. A recording
+    being written is judged again then (``TvipsRecording.refresh``, ``tvips
+    watch``), not at every look at its growing last part.
+    """
+    chain = records.chain
+    last_first = chain.first_frames(records.record_size)[-1]
+    return (len(chain.parts), last_first < records.n_frames, chain.parts[-1].length > 0)
+
+
 def counter_joins(records, read_headers) -> set[int]:
     """Return the joins whose frame counter :func:`boundary_defects` compares.
 

@@ -27,6 +27,7 @@ from .._checks import (
     Report,
     boundary_defects,
     chain_defects,
+    joins_key,
     size_defects,
     usable_last_part,
 )
@@ -202,15 +203,23 @@ class TvipsRecording:
             header = read_signed(header, chain.first.name)
         self._size(Records(chain, header), report)
 
-    def _size(self, records: Records, report: Report) -> None:
-        """Take ``records`` as the recording's and check their sizes and joins."""
+    def _size(self, records: Records, report: Report, joins=None) -> None:
+        """Take ``records`` as the recording's and check their sizes and joins.
+
+        ``joins``: ``(joins_key, defects)`` of the part joins found before,
+        kept while the key is the same (the joins are not read again).
+        """
         #: Where every frame record lies: the parts and the main header.
         self.records = records
         report.add(size_defects(records))
         self.n_frames, self.ignored_bytes = divmod(
             records.chain.nbytes, records.record_size
         )
-        report.add(boundary_defects(records, self.read_header_fields))
+        key = joins_key(records)
+        if joins is None or key != self._joins[0]:
+            joins = (key, boundary_defects(records, self.read_header_fields))
+        self._joins = joins
+        report.add(joins[1])
         #: Every finding of the checks made on opening (and on the last
         #: :meth:`refresh`), ``info`` remarks too.
         self.findings: list[Finding] = report.findings
@@ -254,7 +263,9 @@ class TvipsRecording:
             raise TvipsFormatError(wrong)
         report.findings.extend(self._header_findings)
         before = self.n_frames
-        self._size(Records(chain, self.header), report)
+        # the joins are judged again when their verdicts can change (see
+        # joins_key), not at every look at a growing last part
+        self._size(Records(chain, self.header), report, self._joins)
         for cached in ("frame_headers", "header_fields"):
             self.__dict__.pop(cached, None)  # of the frames there were
         return self.n_frames - before

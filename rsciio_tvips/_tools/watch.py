@@ -36,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._checks import counter_joins
+from .._checks import counter_joins, joins_key
 from .._checks.stream import FrameStream
 from .._progress import Status, duration, rate
 from .._reading import follow as _follow
@@ -120,6 +120,7 @@ class Watch:
         self._draw_seconds = 0.0  # what the last one took
         self.pictures = 0
         self.interrupted = False
+        self._joins = None  # joins_key when the joins were last found
 
     def run(self) -> list[Finding]:
         """Follow the recording until it is finished; return validate's findings.
@@ -179,11 +180,13 @@ class Watch:
 
     def _take_blocks(self) -> None:
         rec = self.follower.recording
-        if self.follower.given < rec.n_frames:
+        key = joins_key(rec.records)
+        if self.follower.given < rec.n_frames and key != self._joins:
             # the joins the boundary check speaks for, as validate skips them
+            self._joins = key
             joins = counter_joins(rec.records, rec.read_header_fields)
             self.checks.skip = np.array(sorted(joins), dtype=np.int64)
-            self.checks.n_frames = rec.n_frames
+        self.checks.n_frames = rec.n_frames
         for block in self.follower.blocks(BLOCK_BYTES):
             self.checks.feed(block.headers)
             self.view.feed(block)

@@ -212,3 +212,32 @@ def test_follow_stops_on_a_part_replaced_under_it(build, tmp_path, monkeypatch):
     changed = r"rec_001.tvips: the part changed .* \(replaced\)"
     with pytest.raises(TvipsFormatError, match=changed):
         next(blocks)
+
+
+def test_follow_reads_each_record_once(build, tmp_path, acquire, monkeypatch):
+    import os as _os
+
+    from rsciio_tvips._reading import preadv
+
+    read = []
+    real = _os.preadv
+
+    def counting(fd, bufs, offset):
+        n = real(fd, bufs, offset)
+        read.append(n)
+        return n
+
+    monkeypatch.setattr(preadv.os, "preadv", counting)
+    rec = build(tmp_path / "src", n_frames=60, shape=(16, 16))
+    (tmp_path / "live").mkdir()
+    cam = acquire(rec, tmp_path / "live", part_bytes=9000, appends=(1500,),
+                  pause=0.003)  # fmt: skip
+    _, frames, _ = collect(cam.path, idle=0.5)
+    cam.finish()
+    assert len(frames) == 60
+    parts = len(list((tmp_path / "live").iterdir()))
+    # the records once; and as each part appears, the checks of the joins
+    # read two runs of two headers (the counter at both ends) and one run
+    # per join: 60-byte headers 512 bytes apart, read with the gap
+    run = 60 + 512 + 60
+    assert len(rec.stream) < sum(read) <= len(rec.stream) + parts * (2 + parts) * run
