@@ -2,11 +2,12 @@
 
 Sub-commands:
 
-``demo``
+``demo [--keep DIR] [--live]``
     Write a small 4D-STEM recording of several parts into a temporary folder
     (or ``--keep DIR``), read it back lazily as a scan, and print what was
     found: the parts, the frames, the headers and a virtual bright-field
-    image of the scan.
+    image of the scan. With ``--live``, write it into ``DIR`` as a camera
+    would, a frame every 10 ms, for ``tvips watch`` to follow.
 
 ``info FILE [--json] [--estimate-hysteresis] [-q]``
     What the recording holds: parts, main header, frame layout, times, frame
@@ -62,7 +63,7 @@ from .._microed.options import SMV_OPTIONS
 from .._progress import Progress, pass_delay
 from .._validate import status, validate
 from ..exceptions import SEVERITIES, TvipsFormatError
-from .demo import run_demo
+from .demo import run_demo, run_live_demo
 
 
 def _info(
@@ -355,6 +356,10 @@ def main(argv=None) -> int:
         "demo", help="write a small recording, read it back and print what was found"
     )
     demo.add_argument("--keep", metavar="DIR", help="write the recording into DIR")
+    demo.add_argument(
+        "--live", action="store_true",
+        help="with --keep: write it as a camera would, over 2.6 s (for tvips watch)",
+    )  # fmt: skip
     info = sub.add_parser(
         "info", help="what a recording holds, and the reader arguments for its scan"
     )
@@ -447,5 +452,13 @@ def main(argv=None) -> int:
         if args.command == "info":
             return _info(args.file, args.json, args.estimate_hysteresis,
                          quiet=args.quiet)  # fmt: skip
+        if args.live:
+            if not args.keep:
+                return _fail("demo", "--live writes into a folder: give --keep DIR")
+            try:
+                run_live_demo(args.keep)
+            except OSError as e:
+                return _fail("demo", e)
+            return 0
         run_demo(args.keep)
         return 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import dask
@@ -138,6 +139,7 @@ def write_demo_recording(
     before: int = 5,
     after: int = 3,
     part_size: int = 700_000,
+    live: bool = False,
 ) -> Path:
     """Write the demo recording and return the path of its first part.
 
@@ -153,6 +155,10 @@ def write_demo_recording(
         Frames before and after the scan.
     part_size : int, optional
         Size cap of each part in bytes; records straddle parts.
+    live : bool, default False
+        Write it as a camera does, over the 2.6 s the frame times say: a
+        frame record every 10 ms, the next part once one is full (to try
+        ``tvips watch`` on).
 
     Returns
     -------
@@ -192,9 +198,39 @@ def write_demo_recording(
     main["dummy"] = np.frombuffer((b"TVIPS " * 40)[: main["dummy"].size], np.uint8)
     data = main.tobytes() + records.tobytes()
     directory = Path(directory)
+    if live:
+        return _acquire(directory, name, data, records.itemsize, part_size)
     for k, start in enumerate(range(0, len(data), part_size)):
         path = directory / part_name(name, k)
         path.write_bytes(data[start : start + part_size])
+    return directory / part_name(name, 0)
+
+
+def _acquire(directory: Path, name: str, data: bytes, record: int, part_size: int):
+    """Write ``data`` as a camera does: a record every frame interval, in parts."""
+    start = MAIN_HEADER_DTYPE.itemsize
+    t0 = time.monotonic()
+    done, part = 0, 0
+    f = open(directory / part_name(name, part), "wb")
+    try:
+        while done < len(data):
+            # the main header with the first record, then a record at a time
+            end = min(len(data), max(done, start) + record)
+            while done < end:
+                n = min(end - done, (part + 1) * part_size - done)
+                f.write(data[done : done + n])
+                f.flush()
+                done += n
+                if done == (part + 1) * part_size and done < len(data):
+                    f.close()
+                    part += 1
+                    f = open(directory / part_name(name, part), "wb")
+            frames = (done - start) // record
+            pause = t0 + frames * DEMO_FRAME_MS / MS_PER_S - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+    finally:
+        f.close()
     return directory / part_name(name, 0)
 
 
@@ -261,6 +297,21 @@ def demo_summary(folder: str | os.PathLike) -> list[str]:
         f"signal type {meta['Signal'].get('signal_type')}"
     )
     return lines
+
+
+def run_live_demo(folder: str | os.PathLike, out=None) -> None:
+    """Write the demo recording into ``folder`` as a camera would (see ``--live``)."""
+    out = out or sys.stdout
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    first = folder / part_name("demo", 0)
+    existing = sorted(folder.glob("demo_*.tvips"))
+    if existing:
+        names = ", ".join(p.name for p in existing)
+        raise FileExistsError(f"{folder} holds a demo recording already: {names}")
+    print(f"writing {first} at 100 frames/s (2.6 s) ...", file=out, flush=True)
+    write_demo_recording(folder, live=True)
+    print(f"wrote {first} and the parts after it", file=out)
 
 
 def run_demo(keep: str | os.PathLike | None = None, out=None) -> list[str]:

@@ -18,7 +18,10 @@ Where a frame goes on the scan (:class:`Placement`) follows the reader's
 options: a given ``scan_shape`` places frames in order from
 ``scan_start_frame`` (snake and hysteresis by
 :func:`~rsciio_tvips._scans.tables.wind`, as the reader does); ``rotator``
-places them by the rotator index, ``positions`` by the beam positions.
+places them by the rotator index, ``positions`` by the beam positions: there
+a run of frames at one position shows its last frame (the beam waits at the
+scan's start before it moves on, as LiberTEM's detection takes it), and a
+position met again after the beam moved away keeps what it had.
 """
 
 from __future__ import annotations
@@ -34,6 +37,8 @@ from .preview import aperture_masks, find_apertures
 
 #: Most bins of a :class:`Binned` series: two doubled when it is full.
 BINS = 1024
+#: The first width of the frame-rate bins, in seconds.
+RATE_BIN_SECONDS = 0.1
 #: Pixels converted to float64 at a time by :func:`weighted_sums` (8 MiB:
 #: in the processor's last-level cache, measured best of 2**16 to 2**20).
 TILE = 2**20
@@ -44,12 +49,12 @@ ROW = 2**20
 class Binned:
     """Sums of a value over bins of a growing axis, in at most :data:`BINS` bins.
 
-    Bins start one unit wide; when a value falls past the last bin, pairs
+    Bins start ``width`` wide; when a value falls past the last bin, pairs
     of bins are merged (and the width doubled) until it fits.
     """
 
-    def __init__(self, bins: int = BINS):
-        self.width = 1.0
+    def __init__(self, bins: int = BINS, width: float = 1.0):
+        self.width = float(width)
         self.sums = np.zeros(bins)
         self.counts = np.zeros(bins, dtype=np.int64)
 
@@ -182,10 +187,12 @@ class LiveView:
         self.frames = 0
         self.latest = None
         self.intensity = Binned()  # by frame number
-        self.rate = Binned()  # frames by second of the camera clock
+        # frames by tenth of a second of the camera clock, at first
+        self.rate = Binned(width=RATE_BIN_SECONDS)
         self.t0 = None  # ms of the first frame
         self.apertures = None
         self._weights = None  # (pixels, k), from the first block
+        self._open_position = None  # the beam position of the last frame
         self.values = {}  # "vbf" / "vadf" -> (scan shape, flat image)
 
     def feed(self, block) -> None:
@@ -234,11 +241,22 @@ class LiveView:
         on = np.flatnonzero(index >= 0)
         if on.size == 0:
             return
+        index, sums = index[on], sums[on]
         by_position = self.placement.method == "positions"
+        again = False
+        if by_position:
+            # a run of frames at one position (the beam waiting at the scan's
+            # start, or dwelling) shows its last frame; a later run there
+            # (the beam parked at the start after the scan) does not count
+            last = np.append(np.flatnonzero(np.diff(index) != 0), index.size - 1)
+            again = bool(index[0] == self._open_position)
+            index, sums = index[last], sums[last]
         for column, name in ((0, "vbf"), (1, "vadf")):
-            self.values[name] = _placed(
-                self.values.get(name), index[on], sums[on, column], by_position
+            self.values[name], written = _placed(
+                self.values.get(name), index, sums[:, column], by_position, again
             )
+        # the last run goes on in the next block only where it holds its place
+        self._open_position = int(index[-1]) if written[-1] else None
 
     def images(self) -> dict:
         """Return the virtual images of the scan so far (NaN: not reached yet)."""
@@ -313,12 +331,15 @@ def weighted_sums(flat: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return sums
 
 
-def _placed(values, index, sums, positions: bool) -> np.ndarray:
+def _placed(values, index, sums, positions: bool, again=False) -> np.ndarray:
     """Put ``sums`` at ``index`` into ``values`` (grown, NaN-filled, as needed).
 
     Along a scan, ``values`` is flat and ``index`` the place along it; for
     beam positions, ``values`` is 2-D and ``index`` the position key. The
-    first frame at a place keeps it, as the reader keeps it by default.
+    first frame at a place keeps it, as the reader keeps it by default;
+    with ``again``, the first one given replaces what its place holds (a
+    run of frames at one beam position that goes on from the last block).
+    Returns the values and which of ``sums`` were written.
     """
     if positions:
         y, x = index // ROW, index % ROW
@@ -337,7 +358,11 @@ def _placed(values, index, sums, positions: bool) -> np.ndarray:
     at = (y, x) if positions else (index,)
     # repeated places: the first frame at each keeps it
     fresh = np.isnan(values[at])
-    flat = np.ravel_multi_index(at, values.shape)[fresh]
+    fresh[0] |= again
+    chosen = np.flatnonzero(fresh)
+    flat = np.ravel_multi_index(at, values.shape)[chosen]
     _, first = np.unique(flat, return_index=True)
-    values.flat[flat[first]] = sums[fresh][first]
-    return values
+    values.flat[flat[first]] = sums[chosen[first]]
+    written = np.zeros(index.size, dtype=bool)
+    written[chosen[first]] = True
+    return values, written
