@@ -8,7 +8,9 @@ It writes the demo recording (``tvips demo``) into a temporary folder and
 draws it with ``tvips preview`` into ``docs/_static/``:
 
 - ``preview_scan.png``: the recording as a scan (``--scan-shape auto``);
-- ``preview_stack.png``: the recording as a stack of frames.
+- ``preview_stack.png``: the recording as a stack of frames;
+- ``watch_scan.png``: ``tvips watch`` following the demo as it is written
+  (``tvips demo --live``), its picture as it was halfway through the scan.
 
 The pictures are committed, so building the documentation needs neither
 matplotlib nor this script. Run it again when the demo or the preview
@@ -18,9 +20,11 @@ changes.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 DOCS = Path(__file__).resolve().parent
@@ -60,6 +64,34 @@ def tvips(*args: str, cwd: str) -> str:
     return done.stdout
 
 
+#: Seconds into the live demo (2.6 s long) when its picture is kept, and
+#: the seconds the watcher is given to start before the demo does.
+HALFWAY_SECONDS = 1.8
+STARTUP_SECONDS = 5.0
+
+
+def watch_figure(tmp: str) -> None:
+    """Keep the picture ``tvips watch`` draws of the live demo, halfway through."""
+    env = {**os.environ, "PYTHONPATH": str(DOCS.parent)}
+    out = Path(tmp) / "live.png"
+    command = [sys.executable, "-m", "rsciio_tvips"]
+    watch = subprocess.Popen(
+        [*command, "watch", "live/demo_000.tvips", "--scan-shape", "auto",
+         "-o", str(out), "--every", "0.2", "--idle", "8", "-q"],
+        cwd=tmp, env=env, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(STARTUP_SECONDS)  # the watcher is waiting for the first part
+    camera = subprocess.Popen([*command, "demo", "--keep", "live", "--live"],
+                              cwd=tmp, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+    halfway = time.time() + HALFWAY_SECONDS
+    # the first picture drawn after halfway (drawing one takes a while)
+    while not out.exists() or out.stat().st_mtime < halfway:
+        time.sleep(0.02)
+    shutil.copy(out, STATIC / "watch_scan.png")
+    camera.wait()
+    print(watch.communicate()[0], end="")
+
+
 def main() -> int:
     """Write the demo recording and draw every picture of ``FIGURES``."""
     STATIC.mkdir(exist_ok=True)
@@ -69,6 +101,7 @@ def main() -> int:
             out = str(STATIC / name)
             args = ("preview", "demo/demo_000.tvips", "-o", out, "-q", *options)
             print(tvips(*args, cwd=tmp), end="")
+        watch_figure(tmp)
     return 0
 
 

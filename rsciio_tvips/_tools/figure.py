@@ -34,6 +34,9 @@ FIGSIZE = {"scan": (10.0, 8.0), "stack": (10.0, 4.0), "tilt series": (15.0, 4.0)
 DPI = 100
 #: The unit of the values of the images (the virtual images are sums of them).
 COUNTS = "counts"
+#: The colour of the points a scan being watched has not reached yet.
+NOT_YET = "tab:blue"
+NOT_YET_TEXT = "blue: not reached yet"
 #: What the axes of an image are in when they carry no calibration.
 UNCALIBRATED = {"scan": "scan points", "frame": "pixels"}
 #: matplotlib's layout for grids of fixed-aspect images with colour bars: it
@@ -206,7 +209,7 @@ def live_figure(title: str, view, notes=()):
                 panels.append(_image(ax, images[name], what, plain,
                                      UNCALIBRATED["scan"]))  # fmt: skip
             else:
-                panels.append(_waiting(ax, what, "scan shape not known yet"))
+                panels.append(_waiting(ax, what, view.waiting or "no frame yet"))
         panels.append(_pattern(axes[2], view.mean(), view.apertures, plain, None))
         panels.append(_rate_plot(axes[3], view.rate))
     else:
@@ -228,10 +231,11 @@ def _waiting(ax, title: str, why: str) -> dict:
 
 
 def _rate_plot(ax, rate) -> dict:
-    """Plot frames per second against the camera's clock."""
+    """Plot frames per second against the camera's clock (bins in ms)."""
     # the last bin is still filling: it would show the rate falling
     used = max(rate.used() - 1, min(rate.used(), 1))
-    ax.plot(rate.centres()[:used], rate.sums[:used] / rate.width, lw=1,
+    seconds = rate.width / MS_PER_S
+    ax.plot(rate.centres()[:used] / MS_PER_S, rate.sums[:used] / seconds, lw=1,
             color="tab:orange")  # fmt: skip
     ax.set_xlabel("time since the first frame (s)")
     ax.set_ylabel("frames per second")
@@ -322,11 +326,24 @@ def _image(ax, image, title, axes, uncalibrated) -> dict:
     limits = (None, None) if value is None else (value - 1, value + 1)
     if value is not None:
         title = f"{title} (constant: {value:.6g} {COUNTS})"
-    shown = ax.imshow(image, cmap="gray", interpolation="nearest",
+    cmap = "gray"
+    if np.isnan(image).any():
+        # points a scan being watched has not reached: white would read as
+        # bright, black as dark
+        cmap = _gray_with(NOT_YET)
+        title = f"{title}\n({NOT_YET_TEXT})"
+    shown = ax.imshow(image, cmap=cmap, interpolation="nearest",
                       extent=_extent(axes, image.shape), vmin=limits[0],
                       vmax=limits[1])  # fmt: skip
     _colorbar(ax, shown, COUNTS)
     return _panel(ax, title, axes, uncalibrated, COUNTS)
+
+
+def _gray_with(bad: str):
+    """Return the gray colour map, with ``bad`` for NaN."""
+    from matplotlib import colormaps
+
+    return colormaps["gray"].with_extremes(bad=bad)
 
 
 def _colorbar(ax, shown, label: str) -> None:

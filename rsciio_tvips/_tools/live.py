@@ -6,8 +6,9 @@ picture draws:
 - the sum of every frame (the mean pattern), and the latest frame;
 - for a scan, the virtual bright-field and annular dark-field value of
   every scan point reached so far (NaN elsewhere), through apertures found
-  (as ``tvips preview`` finds them) on the mean of the first block of
-  frames and kept from then on, so that the images fill in alike;
+  (as ``tvips preview`` finds them) on the mean of the scan's first
+  :data:`APERTURE_FRAMES` frames and kept from then on, so that the images
+  fill in alike;
 - the intensity of the frames, and the frame rate against the camera's
   clock, in :class:`Binned` series of at most :data:`BINS` bins.
 
@@ -30,15 +31,20 @@ import math
 
 import numpy as np
 
-from .._format.layout import MS_PER_S, float_field, frame_times_ms
+from .._format.layout import float_field, frame_times_ms
 from .._scans.detect import position_key, rotator_points
 from .._scans.tables import check_shape, sequential_table, wind
 from .preview import aperture_masks, find_apertures
 
 #: Most bins of a :class:`Binned` series: two doubled when it is full.
 BINS = 1024
-#: The first width of the frame-rate bins, in seconds.
-RATE_BIN_SECONDS = 0.1
+#: The apertures are found on the mean of the scan's first this many frames
+#: (or of as many as make APERTURE_PIXELS, for large frames): held, and then
+#: placed, until then.
+APERTURE_FRAMES = 64
+APERTURE_PIXELS = 2**25
+#: The first width of the frame-rate bins, in ms of the camera's clock.
+RATE_BIN_MS = 100
 #: Pixels converted to float64 at a time by :func:`weighted_sums` (8 MiB:
 #: in the processor's last-level cache, measured best of 2**16 to 2**20).
 TILE = 2**20
@@ -187,12 +193,13 @@ class LiveView:
         self.frames = 0
         self.latest = None
         self.intensity = Binned()  # by frame number
-        # frames by tenth of a second of the camera clock, at first
-        self.rate = Binned(width=RATE_BIN_SECONDS)
+        # frames by 100 ms of the camera clock, at first
+        self.rate = Binned(width=RATE_BIN_MS)
         self.t0 = None  # ms of the first frame
         self.apertures = None
         self._weights = None  # (pixels, k), from the first block
         self._open_position = None  # the beam position of the last frame
+        self._pending = []  # (places, frames) held until the apertures are found
         self.values = {}  # "vbf" / "vadf" -> (scan shape, flat image)
 
     def feed(self, block) -> None:
@@ -210,16 +217,39 @@ class LiveView:
             t = frame_times_ms(block.headers).astype(np.float64)
             if self.t0 is None:
                 self.t0 = t[0]
-            since = (t - self.t0) / MS_PER_S
-            self.rate.add(np.clip(since, 0, None), np.ones(since.size))
+            # in ms, whole numbers: bins of 0.1 s hold what they should
+            self.rate.add(np.clip(t - self.t0, 0, None), np.ones(t.size))
         if self.placement is None:  # a movie: its intensity per frame
             self.intensity.add(numbers, flat.sum(axis=1, dtype=_wide(flat.dtype)))
             return
-        if self._weights is None:  # the apertures, from the first block's mean
-            self._weights = self._weights_for(self.mean())
-        first, weights = self._weights
-        sums = weighted_sums(flat[:, first : first + weights.shape[0]], weights)
-        self._place(numbers, block.headers, sums)
+        index = self.placement.index(numbers, block.headers)
+        on = np.flatnonzero(index >= 0)
+        if on.size == 0:
+            return  # frames before (or after) the scan
+        placed = flat if on.size == n else flat[on]
+        if self._weights is not None:
+            self._place(index[on], placed)
+            return
+        # the apertures come from the scan's own first frames: the frames
+        # before it (the beam blanked, or waiting) would show no disk
+        self._pending.append((index[on], placed.copy()))
+        held = sum(p.shape[0] for _, p in self._pending)
+        if held >= APERTURE_FRAMES or held * flat.shape[1] >= APERTURE_PIXELS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Find the apertures on the frames held, then place those frames."""
+        if not self._pending:
+            return
+        index = np.concatenate([i for i, _ in self._pending])
+        frames = np.concatenate([p for _, p in self._pending])
+        self._pending = []
+        shown = frames
+        if self.placement.method == "positions":
+            shown = frames[_run_ends(index)]  # a wait shows its last frame only
+        mean = shown.mean(axis=0, dtype=np.float64).reshape(self.frame_shape)
+        self._weights = self._weights_for(mean)
+        self._place(index, frames)
 
     def _weights_for(self, mean) -> tuple[int, np.ndarray]:
         """Return the BF and ADF masks as columns, over the pixels they span.
@@ -236,19 +266,17 @@ class LiveView:
             return 0, masks[:1].astype(np.float64)
         return int(inside[0]), masks[inside[0] : inside[-1] + 1].astype(np.float64)
 
-    def _place(self, numbers, headers, sums) -> None:
-        index = self.placement.index(numbers, headers)
-        on = np.flatnonzero(index >= 0)
-        if on.size == 0:
-            return
-        index, sums = index[on], sums[on]
+    def _place(self, index, flat) -> None:
+        """Sum the frames ``flat`` (of places ``index``) and put them in the images."""
+        first, weights = self._weights
+        sums = weighted_sums(flat[:, first : first + weights.shape[0]], weights)
         by_position = self.placement.method == "positions"
         again = False
         if by_position:
             # a run of frames at one position (the beam waiting at the scan's
             # start, or dwelling) shows its last frame; a later run there
             # (the beam parked at the start after the scan) does not count
-            last = np.append(np.flatnonzero(np.diff(index) != 0), index.size - 1)
+            last = _run_ends(index)
             again = bool(index[0] == self._open_position)
             index, sums = index[last], sums[last]
         for column, name in ((0, "vbf"), (1, "vadf")):
@@ -264,6 +292,21 @@ class LiveView:
             return {}
         out = {k: self.placement.image(v) for k, v in self.values.items()}
         return {k: v for k, v in out.items() if v is not None}
+
+    def finish(self) -> None:
+        """Place the frames still held (a scan shorter than APERTURE_FRAMES)."""
+        if self.placement is not None:
+            self._flush()
+
+    @property
+    def waiting(self) -> str | None:
+        """Why the scan's images are not there yet, or None."""
+        if self.placement is None or self.values:
+            return None
+        if self._weights is None:
+            held = sum(p.shape[0] for _, p in self._pending)
+            return f"apertures found after {APERTURE_FRAMES} scan frames ({held} yet)"
+        return "scan shape not known yet"
 
     def mean(self) -> np.ndarray:
         """Return the mean pattern of the frames so far."""
@@ -329,6 +372,11 @@ def weighted_sums(flat: np.ndarray, weights: np.ndarray) -> np.ndarray:
                 np.copyto(tile, flat[a:b, c:d])
                 sums[a:b] += tile @ weights[c:d]
     return sums
+
+
+def _run_ends(index: np.ndarray) -> np.ndarray:
+    """Return where each run of equal values of ``index`` ends."""
+    return np.append(np.flatnonzero(np.diff(index) != 0), index.size - 1)
 
 
 def _placed(values, index, sums, positions: bool, again=False) -> np.ndarray:

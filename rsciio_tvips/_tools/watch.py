@@ -61,8 +61,8 @@ DISK_SECONDS = 1.0
 #: whole (a lag of 0.25 s against 0.5 s with 64 MiB, at the same CPU time,
 #: measured behind a writer; benchmarks/watch_lag.py).
 BLOCK_BYTES = 16 * 2**20
-#: The pictures take at most a fifth of the time (drawing one takes 0.3 to
-#: 1 s): pictures are further apart than ``every`` when they take longer.
+#: While the watcher is behind, pictures take at most a fifth of its time
+#: (drawing one takes 0.3 to 1 s): further apart than ``every`` if need be.
 DRAW_SHARE = 5.0
 
 
@@ -131,6 +131,10 @@ class Watch:
             If no recording came within ``idle`` seconds, or what came is
             not one.
         """
+        if self.out is not None:
+            # imported now, not in the first picture's time, which spaces
+            # the pictures out (DRAW_SHARE)
+            import matplotlib.figure  # noqa: F401
         with self.status:
             try:
                 if not self.follower.open(self._wait):
@@ -172,6 +176,7 @@ class Watch:
                     break
         except KeyboardInterrupt:
             self.interrupted = True
+        self.view.finish()
         if self.out is not None and self.view.frames:
             self._draw()
         self.status.close()
@@ -187,7 +192,9 @@ class Watch:
             joins = counter_joins(rec.records, rec.read_header_fields)
             self.checks.skip = np.array(sorted(joins), dtype=np.int64)
         self.checks.n_frames = rec.n_frames
+        taken = 0
         for block in self.follower.blocks(BLOCK_BYTES):
+            taken += 1
             self.checks.feed(block.headers)
             self.view.feed(block)
             self._said_stream(rec)
@@ -196,17 +203,21 @@ class Watch:
             if self.on_block is not None:
                 self.on_block(block)
             self._show()
-        self._picture_due(self.clock())
+        self._picture_due(self.clock(), behind=taken > 1)
 
-    def _picture_due(self, now: float) -> None:
+    def _picture_due(self, now: float, behind: bool) -> None:
         """Draw the picture if it is time to, once the frames that came are in.
 
-        A picture is drawn every ``every`` seconds, or less often where
-        drawing it takes more than a fifth of that: the frames come first.
+        A picture is drawn every ``every`` seconds; while the frames come
+        faster than they are taken in (``behind``: more than one block
+        came since the last look), no more often than takes a fifth of
+        the time: the frames come first.
         """
         if self.out is None or not self.view.frames:
             return
-        every = max(self.every, DRAW_SHARE * self._draw_seconds)
+        every = self.every
+        if behind:
+            every = max(every, DRAW_SHARE * self._draw_seconds)
         if self._drawn is None or now - self._drawn >= every:
             self._draw()
 

@@ -17,6 +17,7 @@ import pytest
 from rsciio_tvips import Finding, file_reader, follow
 from rsciio_tvips.__main__ import main
 from rsciio_tvips._reading import follow as follow_module
+from rsciio_tvips._tools import live as live_module
 from rsciio_tvips._tools import watch as watch_module
 from rsciio_tvips._tools.live import BINS, Binned, LiveView, Placement
 from rsciio_tvips._tools.preview import find_apertures
@@ -28,6 +29,8 @@ SHAPE = (16, 16)
 @pytest.fixture(autouse=True)
 def quick_polls(monkeypatch):
     monkeypatch.setattr(follow_module, "POLL_SECONDS", 0.005)
+    # the scans here are small: apertures from their first 16 frames
+    monkeypatch.setattr(live_module, "APERTURE_FRAMES", 16)
 
 
 def scan_frames(n, seed=3):
@@ -169,9 +172,14 @@ def test_live_virtual_image_equals_the_readers(build, tmp_path, options, placeme
     view = LiveView(SHAPE, placement)
     for block in follow(rec.path, idle=0, block_bytes=7 * 512):
         view.feed(block)
+    view.finish()
+    vbf = view.images()["vbf"]
     offline = _offline_virtual(rec.path, view.apertures, **options)
-    np.testing.assert_array_equal(np.nan_to_num(view.images()["vbf"]), offline)
-    assert view.apertures == find_apertures(scan_frames(40)[:7].mean(axis=0))
+    np.testing.assert_array_equal(np.nan_to_num(vbf), offline)
+    # found on the scan's first frames: those of the blocks of 7 frames
+    # that make at least 16 of them (frames 0 to 2 or 3 are not the scan's)
+    start = options["scan_start_frame"]
+    assert view.apertures == find_apertures(scan_frames(40)[start:21].mean(axis=0))
 
 
 @pytest.mark.parametrize("per_block", [1, 2, 3, 24])
@@ -181,13 +189,20 @@ def test_live_placement_by_beam_positions(build, tmp_path, headers_with, per_blo
     ys = {i: float((i - 2) // 5) for i in range(2, 22)} | {0: 0.0, 1: 0.0}
     values = headers_with(Scan_x=xs | {22: 0.0, 23: 0.0},
                           Scan_y=ys | {22: 0.0, 23: 0.0})  # fmt: skip
-    rec = build(tmp_path, "cam", frames=scan_frames(24), frame_header_bytes=108,
+    frames = scan_frames(24)
+    frames[:2] = 0
+    frames[:2, 1:4, 11:14] = 60_000  # before the scan: the beam elsewhere
+    rec = build(tmp_path, "cam", frames=frames, frame_header_bytes=108,
                 header_values=values)  # fmt: skip
     view = LiveView(SHAPE, Placement("positions"))
     for block in follow(rec.path, idle=0, block_bytes=per_block * 512):
         view.feed(block)
+    view.finish()
     vbf = view.images()["vbf"]
     assert vbf.shape == (4, 5)
+    # the wait before the scan is not in the apertures' mean
+    assert view.apertures == find_apertures(frames[2:18].mean(axis=0))
+    assert view.apertures != find_apertures(frames[:16].mean(axis=0))
     # the wait at (0, 0) ends with the scan's first frame; the beam parked
     # there after the scan does not count
     offline = _offline_virtual(rec.path, view.apertures, scan_shape=(4, 5),
@@ -210,9 +225,13 @@ def test_live_placement_by_rotator_index(build, tmp_path, headers_with):
         shapes.append(view.placement.shape)
     assert shapes[:2] == [None, None]  # not known until the index runs back
     assert shapes[-1] == (3, 3)
+    assert view.images() == {}
+    assert view.waiting == "apertures found after 16 scan frames (9 yet)"
+    view.finish()  # 9 frames: placed now, not at 16
+    vbf = view.images()["vbf"]
     offline = _offline_virtual(rec.path, view.apertures, scan_shape=(3, 3),
                                scan_start_frame=2)  # fmt: skip
-    np.testing.assert_array_equal(view.images()["vbf"], offline)
+    np.testing.assert_array_equal(vbf, offline)
 
 
 def test_binned_series_stay_bounded_and_keep_their_sums():
@@ -226,11 +245,11 @@ def test_binned_series_stay_bounded_and_keep_their_sums():
     assert series.sums[:5].tolist() == [5, 0, 0, 0, 10]
     assert series.counts.sum() == 6
     assert Binned().sums.size == BINS
-    tenths = Binned(bins=4, width=0.1)
-    tenths.add([0.05, 0.15, 0.35], [1, 1, 1])
-    assert tenths.counts.tolist() == [1, 1, 0, 1]
-    tenths.add([0.45], [1])
-    assert tenths.width == 0.2 and tenths.counts.tolist() == [2, 1, 1, 0]
+    ms = Binned(bins=4, width=100)
+    ms.add([50, 100, 350], [1, 1, 1])
+    assert ms.counts.tolist() == [1, 1, 0, 1]
+    ms.add([450], [1])
+    assert ms.width == 200 and ms.counts.tolist() == [2, 1, 1, 0]
 
 
 def test_a_movie_shows_its_latest_frame(build, tmp_path):
@@ -346,3 +365,21 @@ def test_status_line_in_a_pipe(faulty, monkeypatch):
     assert len(lines) >= 3
     assert all(re.fullmatch(LIVE_LINE, s) for s in lines[1:-1]), lines
     assert lines[-1] == FINAL_LINE
+
+
+def test_the_live_demo_writes_the_demo_as_a_camera_would(tmp_path, demo, capsys):
+    live = tmp_path / "live"
+    assert main(["demo", "--keep", str(live), "--live"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"writing {live / 'demo_000.tvips'} at 100 frames/s")
+    written = sorted(p.name for p in live.iterdir())
+    assert written == sorted(p.name for p in demo.parent.iterdir())
+    for name in written:
+        assert (live / name).read_bytes() == (demo.parent / name).read_bytes()
+    # a second one would mix with the first
+    assert main(["demo", "--keep", str(live), "--live"]) == 2
+    assert "holds a demo recording already: demo_000.tvips" in capsys.readouterr().err
+    assert main(["demo", "--live"]) == 2
+    assert capsys.readouterr().err == (
+        "tvips demo: --live writes into a folder: give --keep DIR\n"
+    )
