@@ -98,11 +98,11 @@ html_theme_options = {
     # Every page is in the top bar, none under "More": users look for
     # MicroED, cluster or troubleshooting by name. index.rst gives the pages
     # short labels and _static/rsciio_tvips.css a smaller font, so that the
-    # fourteen links fit in one row at 1280 pixels, with little to spare: a
+    # fifteen links fit in one row at 1280 pixels, with little to spare: a
     # new page needs a screenshot (docs/README.rst). The search box becomes
     # an icon (Ctrl+K still opens it), and the title leaves the version to
     # the browser's tab.
-    "header_links_before_dropdown": 14,
+    "header_links_before_dropdown": 15,
     "navbar_persistent": [],
     "navbar_align": "left",
     "navbar_end": ["search-button", "theme-switcher"],
