@@ -98,11 +98,13 @@ def test_readme_command_lines(tmp_path, monkeypatch, capsys):
         "validate",
         "preview",
         "convert",
+        "watch",
     ]
     for line in lines:
         args = line.split()
-        if args[0] in ("preview", "convert"):
+        if args[0] in ("preview", "convert", "watch"):
             args.append("--quiet")
         assert main(args) == 0, line
     assert (tmp_path / "p.png").stat().st_size > 10_000
     assert (tmp_path / "scan.zspy").is_dir()
+    assert (tmp_path / "live.png").stat().st_size > 10_000
