@@ -364,7 +364,7 @@ def _environment(**extra) -> dict:
     return env
 
 
-def _on_a_terminal(*args: str, **env):
+def _on_a_terminal(*args: str, status: int = 0, **env):
     """Run ``tvips ARGS`` with stderr on a pseudo-terminal: (stdout, stderr)."""
     leader, follower = os.openpty()
     child = subprocess.Popen(
@@ -383,16 +383,17 @@ def _on_a_terminal(*args: str, **env):
         seen += chunk
     stdout, _ = child.communicate()
     os.close(leader)
-    assert child.returncode == 0, seen
+    assert child.returncode == status, seen
     # the terminal turns "\n" into "\r\n"
     return stdout.decode(), seen.decode().replace("\r\n", "\n")
 
 
-def _on_a_pipe(*args: str, **env):
+def _on_a_pipe(*args: str, status: int = 0, **env):
     run = subprocess.run(
         [sys.executable, "-m", "rsciio_tvips", *args], capture_output=True,
-        text=True, env=_environment(**env), check=True,
+        text=True, env=_environment(**env),
     )  # fmt: skip
+    assert run.returncode == status, run.stderr
     return run.stdout, run.stderr
 
 
@@ -555,3 +556,43 @@ def test_writer_progressbar(tmp_path, capsys):
     file_writer(tmp_path / "b.tvips", signal)
     err = capsys.readouterr().err
     assert re.fullmatch(r"write: 5/5 frames in \d\.\d s(, \d+ frames/s)?\n", err), err
+
+
+@pytest.fixture
+def dropping(build, tmp_path, headers_with):
+    """60 frames whose counter skips two (31 -> 34)."""
+    values = headers_with(num={i: i + 3 for i in range(30, 60)})
+    frames = (np.arange(60 * 64) % 3000).astype(np.uint16).reshape(60, 8, 8)
+    return build(tmp_path, "cam", frames=frames, header_values=values).path
+
+
+#: tvips watch's status line while it follows (sizes and free space vary).
+LIVE_LINE = (
+    r"\d+ frames [\d.]+/s [\d.]+ MB/s, \d+ dropped, last [\d.]+ s ago, "
+    r"cam_000.tvips [\d.]+ [MG]B free"
+)
+WATCHED = "watch cam_000.tvips: 60 frames in 1 part(s), 2 dropped"
+
+
+def test_watch_status_line_on_a_terminal(dropping):
+    out, err = _on_a_terminal("watch", str(dropping), "--idle", "1.5", status=1)
+    assert out.endswith("cam_000.tvips: problems found (1 warning)\n")
+    lines = err.split("\n")
+    # the problem is said before the line is first drawn, then redrawn in place
+    assert lines[0].startswith("tvips watch: warning: cam_000.tvips")
+    assert lines[1].startswith("\r")
+    states = [s.rstrip() for s in lines[1].split("\r")[1:]]
+    assert len(states) >= 2
+    assert all(re.fullmatch(LIVE_LINE, s) for s in states[:-1]), states
+    assert states[-1] == WATCHED
+    assert lines[2:] == [""]
+
+
+def test_watch_status_line_in_a_pipe(dropping):
+    _, err = _on_a_pipe("watch", str(dropping), "--idle", "1", status=1,
+                        **{INTERVAL_VARIABLE: "0.2"})  # fmt: skip
+    lines = err.splitlines()
+    assert lines[0].startswith("tvips watch: warning: cam_000.tvips")
+    assert len(lines) >= 3
+    assert all(re.fullmatch(LIVE_LINE, s) for s in lines[1:-1]), lines
+    assert lines[-1] == WATCHED

@@ -6,10 +6,6 @@ what ``tvips validate`` says of the finished recording.
 """
 
 import json
-import os
-import re
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -307,64 +303,6 @@ def test_a_part_replaced_under_the_watch_is_fatal(build, tmp_path):
     assert findings[0].severity == "fatal"
     assert findings[0].file == "cam_001.tvips"
     assert "(replaced)" in findings[0].found
-
-
-def _run(args, terminal: bool):
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    env["COLUMNS"] = "200"
-    command = [sys.executable, "-m", "rsciio_tvips", "watch", *args]
-    if not terminal:
-        run = subprocess.run(command, capture_output=True, text=True, env=env)
-        return run.returncode, run.stdout, run.stderr
-    leader, child_end = os.openpty()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=child_end,
-                             stdin=subprocess.DEVNULL, env=env)  # fmt: skip
-    os.close(child_end)
-    seen = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the child closed its end
-            break
-        if not chunk:
-            break
-        seen += chunk
-    stdout, _ = child.communicate()
-    os.close(leader)
-    return child.returncode, stdout.decode(), seen.decode().replace("\r\n", "\n")
-
-
-LIVE_LINE = (
-    r"\d+ frames [\d.]+/s [\d.]+ MB/s, \d+ dropped, last [\d.]+ s ago, "
-    r"cam_000.tvips [\d.]+ [MG]B free"
-)
-FINAL_LINE = "watch cam_000.tvips: 60 frames in 1 part(s), 2 dropped"
-
-
-def test_status_line_on_a_terminal(faulty):
-    code, out, err = _run([str(faulty.path), "--idle", "1.5"], terminal=True)
-    assert code == 1
-    assert out.endswith("cam_000.tvips: problems found (1 warning)\n")
-    lines = err.split("\n")
-    # the problem is said before the line is first drawn, then redrawn in place
-    assert lines[0].startswith("tvips watch: warning: cam_000.tvips")
-    assert lines[1].startswith("\r")
-    states = [s.rstrip() for s in lines[1].split("\r")[1:]]
-    assert len(states) >= 2
-    assert all(re.fullmatch(LIVE_LINE, s) for s in states[:-1]), states
-    assert states[-1] == FINAL_LINE
-    assert lines[2:] == [""]
-
-
-def test_status_line_in_a_pipe(faulty, monkeypatch):
-    monkeypatch.setenv("RSCIIO_TVIPS_PROGRESS_INTERVAL", "0.2")
-    code, _, err = _run([str(faulty.path), "--idle", "1"], terminal=False)
-    assert code == 1
-    lines = err.splitlines()
-    assert lines[0].startswith("tvips watch: warning: cam_000.tvips")
-    assert len(lines) >= 3
-    assert all(re.fullmatch(LIVE_LINE, s) for s in lines[1:-1]), lines
-    assert lines[-1] == FINAL_LINE
 
 
 def test_the_live_demo_writes_the_demo_as_a_camera_would(tmp_path, demo, capsys):
