@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/watch_lag.py [--size 4GiB] [--rate 1e9] [--part 1GiB]
-                                   [--picture] [--dir /dev/shm/rsciio_tvips_watch]
+                                   [--picture] [--io pread|mmap]
+                                   [--dir /dev/shm/rsciio_tvips_watch]
 
 A writer process (pinned to the second core) writes a version 2 recording of
 256 x 256 uint16 frames, 60-byte frame headers, at ``--rate`` bytes a second
@@ -13,7 +14,8 @@ watch --scan-shape`` runs it, pinned to the first core: one core) follows
 it and notes when it has taken in each block. The lag of a frame is the
 time from its last byte written to the watcher having taken it in; the
 output is its median, 99th percentile and maximum, with the watcher's CPU
-time and peak RSS. ``--picture`` also draws the picture every 2 s (``-o``).
+time and peak RSS. ``--picture`` also draws the picture every 2 s (``-o``);
+``--io mmap`` reads the frames as ``tvips watch --io mmap`` does.
 
 The writer cannot always keep its rate: the rate it reached is printed,
 and the lag is behind that. :func:`measure` is what ``benchmarks/bench.py``
@@ -97,7 +99,8 @@ np.save(log, np.array(times))
 """
 
 
-def measure(folder: Path, size: int, rate: float, part: int, picture: bool) -> dict:
+def measure(folder: Path, size: int, rate: float, part: int, picture: bool,
+            io: str = "pread") -> dict:  # fmt: skip
     """Run one acquisition and its watcher; return the figures."""
     import resource
 
@@ -122,7 +125,7 @@ def measure(folder: Path, size: int, rate: float, part: int, picture: bool) -> d
     def taken(block):
         seen.append((time.monotonic(), block.stop))
 
-    watcher = Watch(folder / "live_000.tvips", out, idle=2.0, scan=scan,
+    watcher = Watch(folder / "live_000.tvips", out, idle=2.0, scan=scan, io=io,
                     quiet=True, on_block=taken)  # fmt: skip
     findings = watcher.run()
     after = resource.getrusage(resource.RUSAGE_SELF)
@@ -151,12 +154,14 @@ def measure(folder: Path, size: int, rate: float, part: int, picture: bool) -> d
         "peak_rss_GB": rss / 1e9,
         "findings": [str(f) for f in findings],
         "picture": picture,
+        "io": io,
     }
 
 
 def describe(r: dict) -> str:
     """Return the figures of :func:`measure` as one line."""
     picture = ", picture every 2 s" if r["picture"] else ""
+    picture += ", io=mmap" if r.get("io") == "mmap" else ""
     share = 100 * r["cpu_s"] / max(r["acquisition_s"], 1e-9)
     return (
         f"watch, writer at {r['rate_GBps']:.2f} GB/s for {r['acquisition_s']:.1f} s "
@@ -173,6 +178,7 @@ def main() -> int:
     p.add_argument("--rate", type=float, default=1e9)
     p.add_argument("--part", default="1GiB")
     p.add_argument("--picture", action="store_true")
+    p.add_argument("--io", choices=("pread", "mmap"), default="pread")
     p.add_argument("--dir", default=DIR)
     p.add_argument("--json", action="store_true")
     args = p.parse_args()
@@ -185,7 +191,7 @@ def main() -> int:
         return int(text)
 
     r = measure(Path(args.dir), size(args.size), args.rate, size(args.part),
-                args.picture)  # fmt: skip
+                args.picture, args.io)  # fmt: skip
     if args.json:
         print(json.dumps(r))
         return 0

@@ -16,11 +16,13 @@ from rsciio_tvips._reading import lazy, preadv, recording
 def test_public_names():
     assert dir(rsciio_tvips) == [
         "Finding",
+        "FrameBlock",
         "TvipsFormatError",
         "TvipsFormatWarning",
         "TvipsRecording",
         "file_reader",
         "file_writer",
+        "follow",
         "is_registered",
         "register",
         "to_smv",

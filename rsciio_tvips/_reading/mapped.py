@@ -113,3 +113,64 @@ def mapped_band(records, frames: np.ndarray, row_start: int, n_rows: int):
         offset=first,
         strides=(*tuple(s * record for s in strides), row_bytes, dtype.itemsize),
     )
+
+
+def mapped_records(records, first: int, n: int):
+    """Return frames ``first`` to ``first + n - 1`` as views of a map of their part.
+
+    For a follower (:mod:`.follow`) that takes in whole consecutive frames:
+    their pixels and the decoded fields of their headers, both read where
+    the kernel keeps the file, in one map.
+
+    Parameters
+    ----------
+    records : Records
+        Where the recording's frame records lie.
+    first, n : int
+        The frames.
+
+    Returns
+    -------
+    (numpy.ndarray, numpy.ndarray) or None
+        The decoded header fields (a strided structured view:
+        ``header.decoded_header_dtype``'s fields, one element per frame)
+        and the pixels, ``(n, dimy, dimx)``; None when a record runs into
+        the next part (or the part is shorter than when sized).
+
+    Raises
+    ------
+    TvipsFormatError
+        If the part is no longer the file the recording opened.
+    """
+    header = records.header
+    record = header.record_size
+    start = first * record
+    part, file_start = records.chain.locate(start)
+    if n <= 0 or start + n * record > part.stream_start + part.length:
+        return None
+    file_end = file_start + n * record
+    fd = os.open(part.path, os.O_RDONLY)
+    try:
+        if check_unchanged(part, fd, file_end).st_size < file_end:
+            return None
+        base = file_start - file_start % mmap.ALLOCATIONGRANULARITY
+        mapped = mmap.mmap(fd, file_end - base, offset=base, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    decoded = header.decoded_header_dtype
+    # the decoded fields at their offsets in a record: one element a record
+    fields = np.dtype({
+        "names": list(decoded.names),
+        "formats": [decoded.fields[k][0] for k in decoded.names],
+        "offsets": [decoded.fields[k][1] for k in decoded.names],
+        "itemsize": record,
+    })  # fmt: skip
+    offset = file_start - base
+    heads = np.ndarray((n,), dtype=fields, buffer=mapped, offset=offset)
+    dtype = header.pixel_dtype
+    pixels = np.ndarray(
+        (n, *header.shape), dtype=dtype, buffer=mapped,
+        offset=offset + header.frame_header_bytes,
+        strides=(record, header.shape[1] * dtype.itemsize, dtype.itemsize),
+    )  # fmt: skip
+    return heads, pixels

@@ -323,7 +323,7 @@ def _watch(args) -> int:
         keys = ("scan_shape", "scan_start_frame", "winding_scan_axis", "hysteresis")
         scan = {k: kw[k] for k in keys if k in kw} | {"scan_method": args.scan_method}
     watcher = Watch(args.file, args.output, args.every, args.idle, scan=scan,
-                    signed=args.signed, quiet=args.quiet)  # fmt: skip
+                    signed=args.signed, io=args.io, quiet=args.quiet)  # fmt: skip
     try:
         findings = watcher.run()
     except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
@@ -425,6 +425,11 @@ def main(argv=None) -> int:
         help="end once the recording has not grown for this long (default 10)",
     )  # fmt: skip
     live.add_argument("--json", action="store_true", help="print JSON for scripts")
+    live.add_argument(
+        "--io", choices=("pread", "mmap"), default="pread",
+        help="mmap: read the frames where they lie (less CPU; a part truncated "
+        "while read kills the watcher)",
+    )  # fmt: skip
     live.add_argument("-q", "--quiet", action="store_true", help="no status line")
     _reader_options(live)
     args = parser.parse_args(argv)

@@ -41,6 +41,7 @@ from .._checks.stream import FrameStream
 from .._progress import Status, duration, rate
 from .._reading import follow as _follow
 from .._reading.follow import Follower
+from .._reading.lazy import check_io
 from .._validate import changed_finding, recording_findings, status
 from ..exceptions import Finding, TvipsFormatError
 from .live import LiveView, Placement
@@ -57,6 +58,8 @@ DISK_LOW_BYTES = 2**30
 RATE_WINDOW = 2.0
 #: Seconds between two looks at the free space of the disk.
 DISK_SECONDS = 1.0
+#: Seconds to the next look after one that found frames (the lag it adds).
+BUSY_POLL_SECONDS = 0.02
 #: Bytes of frames taken in at a time: a block is taken in as soon as it is
 #: whole (a lag of 0.25 s against 0.5 s with 64 MiB, at the same CPU time,
 #: measured behind a writer; benchmarks/watch_lag.py).
@@ -87,6 +90,8 @@ class Watch:
         ``scan_method``; see :func:`placement_for`); None for a movie.
     signed : bool, default False
         Read 16-bit pixels as int16.
+    io : {"pread", "mmap"}, default "pread"
+        How frames are read (see :func:`rsciio_tvips.follow`).
     stream : file, optional
         Where the status line and the problems go (default stderr).
     quiet : bool, default False
@@ -99,7 +104,7 @@ class Watch:
     """
 
     def __init__(self, filename, out=None, every=EVERY_SECONDS, idle=IDLE_SECONDS,
-                 *, scan=None, signed=False, stream=None, quiet=False,
+                 *, scan=None, signed=False, io="pread", stream=None, quiet=False,
                  clock=time.monotonic, sleep=time.sleep, on_block=None):  # fmt: skip
         self.filename = os.fspath(filename)
         self.out = out
@@ -107,6 +112,7 @@ class Watch:
         self.scan = scan
         self.clock, self.sleep = clock, sleep
         self.on_block = on_block
+        self.io = check_io(io)
         self.follower = Follower(filename, idle, signed=signed, clock=clock)
         self.status = Status(self._line, stream=stream, clock=clock, silent=quiet)
         self.checks = None  # FrameStream, once open
@@ -159,11 +165,13 @@ class Watch:
         changed = None
         try:
             while not self.interrupted:
-                self._take_blocks()
+                taken = self._take_blocks()
                 self._check_opening()
                 self._check_disk()
                 self._show()
-                self.sleep(_follow.POLL_SECONDS)
+                # frames came: look again soon, not at once (a look per few
+                # frames costs more, per frame, than the frames themselves)
+                self.sleep(BUSY_POLL_SECONDS if taken else _follow.POLL_SECONDS)
                 try:
                     self.follower.look()
                     self._sample()
@@ -183,7 +191,8 @@ class Watch:
         findings = recording_findings(rec, self.checks)
         return findings if changed is None else [changed, *findings]
 
-    def _take_blocks(self) -> None:
+    def _take_blocks(self) -> int:
+        """Take in the frames the last look found; return how many blocks."""
         rec = self.follower.recording
         key = joins_key(rec.records)
         if self.follower.given < rec.n_frames and key != self._joins:
@@ -193,7 +202,7 @@ class Watch:
             self.checks.skip = np.array(sorted(joins), dtype=np.int64)
         self.checks.n_frames = rec.n_frames
         taken = 0
-        for block in self.follower.blocks(BLOCK_BYTES):
+        for block in self.follower.blocks(BLOCK_BYTES, self.io):
             taken += 1
             self.checks.feed(block.headers)
             self.view.feed(block)
@@ -204,6 +213,7 @@ class Watch:
                 self.on_block(block)
             self._show()
         self._picture_due(self.clock(), behind=taken > 1)
+        return taken
 
     def _picture_due(self, now: float, behind: bool) -> None:
         """Draw the picture if it is time to, once the frames that came are in.

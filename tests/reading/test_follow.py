@@ -38,19 +38,20 @@ def assert_contiguous(starts, n):
     assert all(b[0] == a[1] for a, b in itertools.pairwise(starts))
 
 
+@pytest.mark.parametrize("io", ["pread", "mmap"])
 @pytest.mark.parametrize(
     "appends",
     [(1,), (7, 1000, 33), (5000,), (123456,)],
     ids=["byte by byte", "odd sizes", "records", "all at once"],
 )
-def test_follow_yields_every_frame_once_in_order(build, tmp_path, acquire, appends):
+def test_follow_yields_every_frame_once_in_order(build, tmp_path, acquire, appends, io):
     rec = build(tmp_path / "src", n_frames=40, shape=(8, 8), frame_header_bytes=60)
     (tmp_path / "live").mkdir()
     # 1000-byte parts: records (188 bytes) straddle every join
     pause = 0.0 if appends == (1,) else 0.002
     cam = acquire(rec, tmp_path / "live", part_bytes=1000, appends=appends,
                   pause=pause)  # fmt: skip
-    starts, frames, nums = collect(cam.path, idle=0.5)
+    starts, frames, nums = collect(cam.path, idle=0.5, io=io)
     cam.finish()
     assert_contiguous(starts, 40)
     np.testing.assert_array_equal(frames, rec.frames)
@@ -241,3 +242,23 @@ def test_follow_reads_each_record_once(build, tmp_path, acquire, monkeypatch):
     # per join: 60-byte headers 512 bytes apart, read with the gap
     run = 60 + 512 + 60
     assert len(rec.stream) < sum(read) <= len(rec.stream) + parts * (2 + parts) * run
+
+
+def test_mapped_frames_are_read_only_views(build, tmp_path):
+    # 3 records a part but the second part starts mid-record: frame 3
+    # straddles the join and is read; the others are views of their part
+    rec = build(tmp_path, n_frames=9, shape=(4, 4), split=[3 * 92 + 50])
+    blocks = list(rsciio_tvips.follow(rec.path, idle=0, io="mmap"))
+    assert [(b.start, b.stop) for b in blocks] == [(0, 3), (3, 4), (4, 9)]
+    mapped = [not b.frames.flags.writeable for b in blocks]
+    assert mapped == [True, False, True]
+    np.testing.assert_array_equal(np.concatenate([b.frames for b in blocks]),
+                                  rec.frames)  # fmt: skip
+    nums = np.concatenate([b.headers["num"] for b in blocks])
+    assert nums.tolist() == list(range(1, 10))
+
+
+def test_follow_refuses_an_unknown_io(build, tmp_path):
+    rec = build(tmp_path, n_frames=2)
+    with pytest.raises(ValueError, match="io must be 'pread' or 'mmap', got 'x'"):
+        next(rsciio_tvips.follow(rec.path, idle=0, io="x"))
