@@ -42,8 +42,13 @@ class FrameStream:
 
     Parameters
     ----------
-    n_frames : int
-        Frames in the recording (bounds the plausible rotator index).
+    n_frames : int or None
+        Frames in the recording (bounds the plausible rotator index). None
+        for a recording still being written (``tvips watch``): the bound is
+        then judged at the end, against the frames fed, so that the verdict
+        is the one for the finished recording. The frames that might break
+        it are kept until then: those whose index is beyond the bound for
+        the frames fed so far (none, in a sound recording).
     skip : set of int, optional
         Frames whose counter :func:`~.opening.boundary_defects` compares
         (see :func:`~.opening.counter_joins`): a jump there is reported
@@ -69,6 +74,7 @@ class FrameStream:
         self.t_first = self.t_last = None
         self.prev = None  # last header of the previous block
         self.fed = 0
+        self._rot_frames, self._rot_values = [], []  # n_frames None: candidates
         self._early = []  # (frames, intervals) until the median is taken
         self._early_count = 0
 
@@ -97,8 +103,13 @@ class FrameStream:
             self._times(h, frames, new)
         if "rotidx" in names:
             rot = h["rotidx"].astype(np.int64)
-            big = np.flatnonzero(new & (rot > self.n_frames * 4 + 16))
-            self._note("rotidx", frames[big], [f"at most ~{self.n_frames}"], rot[big])
+            n = self.n_frames if self.n_frames is not None else self.fed + headers.size
+            big = np.flatnonzero(new & (rot > rotator_bound(n)))
+            if self.n_frames is None:  # judged at the end: the bound grows
+                self._rot_frames.append(frames[big])
+                self._rot_values.append(rot[big])
+            else:
+                self._note("rotidx", frames[big], [f"at most ~{n}"], rot[big])
         for field in ("Scan_x", "Scan_y"):
             if field in names:
                 v = float_field(h, field)
@@ -145,6 +156,17 @@ class FrameStream:
         self._early_count += dt.size
         if self._early_count >= MEDIAN_INTERVALS:
             self._settle()
+
+    def _judge_rotator(self) -> None:
+        """Judge the rotator indices kept against the frames fed (n_frames None)."""
+        if self.n_frames is not None or not self._rot_frames:
+            return
+        frames = np.concatenate(self._rot_frames)
+        rot = np.concatenate(self._rot_values)
+        self._rot_frames, self._rot_values = [], []
+        big = rot > rotator_bound(self.fed)
+        self.counts.pop("rotidx", None)
+        self._note("rotidx", frames[big], [f"at most ~{self.fed}"], rot[big])
 
     def _settle(self) -> None:
         """Take the median interval from the first intervals, and check them."""
@@ -207,6 +229,7 @@ class FrameStream:
             ``duration_s`` (last frame time minus first).
         """
         self._settle()
+        self._judge_rotator()
         interval = self.interval or 0.0
         span = 0 if self.t_first is None else self.t_last - self.t_first
         return {
@@ -228,6 +251,7 @@ class FrameStream:
             Frame number -> ``(part, file offset of its record)``.
         """
         self._settle()
+        self._judge_rotator()
         # in the table's order, not the order seen: the same for any blocks
         out = [self.finding(k, locate) for k in STREAM_KINDS if k in self.counts]
         if self.pause is not None:
@@ -245,6 +269,11 @@ class FrameStream:
                 )
             )  # fmt: skip
         return out
+
+
+def rotator_bound(n_frames: int) -> int:
+    """Return the highest rotator index plausible in a recording of ``n_frames``."""
+    return n_frames * 4 + 16
 
 
 def frame_stream(

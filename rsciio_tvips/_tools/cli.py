@@ -322,9 +322,9 @@ def _watch(args) -> int:
     if "scan_shape" in kw or args.scan_method:
         keys = ("scan_shape", "scan_start_frame", "winding_scan_axis", "hysteresis")
         scan = {k: kw[k] for k in keys if k in kw} | {"scan_method": args.scan_method}
-    watcher = Watch(args.file, args.output, args.every, args.idle, scan=scan,
-                    signed=args.signed, io=args.io, quiet=args.quiet)  # fmt: skip
     try:
+        watcher = Watch(args.file, args.output, args.every, args.idle, scan=scan,
+                        signed=args.signed, io=args.io, quiet=args.quiet)  # fmt: skip
         findings = watcher.run()
     except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
         return _fail("watch", e)

@@ -32,7 +32,8 @@ import math
 
 import numpy as np
 
-from .._format.layout import float_field, frame_times_ms
+from .._checks.stream import rotator_bound as _rotator_bound
+from .._format.layout import MAX_POSITION, float_field, frame_times_ms
 from .._scans.detect import position_key, rotator_points
 from .._scans.tables import check_shape, sequential_table, wind
 from .preview import aperture_masks, find_apertures
@@ -50,7 +51,11 @@ RATE_BIN_MS = 100
 #: in the processor's last-level cache, measured best of 2**16 to 2**20).
 TILE = 2**20
 #: The beam position key's row length (see ``position_key``).
-ROW = 2**20
+ROW = MAX_POSITION
+#: How frames may be placed; ``auto`` decides from the frame headers.
+PLACEMENTS = ("sequential", "rotator", "positions", "auto")
+#: The index of a frame placed ``auto`` before the headers decided how.
+UNDECIDED = -2
 
 
 class Binned:
@@ -101,8 +106,10 @@ class Placement:
 
     Parameters
     ----------
-    method : {"sequential", "rotator", "positions"}
-        How frames are placed.
+    method : {"sequential", "rotator", "positions", "auto"}
+        How frames are placed; ``auto`` places them by the beam positions
+        once they move, or by the rotator index once it counts up (frames
+        before that are held, and placed then).
     shape : tuple of int, optional
         The scan shape: required for ``sequential``; for ``rotator`` found
         when the scan ends, if its number of points is a square; for
@@ -121,19 +128,64 @@ class Placement:
         self.start, self.winding, self.hysteresis = start, winding, hysteresis
         self.ended = False  # a rotator scan ran back: later frames are not it
         self.top = 0  # points reached along the scan
+        self._key = None  # auto: the last usable beam position seen
+        self._rotator = set()  # auto: the positive rotator indices seen (2 at most)
+        if method not in PLACEMENTS:
+            raise ValueError(f"scan_method must be one of {PLACEMENTS}, got {method!r}")
         if method == "sequential" and self.shape is None:
             raise ValueError("a sequential scan needs its scan_shape")
+        if winding is not None and self.shape is not None:
+            # the reader's checks of winding and hysteresis, now, not when a
+            # picture is drawn
+            wind(np.zeros(self.shape, dtype=np.int64), winding, hysteresis)
+
+    def decide(self, headers) -> bool:
+        """Choose beam positions or rotator index, once the headers show one.
+
+        As the reader's ``scan_shape="auto"`` does: the beam positions
+        where they move, else the rotator index where it counts up. Returns
+        whether the method is known (``method`` is no longer ``auto``).
+        """
+        if self.method != "auto":
+            return True
+        names = headers.dtype.names
+        if {"Scan_x", "Scan_y"} <= set(names):
+            key = position_key(
+                float_field(headers, "Scan_x"), float_field(headers, "Scan_y")
+            )
+            key = key[key >= 0]
+            if self._key is not None:
+                key = np.concatenate([[self._key], key])
+            if np.unique(key).size > 1:
+                self.method = "positions"
+                return True
+            if key.size:
+                self._key = int(key[-1])
+        if "rotidx" in names:
+            positive = np.unique(headers["rotidx"][headers["rotidx"] > 0])
+            self._rotator.update(positive[:2].tolist())
+            if len(self._rotator) > 1:
+                self.method = "rotator"
+        return self.method != "auto"
 
     def index(self, frames: np.ndarray, headers: np.ndarray) -> np.ndarray:
         """Return every frame's index on the scan (-1: not on it)."""
+        # at most this many points: a corrupt header must not make an image
+        # of terabytes (a scan has no more points than a few per frame)
+        most = _rotator_bound(int(frames.max(initial=-1)) + 1)
+        if self.method == "auto":  # see decide()
+            return np.full(frames.size, UNDECIDED, dtype=np.int64)
         if self.method == "positions":
             key = position_key(
                 float_field(headers, "Scan_x"), float_field(headers, "Scan_y")
             )
+            old = self.shape or (0, 0)
+            y, x = key // ROW, key % ROW
+            area = np.maximum(old[0], y + 1) * np.maximum(old[1], x + 1)
+            key[(key < 0) | (area > most)] = -1  # not placed
             ok = key >= 0
             if ok.any():
-                extent = (int(key[ok].max() // ROW) + 1, int((key[ok] % ROW).max()) + 1)
-                old = self.shape or (0, 0)
+                extent = (int(y[ok].max()) + 1, int(x[ok].max()) + 1)
                 self.shape = (max(old[0], extent[0]), max(old[1], extent[1]))
             return key
         if self.method == "sequential":
@@ -148,13 +200,17 @@ class Placement:
             p[back[0] :] = -1
             self.ended = True
         self.top = max(self.top, int(p.max(initial=-1)) + 1)
-        if self.ended and self.shape is None:
+        if self.ended:
+            self.finish()
+        p[p >= (most if self.shape is None else math.prod(self.shape))] = -1
+        return p
+
+    def finish(self) -> None:
+        """End a rotator scan with the recording: its shape, if square."""
+        if self.method == "rotator" and self.shape is None:
             side = math.isqrt(self.top)
             if side and side * side == self.top:
                 self.shape = (side, side)
-        if self.shape is not None:
-            p[p >= math.prod(self.shape)] = -1
-        return p
 
     def image(self, values) -> np.ndarray | None:
         """Lay values by index out as the scan's image (None: shape not known)."""
@@ -168,12 +224,15 @@ class Placement:
         flat[: known.size] = known
         if self.method == "sequential":
             table, _ = sequential_table(self.start + n, self.shape, self.start)
-            table = np.asarray(table) - self.start
+            table = np.asarray(table)
+            table = np.where(table >= 0, table - self.start, -1)
         else:
             table = np.arange(n, dtype=np.int64).reshape(self.shape)
         if self.winding is not None and len(self.shape) > 1:
             table, _ = wind(table, self.winding, self.hysteresis)
-        return np.where(table >= 0, flat[np.clip(table, 0, None)], np.nan)
+        # points no frame is for (before a negative start frame, vacated by
+        # the hysteresis shift) are blank, 0, as the reader shows them
+        return np.where(table >= 0, flat[np.clip(table, 0, None)], 0.0)
 
 
 class LiveView:
@@ -201,6 +260,7 @@ class LiveView:
         self._weights = None  # (pixels, k), from the first block
         self._open_position = None  # the beam position of the last frame
         self._pending = []  # (places, frames) held until the apertures are found
+        self._held = []  # (numbers, headers, frames) held until placed (auto)
         self.values = {}  # "vbf" / "vadf" -> (scan shape, flat image)
 
     def feed(self, block) -> None:
@@ -223,7 +283,21 @@ class LiveView:
         if self.placement is None:  # a movie: its intensity per frame
             self.intensity.add(numbers, flat.sum(axis=1, dtype=_wide(flat.dtype)))
             return
-        index = self.placement.index(numbers, block.headers)
+        if not self.placement.decide(block.headers):
+            # frames before the headers say how they are placed: held
+            self._held.append((numbers, block.headers, flat.copy()))
+            while sum(f.size for _, _, f in self._held) > APERTURE_PIXELS:
+                self._held.pop(0)  # the oldest: frames long before any scan
+            return
+        held, self._held = self._held, []
+        for args in held:
+            self._scan(*args)
+        self._scan(numbers, block.headers, flat)
+
+    def _scan(self, numbers, headers, flat) -> None:
+        """Place the frames ``flat`` (numbers, headers) of a decided scan."""
+        n = flat.shape[0]
+        index = self.placement.index(numbers, headers)
         on = np.flatnonzero(index >= 0)
         if on.size == 0:
             return  # frames before (or after) the scan
@@ -297,6 +371,7 @@ class LiveView:
     def finish(self) -> None:
         """Place the frames still held (a scan shorter than APERTURE_FRAMES)."""
         if self.placement is not None:
+            self.placement.finish()
             self._flush()
 
     @property
@@ -304,6 +379,8 @@ class LiveView:
         """Why the scan's images are not there yet, or None."""
         if self.placement is None or self.values:
             return None
+        if self.placement.method == "auto":
+            return "no scan in the frame headers yet"
         if self._weights is None:
             held = sum(p.shape[0] for _, p in self._pending)
             return f"apertures found after {APERTURE_FRAMES} scan frames ({held} yet)"

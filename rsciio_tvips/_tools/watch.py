@@ -109,7 +109,7 @@ class Watch:
         self.filename = os.fspath(filename)
         self.out = out
         self.every = float(every)
-        self.scan = scan
+        self.placement = placement_for(scan)  # refused now, not after the wait
         self.clock, self.sleep = clock, sleep
         self.on_block = on_block
         self.io = check_io(io)
@@ -156,9 +156,9 @@ class Watch:
 
     def _follow(self) -> list[Finding]:
         rec = self.follower.recording
-        self.checks = FrameStream(rec.n_frames)
-        placement = None if self.scan is None else placement_for(self.scan, rec)
-        self.view = LiveView(rec.frame_shape, placement)
+        # the rotator index is judged against the finished recording's frames
+        self.checks = FrameStream(None)
+        self.view = LiveView(rec.frame_shape, self.placement)
         self.last_frame = self.clock()
         self._sample()
         self._check_disk()  # for the first status line
@@ -200,7 +200,6 @@ class Watch:
             self._joins = key
             joins = counter_joins(rec.records, rec.read_header_fields)
             self.checks.skip = np.array(sorted(joins), dtype=np.int64)
-        self.checks.n_frames = rec.n_frames
         taken = 0
         for block in self.follower.blocks(BLOCK_BYTES, self.io):
             taken += 1
@@ -364,25 +363,30 @@ def _size(nbytes: float) -> str:
     return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.0f} MB"
 
 
-def placement_for(kw: dict, rec) -> Placement | None:
+def placement_for(kw: dict | None) -> Placement | None:
     """Return the placement the reader options ``kw`` ask for (None: a movie).
 
     ``scan_shape`` places frames in order (``scan_method`` may say
     ``rotator`` or ``positions`` instead); ``scan_shape="auto"`` without a
-    method places them by the beam positions when the frame headers have
-    them, else by the rotator index.
+    method places them as the reader's detection does, by the beam
+    positions once they move, else by the rotator index once it counts up.
+
+    Raises
+    ------
+    ValueError
+        For options that make no scan (a shape of no points, a sequential
+        scan without a shape, an unknown winding axis), before any wait.
     """
+    if not kw or (kw.get("scan_shape") is None and kw.get("scan_method") is None):
+        return None
     shape = kw.get("scan_shape")
     method = kw.get("scan_method")
-    if shape is None and method is None:
-        return None
     if shape == "auto":
-        shape = None
-        if method is None:
-            has = "Scan_x" in rec.header.decoded_header_dtype.names
-            method = "positions" if has else "rotator"
-    method = method or "sequential"
+        shape, method = None, method or "auto"
+    winding = kw.get("winding_scan_axis")
+    if winding not in (None, "x", "y"):
+        raise ValueError(f'winding_scan_axis must be "x", "y" or None, got {winding!r}')
     return Placement(
-        method, shape, start=kw.get("scan_start_frame") or 0,
-        winding=kw.get("winding_scan_axis"), hysteresis=int(kw.get("hysteresis") or 0),
+        method or "sequential", shape, start=kw.get("scan_start_frame") or 0,
+        winding=winding, hysteresis=int(kw.get("hysteresis") or 0),
     )  # fmt: skip

@@ -67,6 +67,30 @@ def test_watch_says_what_validate_says_of_the_finished_recording(
     assert said == [f"tvips watch: {line}" for line in watched.out.splitlines()[:1]]
 
 
+@pytest.mark.parametrize(
+    "rotidx",
+    [lambda i: i + 200, lambda i: 10**6 if i == 70 else i],
+    ids=["high for the first frames only", "beyond any scan"],
+)
+def test_watch_judges_the_rotator_index_as_validate(
+    build, tmp_path, acquire, headers_with, capsys, rotidx
+):
+    # the bound of a plausible rotator index grows with the frames: judged
+    # against the finished recording's, not those seen at the time
+    values = headers_with(rotidx={i: rotidx(i) for i in range(100)})
+    rec = build(tmp_path / "src", "cam", n_frames=100, shape=(8, 8),
+                header_values=values)  # fmt: skip
+    (tmp_path / "live").mkdir()
+    cam = acquire(rec, tmp_path / "live", name="cam", part_bytes=5000,
+                  appends=(300,), pause=0.003)  # fmt: skip
+    code = main(["watch", str(cam.path), "--idle", "0.5", "-q"])
+    cam.finish()
+    watched = capsys.readouterr()
+    assert main(["validate", str(cam.path), "-q"]) == code
+    assert watched.out == capsys.readouterr().out
+    assert "rotidx" not in watched.err  # not said while it could change
+
+
 def test_watch_says_a_part_that_stopped_short(build, tmp_path, acquire, capsys):
     rec = build(tmp_path / "src", "cam", frames=scan_frames(40))
     (tmp_path / "live").mkdir()
@@ -160,8 +184,10 @@ def _offline_virtual(path, apertures, **kw):
         ({"scan_shape": (5, 6), "scan_start_frame": 4, "winding_scan_axis": "x",
           "hysteresis": 1},
          Placement("sequential", (5, 6), start=4, winding="x", hysteresis=1)),
+        ({"scan_shape": (5, 6), "scan_start_frame": -2},
+         Placement("sequential", (5, 6), start=-2)),
     ],
-    ids=["raster", "snake"],
+    ids=["raster", "snake", "padded"],
 )  # fmt: skip
 def test_live_virtual_image_equals_the_readers(build, tmp_path, options, placement):
     rec = build(tmp_path, "cam", frames=scan_frames(40))
@@ -171,10 +197,11 @@ def test_live_virtual_image_equals_the_readers(build, tmp_path, options, placeme
     view.finish()
     vbf = view.images()["vbf"]
     offline = _offline_virtual(rec.path, view.apertures, **options)
-    np.testing.assert_array_equal(np.nan_to_num(vbf), offline)
+    # blank points (before the first frame, vacated by the hysteresis) are 0
+    np.testing.assert_array_equal(vbf, offline)
     # found on the scan's first frames: those of the blocks of 7 frames
-    # that make at least 16 of them (frames 0 to 2 or 3 are not the scan's)
-    start = options["scan_start_frame"]
+    # that make at least 16 of them (frames before the scan are not the scan's)
+    start = max(0, options["scan_start_frame"])
     assert view.apertures == find_apertures(scan_frames(40)[start:21].mean(axis=0))
 
 
@@ -228,6 +255,76 @@ def test_live_placement_by_rotator_index(build, tmp_path, headers_with):
     offline = _offline_virtual(rec.path, view.apertures, scan_shape=(3, 3),
                                scan_start_frame=2)  # fmt: skip
     np.testing.assert_array_equal(vbf, offline)
+
+
+def test_auto_places_by_the_rotator_where_the_beam_positions_do_not_move(
+    build, tmp_path, headers_with
+):
+    # 108-byte headers hold beam positions, all 0 here: the reader's
+    # scan_shape="auto" then places by the rotator index, and so does this
+    values = headers_with(rotidx={i: max(0, i - 1) for i in range(18)},
+                          Scan_x={i: 0.0 for i in range(18)},
+                          Scan_y={i: 0.0 for i in range(18)})  # fmt: skip
+    rec = build(tmp_path, "cam", frames=scan_frames(18), frame_header_bytes=108,
+                header_values=values)  # fmt: skip
+    view = LiveView(SHAPE, Placement("auto"))
+    assert view.waiting == "no scan in the frame headers yet"
+    for block in follow(rec.path, idle=0, block_bytes=512):
+        view.feed(block)
+    view.finish()
+    assert view.placement.method == "rotator"
+    vbf = view.images()["vbf"]
+    (d,) = file_reader(rec.path, lazy=True, scan_shape="auto")
+    assert d["original_metadata"]["Scan"]["method"] == "rotator"
+    offline = _offline_virtual(rec.path, view.apertures, scan_shape="auto")
+    np.testing.assert_array_equal(vbf, offline)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("Scan_y", 900_000.0), ("Scan_x", 900_000.0)]
+)
+def test_a_corrupt_beam_position_is_not_placed(
+    build, tmp_path, headers_with, field, value
+):
+    xs = {i: float(i % 4) for i in range(16)}
+    ys = {i: float(i // 4) for i in range(16)}
+    values = {"Scan_x": xs, "Scan_y": ys}
+    values[field] = values[field] | {9: value}
+    rec = build(tmp_path, "cam", frames=scan_frames(16), frame_header_bytes=108,
+                header_values=headers_with(**values))  # fmt: skip
+    view = LiveView(SHAPE, Placement("positions"))
+    for block in follow(rec.path, idle=0):
+        view.feed(block)
+    view.finish()
+    vbf = view.images()["vbf"]
+    # a scan has at most a few points a frame: the corrupt one is left out,
+    # not an image of 900000 rows
+    assert vbf.shape == (4, 4)
+    assert np.isnan(vbf[2, 1]) and np.isfinite(np.delete(vbf.ravel(), 9)).all()
+
+
+def test_a_corrupt_rotator_index_is_not_placed(build, tmp_path, headers_with):
+    rot = {i: i + 1 for i in range(16)} | {5: 2**31 - 1}
+    rec = build(tmp_path, "cam", frames=scan_frames(16),
+                header_values=headers_with(rotidx=rot))  # fmt: skip
+    view = LiveView(SHAPE, Placement("rotator", (4, 4)))
+    for block in follow(rec.path, idle=0):
+        view.feed(block)
+    view.finish()
+    assert view.values["vbf"].size < 100
+    # it runs the scan back (as the reader's detection ends a scan there)
+    assert view.placement.ended
+
+
+def test_bad_scan_options_are_refused_before_the_wait(tmp_path, capsys):
+    path = str(tmp_path / "later_000.tvips")
+    for args, msg in [
+        (["--scan-method", "sequential"], "a sequential scan needs its scan_shape"),
+        (["--scan-shape", "4", "4", "--winding-scan-axis", "x", "--hysteresis", "4"],
+         "hysteresis 4 must be smaller than the scan's 4 points"),
+    ]:  # fmt: skip
+        assert main(["watch", path, "--idle", "30", *args]) == 2
+        assert capsys.readouterr().err == f"tvips watch: {msg}\n"
 
 
 def test_binned_series_stay_bounded_and_keep_their_sums():
