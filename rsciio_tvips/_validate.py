@@ -63,11 +63,11 @@ def validate(filename: str | os.PathLike, *, progress=None) -> list[Finding]:
     except TvipsFormatError as e:
         return worst_first(e.findings)
     except OSError as e:
-        return [_system_finding(path, e)]
+        return [system_finding(path, e)]
     try:
         stream = frame_stream(rec, progress=progress)
     except OSError as e:  # a part became unreadable while its headers are read
-        return worst_first([*rec.findings, _system_finding(path, e)])
+        return worst_first([*rec.findings, system_finding(path, e)])
     except TvipsFormatError as e:  # a part changed while its headers are read
         changed = e.findings or [changed_finding(path, e)]
         return worst_first([*rec.findings, *changed])
@@ -96,7 +96,7 @@ def changed_finding(path: Path, error: TvipsFormatError) -> Finding:
     return Finding("fatal", name or path.name, None, "part", "unchanged", what)
 
 
-def _system_finding(path: Path, error: OSError) -> Finding:
+def system_finding(path: Path, error: OSError) -> Finding:
     """Return a failure of the system (permission, disk) as a fatal finding."""
     failed = Path(os.fspath(error.filename)).name if error.filename else path.name
     found = f"{type(error).__name__}: {error.strerror or error}"

@@ -255,7 +255,7 @@ class Chain:
         bounds = [min(f, n_frames) for f in self.first_frames(record_size)]
         return [b - a for a, b in itertools.pairwise([*bounds, n_frames])]
 
-    def growth(self, later: Chain) -> str | None:
+    def growth(self, later: Chain, fixed: int | None = None) -> str | None:
         """Return what is wrong with ``later`` as this chain grown, or None.
 
         A recording being written grows only at its end: its last part gets
@@ -263,12 +263,15 @@ class Chain:
         alter frames already read (:meth:`Identity.change` says which):
         a part gone, replaced, truncated or rewritten, or a part that is
         no longer the last getting longer (every frame after it would
-        shift).
+        shift), unless nothing after its old end was read (``fixed``).
 
         Parameters
         ----------
         later : Chain
             The same recording's parts, sized again.
+        fixed : int, optional
+            Stream bytes read so far: a part that ended at or after them may
+            have grown (default: every byte sized, so only the last part).
 
         Returns
         -------
@@ -292,7 +295,8 @@ class Chain:
                     f"sized: {change.text}"
                 )
             last = k == len(self.parts) - 1
-            if not last and now.size != was.size:
+            moves = fixed is None or was.stream_start + was.length < fixed
+            if not last and now.size != was.size and moves:
                 return (
                     f"{was.name} at offset {was.size}: expected the part to end "
                     f"there, as when {self.parts[k + 1].name} was found after it; "

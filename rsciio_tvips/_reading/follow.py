@@ -112,6 +112,8 @@ class Follower:
         self.given = int(start)
         self.last_growth = clock()
         self._size = None  # (parts, bytes) at the last look
+        self._lengths = []  # bytes of frames of each part, at the last look
+        self.available = 0
 
     @property
     def idle(self) -> bool:
@@ -163,16 +165,46 @@ class Follower:
             if final or not _waiting(e):
                 raise
             return False
+        self._settle()
         return True
 
     def look(self) -> int:
-        """Size the recording again; return the frames not handed out yet."""
+        """Size the recording again; return the frames not handed out yet.
+
+        Only frames that lie before every part still settling count (see
+        :attr:`available`).
+        """
         rec = self.recording
-        rec.refresh()
+        rec.refresh(read=self.given)
+        self._settle()
         size = (len(rec.chain.parts), rec.chain.nbytes)
         if size != self._size:
             self._size, self.last_growth = size, self.clock()
-        return max(0, rec.n_frames - self.given)
+        return max(0, self.available - self.given)
+
+    def _settle(self) -> None:
+        """Find the frames that can be handed out: :attr:`available`.
+
+        A part followed by another has its final size, but a look may see
+        the next part before the last bytes of this one (a writer that opens
+        the next file first; a network file system's cached sizes): every
+        frame after it would then be read from the wrong bytes. So a part
+        counts as final once two looks in a row found the next part after it
+        and the same size; the frames that end after the first part not
+        final yet wait for the next look.
+        """
+        rec = self.recording
+        lengths = [p.length for p in rec.chain.parts]
+        before = self._lengths
+        self._lengths = lengths
+        end = rec.chain.nbytes
+        for k, part in enumerate(rec.chain.parts[:-1]):
+            final = k < len(before) - 1 and before[k] == lengths[k]
+            if not final:
+                end = part.stream_start + part.length
+                break
+        #: Frames that can be handed out now.
+        self.available = min(rec.n_frames, end // rec.header.record_size)
 
     def blocks(self, block_bytes: int = BLOCK_BYTES, io: str = "pread"):
         """Yield the frames completed and not handed out yet, as of the last look.
@@ -192,7 +224,7 @@ class Follower:
         rec = self.recording
         frame_bytes = max(1, rec.header.frame_nbytes)
         step = max(1, block_bytes // frame_bytes)
-        stop = rec.n_frames
+        stop = self.available
         while self.given < stop:
             a, b = self.given, min(stop, self.given + step)
             block = None
@@ -279,8 +311,8 @@ def follow(
     io : {"pread", "mmap"}, default "pread"
         ``"pread"`` copies the frames into a new array per block.
         ``"mmap"`` hands out read-only views of a memory map of the part
-        instead (no copy: about a third less CPU time per frame for a
-        watcher), except for a record that straddles two parts. As for
+        instead (no copy: about a fifth less CPU time per frame for a
+        watcher, measured), except for a record that straddles two parts. As for
         :class:`TvipsRecording`'s ``io``: a part truncated while a block's
         frames are in use kills the process with SIGBUS rather than raise.
 
@@ -312,6 +344,8 @@ def follow(
     ...     vbf[block.start : block.stop] = inside.sum(axis=(1, 2))
     """
     check_io(io)
+    if start < 0:
+        raise ValueError(f"start must be a frame number, 0 or more, got {start}")
     follower = Follower(filename, idle, signed=signed, start=start)
     if not follower.open():
         follower.open_now(final=True)  # raises what is wrong

@@ -224,7 +224,7 @@ class TvipsRecording:
         #: :meth:`refresh`), ``info`` remarks too.
         self.findings: list[Finding] = report.findings
 
-    def refresh(self) -> int:
+    def refresh(self, read: int | None = None) -> int:
         """Extend the recording with what was written since it was sized.
 
         For a recording still being written (``tvips watch``,
@@ -240,6 +240,15 @@ class TvipsRecording:
         those of the checks made on opening, run again over the parts as
         they are now; they are collected, not warned.
 
+        Parameters
+        ----------
+        read : int, optional
+            The frames read so far, for a follower that reads the frames in
+            order (:func:`rsciio_tvips.follow`): a part that ends after them
+            may still grow though another part follows it (it was sized
+            before its last bytes came). By default every frame counts as
+            read: only the last part may grow.
+
         Returns
         -------
         int
@@ -253,22 +262,34 @@ class TvipsRecording:
             no longer the last grown (every later frame would shift); or if
             a part now has two files and the recording was not opened
             ``permissive``. The recording is then left as it was.
+        OSError
+            If a part cannot be listed or read; the recording is then left
+            as it was too.
         """
         near = siblings(self._opened_as)
         report = Report(self._permissive, quiet=True)
         report.add(chain_defects(near, self._opened_as.suffix[1:]))
         chain = build_chain(near, usable_last_part(near))
-        wrong = self.chain.growth(chain)
+        fixed = None if read is None else read * self.header.record_size
+        wrong = self.chain.growth(chain, fixed)
         if wrong is not None:
             raise TvipsFormatError(wrong)
         report.findings.extend(self._header_findings)
         before = self.n_frames
-        # the joins are judged again when their verdicts can change (see
-        # joins_key), not at every look at a growing last part
-        self._size(Records(chain, self.header), report, self._joins)
+        kept = {k: self.__dict__[k] for k in self._SIZED if k in self.__dict__}
+        try:
+            # the joins are judged again when their verdicts can change (see
+            # joins_key), not at every look at a growing last part
+            self._size(Records(chain, self.header), report, self._joins)
+        except BaseException:
+            self.__dict__.update(kept)  # as it was
+            raise
         for cached in ("frame_headers", "header_fields"):
             self.__dict__.pop(cached, None)  # of the frames there were
         return self.n_frames - before
+
+    #: What sizing sets (:meth:`_size`): kept to be put back on a failure.
+    _SIZED = ("records", "n_frames", "ignored_bytes", "_joins", "findings")
 
     @property
     def problems(self) -> list[Finding]:

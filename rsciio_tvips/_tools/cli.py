@@ -64,6 +64,7 @@ from .._progress import Progress, pass_delay
 from .._validate import status, validate
 from ..exceptions import SEVERITIES, TvipsFormatError
 from .demo import run_demo, run_live_demo
+from .watch import EVERY_SECONDS, IDLE_SECONDS
 
 
 def _info(
@@ -298,10 +299,18 @@ def _print_findings(filename: str, findings, out=None) -> int:
     return code
 
 
+def _seconds(text: str) -> float:
+    """Return a number of seconds of the command line, >= 0 (argparse's type)."""
+    value = float(text)
+    if not value >= 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"{text}: seconds must be 0 or more")
+    return value
+
+
 def _watch(args) -> int:
     import json
 
-    from .watch import Watch
+    from .watch import Watch, failed_summary
 
     try:
         if args.output is not None:
@@ -310,6 +319,9 @@ def _watch(args) -> int:
             from .preview import picture_format
 
             picture_format(args.output)  # a mistyped name, before the wait
+            folder = Path(args.output).absolute().parent
+            if not folder.is_dir() or not os.access(folder, os.W_OK):
+                raise ValueError(f"{args.output}: cannot write into {folder}")
         kw = _reader_kwargs(args)
         if kw.get("hysteresis") == "auto":
             raise ValueError("--hysteresis auto needs the whole scan: give a number")
@@ -325,8 +337,13 @@ def _watch(args) -> int:
     try:
         watcher = Watch(args.file, args.output, args.every, args.idle, scan=scan,
                         signed=args.signed, io=args.io, quiet=args.quiet)  # fmt: skip
+    except (OSError, ValueError) as e:  # the options, before any wait
+        return _fail("watch", e)
+    try:
         findings = watcher.run()
     except (OSError, ValueError) as e:  # TvipsFormatError is a ValueError
+        if args.json:  # a script reads the verdict from stdout whatever it is
+            print(json.dumps(failed_summary(args.file, e), indent=2))
         return _fail("watch", e)
     if args.json:
         summary = watcher.summary(findings)
@@ -418,11 +435,14 @@ def main(argv=None) -> int:
         "-o", "--output",
         help="a picture (.png, .jpg, .svg or .pdf) rewritten every --every seconds",
     )  # fmt: skip
-    live.add_argument("--every", type=float, default=2.0, metavar="SECONDS",
-                      help="seconds between two pictures (default 2)")  # fmt: skip
     live.add_argument(
-        "--idle", type=float, default=10.0, metavar="SECONDS",
-        help="end once the recording has not grown for this long (default 10)",
+        "--every", type=_seconds, default=EVERY_SECONDS, metavar="SECONDS",
+        help=f"seconds between two pictures (default {EVERY_SECONDS:g})",
+    )  # fmt: skip
+    live.add_argument(
+        "--idle", type=_seconds, default=IDLE_SECONDS, metavar="SECONDS",
+        help="end once the recording has not grown for this long "
+        f"(default {IDLE_SECONDS:g})",
     )  # fmt: skip
     live.add_argument("--json", action="store_true", help="print JSON for scripts")
     live.add_argument(

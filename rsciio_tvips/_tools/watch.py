@@ -42,13 +42,14 @@ from .._progress import Status, duration, rate
 from .._reading import follow as _follow
 from .._reading.follow import Follower
 from .._reading.lazy import check_io
-from .._validate import changed_finding, recording_findings, status
+from .._validate import changed_finding, recording_findings, status, system_finding
 from ..exceptions import Finding, TvipsFormatError
 from .live import LiveView, Placement
 
-#: Default seconds between two pictures, and without growth before the end.
+#: Default seconds between two pictures (and without growth before the end:
+#: follow()'s).
 EVERY_SECONDS = 2.0
-IDLE_SECONDS = 10.0
+IDLE_SECONDS = _follow.IDLE_SECONDS
 #: A disk is about to fill when its free space lasts less than this at the
 #: current write rate ...
 DISK_LOW_SECONDS = 60.0
@@ -165,18 +166,20 @@ class Watch:
         changed = None
         try:
             while not self.interrupted:
-                taken = self._take_blocks()
-                self._check_opening()
-                self._check_disk()
-                self._show()
-                # frames came: look again soon, not at once (a look per few
-                # frames costs more, per frame, than the frames themselves)
-                self.sleep(BUSY_POLL_SECONDS if taken else _follow.POLL_SECONDS)
                 try:
+                    taken = self._take_blocks()
+                    self._check_opening()
+                    self._check_disk()
+                    self._show()
+                    # frames came: look again soon, not at once (a look per
+                    # few frames costs more, per frame, than the frames)
+                    self.sleep(BUSY_POLL_SECONDS if taken else _follow.POLL_SECONDS)
                     self.follower.look()
                     self._sample()
-                except TvipsFormatError as e:  # a part changed under the watch
-                    changed = changed_finding(Path(self.filename), e)
+                except (OSError, TvipsFormatError) as e:
+                    # a part changed, or became unreadable, under the watch:
+                    # what was seen until then is still said at the end
+                    changed = _stopped_by(Path(self.filename), e)
                     self.status.say(f"tvips watch: {e}")
                     break
                 # judged right after a look: time spent drawing is no idleness
@@ -262,14 +265,15 @@ class Watch:
         low = max(DISK_LOW_BYTES, per_second * DISK_LOW_SECONDS)
         if self.free < low and "disk" not in self.said:
             self.said.add("disk")
-            lasts = ""
+            what = "the disk is nearly full"
             if per_second:
-                lasts = f", about {duration(self.free / per_second)} at this rate"
+                lasts = duration(self.free / per_second)
+                what = f"the disk is about to fill: about {lasts} at this rate"
             self._say(
                 Finding(
                     "warning", part.name, None, "disk",
                     f"more than {_size(low)} free", f"{_size(self.free)} free",
-                    "the disk is about to fill" + lasts,
+                    what,
                 )
             )  # fmt: skip
 
@@ -324,6 +328,16 @@ class Watch:
         )
 
     def _draw(self) -> None:
+        """Draw the picture; a failure to write it is said once, the watch goes on."""
+        try:
+            self._write_picture()
+        except (OSError, ValueError) as e:  # a full disk, a folder removed ...
+            self._drawn = self.clock()
+            if "picture" not in self.said:
+                self.said.add("picture")
+                self.status.say(f"tvips watch: cannot write {self.out}: {e}")
+
+    def _write_picture(self) -> None:
         from .figure import live_figure
         from .preview import picture_format
 
@@ -358,9 +372,40 @@ class Watch:
         }
 
 
+def failed_summary(filename, error: Exception) -> dict:
+    """Return the ``--json`` summary of a watch that could not follow at all.
+
+    As :meth:`Watch.summary`, with no frame and the reason as the one
+    ``fatal`` problem (as validate lists it).
+    """
+    path = Path(os.fspath(filename))
+    if isinstance(error, FileNotFoundError):
+        findings = [Finding("fatal", path.name, None, "file", "a file", "nothing")]
+    elif isinstance(error, TvipsFormatError) and error.findings:
+        findings = [f for f in error.findings if f.severity == "fatal"] or [
+            changed_finding(path, error)
+        ]
+    else:
+        findings = [_stopped_by(path, error)]
+    return {
+        "file": path.name, "frames": 0, "parts": 0, "dropped_frames": 0,
+        "duration_s": 0.0, "frame_rate": 0.0, "interrupted": False, "status": 2,
+        "problems": [asdict(f) for f in findings], "remarks": [],
+    }  # fmt: skip
+
+
+def _stopped_by(path: Path, error: Exception) -> Finding:
+    """Return the fatal finding of what stopped the watch (as validate says it)."""
+    if isinstance(error, TvipsFormatError):
+        return changed_finding(path, error)
+    return system_finding(path, error)
+
+
 def _size(nbytes: float) -> str:
-    """Return a size in bytes as MB or GB."""
-    return f"{nbytes / 1e9:.1f} GB" if nbytes >= 1e9 else f"{nbytes / 1e6:.0f} MB"
+    """Return a size in bytes as MiB or GiB (the threshold is 1 GiB)."""
+    if nbytes >= 2**30:
+        return f"{nbytes / 2**30:.1f} GiB"
+    return f"{nbytes / 2**20:.0f} MiB"
 
 
 def placement_for(kw: dict | None) -> Placement | None:

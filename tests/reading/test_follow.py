@@ -90,7 +90,8 @@ def test_follow_refuses_a_bad_main_header_at_once(build, main_header, tmp_path):
 def test_follow_from_a_frame_and_in_small_blocks(build, tmp_path):
     rec = build(tmp_path, n_frames=30, shape=(4, 4), records_per_part=7)
     starts, frames, _ = collect(rec.path, idle=0.01, start=5, block_bytes=3 * 32)
-    assert starts == [(a, min(a + 3, 30)) for a in range(5, 30, 3)]
+    assert starts[0][0] == 5 and starts[-1][1] == 30
+    assert all(b - a <= 3 for a, b in starts)
     np.testing.assert_array_equal(frames, rec.frames[5:])
 
 
@@ -205,8 +206,9 @@ def test_refresh_refuses_a_part_gone(build, tmp_path):
 def test_follow_stops_on_a_part_replaced_under_it(build, tmp_path, monkeypatch):
     src, _ = _grown(build, tmp_path)
     blocks = rsciio_tvips.follow(tmp_path / "rec_000.tvips", idle=5)
-    first = next(blocks)
-    assert (first.start, first.stop) == (0, 6)
+    # the frames of the first part, then (once a second look found it
+    # final) those of the second
+    assert [(b.start, b.stop) for b in (next(blocks), next(blocks))] == [(0, 3), (3, 6)]
     other = tmp_path / "other"
     other.write_bytes(src.paths[1].read_bytes())
     other.replace(tmp_path / "rec_001.tvips")
@@ -262,3 +264,45 @@ def test_follow_refuses_an_unknown_io(build, tmp_path):
     rec = build(tmp_path, n_frames=2)
     with pytest.raises(ValueError, match="io must be 'pread' or 'mmap', got 'x'"):
         next(rsciio_tvips.follow(rec.path, idle=0, io="x"))
+
+
+def test_a_part_seen_before_its_last_bytes_holds_the_frames_after_it(build, tmp_path):
+    # the next part is there while this one still lacks bytes (a writer
+    # that opens the next file first, a network file system's cached size)
+    src = build(tmp_path / "src", n_frames=9, shape=(4, 4), split=[3 * 92 + 50])
+    first, second = (p.read_bytes() for p in src.paths)
+    (tmp_path / "rec_000.tvips").write_bytes(first[:-100])
+    (tmp_path / "rec_001.tvips").write_bytes(second)
+    follower = Follower(tmp_path / "rec_000.tvips", idle=60)
+    assert follower.open()
+    taken = [(b.start, b.stop) for b in follower.blocks()]
+    assert taken == [(0, 2)]  # the frames whose records end before the gap
+    with open(tmp_path / "rec_000.tvips", "ab") as f:
+        f.write(first[-100:])
+    # grown: its own frame 2 is whole, the rest waits until a look finds
+    # the part unchanged
+    assert follower.look() == 1
+    assert follower.look() == 7
+    blocks = list(follower.blocks())
+    got = np.concatenate([b.frames for b in blocks])
+    np.testing.assert_array_equal(got, src.frames[2:])
+
+
+def test_a_refresh_that_fails_leaves_the_recording_as_it_was(
+    build, tmp_path, monkeypatch
+):
+    from rsciio_tvips._reading import recording as recording_module
+
+    src, rec = _grown(build, tmp_path)
+    (tmp_path / "rec_002.tvips").write_bytes(src.paths[2].read_bytes())
+    before = (rec.records, rec.n_frames, rec.findings)
+
+    def failing(records, read):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(recording_module, "boundary_defects", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        rec.refresh()
+    assert (rec.records, rec.n_frames, rec.findings) == before
+    monkeypatch.undo()
+    assert rec.refresh() == 3

@@ -364,8 +364,8 @@ def test_a_disk_about_to_fill_is_said_once(faulty, monkeypatch, capsys):
     err = capsys.readouterr().err
     said = [line for line in err.splitlines() if "disk" in line]
     assert said == [
-        "tvips watch: warning: cam_000.tvips: disk: expected more than 1.1 GB "
-        "free, found 500 MB free (the disk is about to fill)"
+        "tvips watch: warning: cam_000.tvips: disk: expected more than 1.0 GiB "
+        "free, found 477 MiB free (the disk is nearly full)"
     ]
 
 
@@ -418,3 +418,69 @@ def test_the_live_demo_writes_the_demo_as_a_camera_would(tmp_path, demo, capsys)
     assert capsys.readouterr().err == (
         "tvips demo: --live writes into a folder: give --keep DIR\n"
     )
+
+
+def test_a_part_unreadable_under_the_watch_ends_it_with_the_summary(
+    faulty, monkeypatch
+):
+    looks = []
+
+    def stale(self):
+        looks.append(1)
+        raise OSError(116, "Stale file handle", str(faulty.path))
+
+    monkeypatch.setattr(follow_module.Follower, "look", stale)
+    watcher = Watch(faulty.path, idle=60, quiet=True)
+    findings = watcher.run()
+    assert looks == [1]
+    # what was seen is kept: the counter gap, after the fatal finding
+    fields = [(f.severity, f.field) for f in findings]
+    assert fields == [("fatal", "file"), ("warning", "num")]
+    assert findings[0].found == "OSError: Stale file handle"
+    assert watcher.summary(findings)["frames"] == 60
+
+
+def test_json_says_why_nothing_was_followed(tmp_path, capsys):
+    code = main(["watch", str(tmp_path / "none_000.tvips"), "--idle", "0",
+                 "--json", "-q"])  # fmt: skip
+    assert code == 2
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["status"], summary["frames"], summary["parts"]) == (2, 0, 0)
+    (problem,) = summary["problems"]
+    assert (problem["severity"], problem["file"], problem["found"]) == (
+        "fatal", "none_000.tvips", "nothing",
+    )  # fmt: skip
+
+
+def test_a_picture_folder_that_is_not_there_is_refused_before_the_wait(
+    tmp_path, capsys
+):
+    out = tmp_path / "gone" / "live.png"
+    assert main(["watch", str(tmp_path / "x_000.tvips"), "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"tvips watch: {out}: cannot write into {out.parent}\n"
+    )
+
+
+def test_a_picture_that_cannot_be_written_is_said_once(faulty, tmp_path, capsys):
+    out = tmp_path / "pictures" / "live.png"
+    out.parent.mkdir()
+    watcher = Watch(faulty.path, out, every=0, idle=0.2, quiet=True)
+    out.parent.rmdir()  # removed while watching
+    findings = watcher.run()
+    assert [f.field for f in findings] == ["num"]  # the watch went on
+    said = [line for line in capsys.readouterr().err.splitlines() if "live.png" in line]
+    assert len(said) == 1 and said[0].startswith(f"tvips watch: cannot write {out}: ")
+
+
+@pytest.mark.parametrize("option", ["--idle", "--every"])
+def test_negative_seconds_are_refused(capsys, option):
+    with pytest.raises(SystemExit) as stopped:
+        main(["watch", "x_000.tvips", option, "-1"])
+    assert stopped.value.code == 2
+    assert "-1: seconds must be 0 or more" in capsys.readouterr().err
+
+
+def test_follow_refuses_a_negative_start(faulty):
+    with pytest.raises(ValueError, match="start must be a frame number, 0 or more"):
+        next(follow(faulty.path, idle=0, start=-3))
