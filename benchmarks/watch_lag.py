@@ -38,8 +38,9 @@ import numpy as np
 FRAME = (256, 256)
 FHB = 60
 RECORD = FHB + FRAME[0] * FRAME[1] * 2
-#: Frames written per write() of the camera.
-BLOCK = 32
+#: Frames written per write() of the camera (16 MiB: fewer calls, so that
+#: the writer can keep its rate).
+BLOCK = 128
 MAIN_HEADER = 256
 #: tmpfs: this benchmark measures the watcher, and a disk of the machine it
 #: was written on takes writes at 0.3 GB/s (``dd``), too slow for a camera's
@@ -51,7 +52,8 @@ import os, sys, time
 import numpy as np
 folder, log = sys.argv[1], sys.argv[5]
 total, rate, part = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
-FRAME, FHB, BLOCK = (256, 256), 60, 32
+FHB, BLOCK = int(sys.argv[6]), int(sys.argv[7])
+FRAME = (int(sys.argv[8]), int(sys.argv[9]))
 record = FHB + FRAME[0] * FRAME[1] * 2
 os.sched_setaffinity(0, {1})
 # size, version, dimx, dimy, bitsperpixel, offsets, binning, pixel size,
@@ -113,7 +115,7 @@ def measure(folder: Path, size: int, rate: float, part: int, picture: bool,
         os.sched_setaffinity(int(task), {0})
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(folder), str(size), str(rate), str(part),
-         str(log)]
+         str(log), str(FHB), str(BLOCK), *map(str, FRAME)]
     )  # fmt: skip
     seen = []
     n_frames = -(-size // RECORD)
