@@ -306,3 +306,16 @@ def test_a_refresh_that_fails_leaves_the_recording_as_it_was(
     assert (rec.records, rec.n_frames, rec.findings) == before
     monkeypatch.undo()
     assert rec.refresh() == 3
+
+
+def test_refresh_refuses_another_file_for_a_part(build, tmp_path):
+    _grown(build, tmp_path)
+    # the same part number, spelled another way: permissive reading reads it
+    (tmp_path / "rec_001.tvips").rename(tmp_path / "rec_001.TVIPS")
+    opened = TvipsRecording(tmp_path / "rec_000.tvips", permissive=True)
+    (tmp_path / "rec_001.TVIPS").rename(tmp_path / "rec_001.tvips")
+    with pytest.raises(TvipsFormatError, match=re.escape(
+        "rec_001.TVIPS: the part changed since the recording was sized: "
+        "rec_001.tvips instead (replaced)"
+    )):  # fmt: skip
+        opened.refresh()

@@ -484,3 +484,23 @@ def test_negative_seconds_are_refused(capsys, option):
 def test_follow_refuses_a_negative_start(faulty):
     with pytest.raises(ValueError, match="start must be a frame number, 0 or more"):
         next(follow(faulty.path, idle=0, start=-3))
+
+
+def test_a_disk_that_cannot_be_asked_leaves_the_free_space_out(faulty, monkeypatch):
+    def fails(path):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(watch_module.shutil, "disk_usage", fails)
+    watcher = Watch(faulty.path, idle=0, quiet=True)
+    assert [f.field for f in watcher.run()] == ["num"]
+    assert watcher.free is None
+    assert watcher._line(final=False).endswith(", cam_000.tvips")
+
+
+def test_ctrl_c_while_waiting_for_the_first_frame(tmp_path):
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    watcher = Watch(tmp_path / "none_000.tvips", idle=60, quiet=True, sleep=interrupt)
+    with pytest.raises(FileNotFoundError, match="No such TVIPS file"):
+        watcher.run()
