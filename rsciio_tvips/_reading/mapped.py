@@ -52,6 +52,30 @@ def grid_strides(frames: np.ndarray) -> tuple[int, tuple] | None:
     return f0, tuple(strides)
 
 
+def _map(part, file_start: int, file_end: int):
+    """Map bytes ``file_start`` to ``file_end`` of a part, read-only.
+
+    Returns the map and where ``file_start`` is in it, or None when the
+    part is shorter than that (the default read then says which bytes are
+    missing).
+
+    Raises
+    ------
+    TvipsFormatError
+        If the part is no longer the file the recording opened.
+    """
+    fd = os.open(part.path, os.O_RDONLY)
+    try:
+        if check_unchanged(part, fd, file_end).st_size < file_end:
+            return None
+        # a map starts at a multiple of the allocation granularity
+        base = file_start - file_start % mmap.ALLOCATIONGRANULARITY
+        mapped = mmap.mmap(fd, file_end - base, offset=base, access=mmap.ACCESS_READ)
+    finally:
+        os.close(fd)
+    return mapped, file_start - base
+
+
 def mapped_band(records, frames: np.ndarray, row_start: int, n_rows: int):
     """Return rows of frames as a read-only view of a map, or None where not possible.
 
@@ -95,17 +119,11 @@ def mapped_band(records, frames: np.ndarray, row_start: int, n_rows: int):
     part, file_start = records.chain.locate(start)
     if end > part.stream_start + part.length:
         return None  # the band runs into the next part
-    file_end = file_start + (end - start)
-    fd = os.open(part.path, os.O_RDONLY)
-    try:
-        if check_unchanged(part, fd, file_end).st_size < file_end:
-            return None
-        # a map starts at a multiple of the allocation granularity
-        base = file_start - file_start % mmap.ALLOCATIONGRANULARITY
-        mapped = mmap.mmap(fd, file_end - base, offset=base, access=mmap.ACCESS_READ)
-    finally:
-        os.close(fd)
-    first = int(records.pixel_offsets([f0], row_start)[0]) - start + (file_start - base)
+    made = _map(part, file_start, file_start + (end - start))
+    if made is None:
+        return None
+    mapped, at = made
+    first = int(records.pixel_offsets([f0], row_start)[0]) - start + at
     return np.ndarray(
         (*frames.shape, n_rows, header.shape[1]),
         dtype=dtype,
@@ -148,15 +166,10 @@ def mapped_records(records, first: int, n: int):
     part, file_start = records.chain.locate(start)
     if n <= 0 or start + n * record > part.stream_start + part.length:
         return None
-    file_end = file_start + n * record
-    fd = os.open(part.path, os.O_RDONLY)
-    try:
-        if check_unchanged(part, fd, file_end).st_size < file_end:
-            return None
-        base = file_start - file_start % mmap.ALLOCATIONGRANULARITY
-        mapped = mmap.mmap(fd, file_end - base, offset=base, access=mmap.ACCESS_READ)
-    finally:
-        os.close(fd)
+    made = _map(part, file_start, file_start + n * record)
+    if made is None:
+        return None
+    mapped, offset = made
     decoded = header.decoded_header_dtype
     # the decoded fields at their offsets in a record: one element a record
     fields = np.dtype({
@@ -165,7 +178,6 @@ def mapped_records(records, first: int, n: int):
         "offsets": [decoded.fields[k][1] for k in decoded.names],
         "itemsize": record,
     })  # fmt: skip
-    offset = file_start - base
     heads = np.ndarray((n,), dtype=fields, buffer=mapped, offset=offset)
     dtype = header.pixel_dtype
     pixels = np.ndarray(

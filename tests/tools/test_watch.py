@@ -47,17 +47,25 @@ def faulty(build, tmp_path, headers_with):
     return build(tmp_path / "src", "cam", frames=scan_frames(60), header_values=values)
 
 
-def test_watch_says_what_validate_says_of_the_finished_recording(
-    faulty, tmp_path, acquire, capsys
-):
-    (tmp_path / "live").mkdir()
-    cam = acquire(faulty, tmp_path / "live", name="cam", part_bytes=4000,
-                  appends=(777,), pause=0.002)  # fmt: skip
+def watch_then_validate(rec, folder, acquire, capsys, **writes):
+    """Watch ``rec`` while it is written, then validate it: both outputs."""
+    folder.mkdir()
+    cam = acquire(rec, folder, name="cam", **writes)
     code = main(["watch", str(cam.path), "--idle", "0.5", "-q"])
     cam.finish()
     watched = capsys.readouterr()
-    assert main(["validate", str(cam.path), "-q"]) == code == 1
-    validated = capsys.readouterr()
+    assert main(["validate", str(cam.path), "-q"]) == code
+    return code, watched, capsys.readouterr()
+
+
+def test_watch_says_what_validate_says_of_the_finished_recording(
+    faulty, tmp_path, acquire, capsys
+):
+    code, watched, validated = watch_then_validate(
+        faulty, tmp_path / "live", acquire, capsys, part_bytes=4000,
+        appends=(777,), pause=0.002,
+    )  # fmt: skip
+    assert code == 1
     assert watched.out == validated.out
     assert "frame counter skips" in watched.out
     # said once as it happened, on stderr
@@ -80,14 +88,11 @@ def test_watch_judges_the_rotator_index_as_validate(
     values = headers_with(rotidx={i: rotidx(i) for i in range(100)})
     rec = build(tmp_path / "src", "cam", n_frames=100, shape=(8, 8),
                 header_values=values)  # fmt: skip
-    (tmp_path / "live").mkdir()
-    cam = acquire(rec, tmp_path / "live", name="cam", part_bytes=5000,
-                  appends=(300,), pause=0.003)  # fmt: skip
-    code = main(["watch", str(cam.path), "--idle", "0.5", "-q"])
-    cam.finish()
-    watched = capsys.readouterr()
-    assert main(["validate", str(cam.path), "-q"]) == code
-    assert watched.out == capsys.readouterr().out
+    _, watched, validated = watch_then_validate(
+        rec, tmp_path / "live", acquire, capsys, part_bytes=5000,
+        appends=(300,), pause=0.003,
+    )  # fmt: skip
+    assert watched.out == validated.out
     assert "rotidx" not in watched.err  # not said while it could change
 
 
