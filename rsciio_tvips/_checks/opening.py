@@ -247,13 +247,17 @@ def joins_key(records) -> tuple:
 
     :func:`boundary_defects` and :func:`counter_joins` judge the joins
     whose next part holds a whole frame: their verdicts change when a part
-    is added, or when the last part's first frame completes. A recording
+    is added or one before the last changes size, or when the last part's
+    first frame completes. A recording
     being written is judged again then (``TvipsRecording.refresh``, ``tvips
     watch``), not at every look at its growing last part.
     """
     chain = records.chain
     last_first = chain.first_frames(records.record_size)[-1]
-    return (len(chain.parts), last_first < records.n_frames, chain.parts[-1].length > 0)
+    # every part's length but the last's: one that grew after the next part
+    # appeared (a follower's refresh allows it) is judged again
+    lengths = tuple(p.length for p in chain.parts[:-1])
+    return (lengths, last_first < records.n_frames, chain.parts[-1].length > 0)
 
 
 def counter_joins(records, read_headers) -> set[int]:

@@ -116,6 +116,16 @@ class Follower:
         self.available = 0
 
     @property
+    def done(self) -> bool:
+        """Whether every frame of the recording as sized was handed out.
+
+        False while frames wait for a part to be found final (see
+        :meth:`_settle`): a follower that is idle looks once more for them.
+        """
+        rec = self.recording
+        return rec is not None and self.given >= rec.n_frames
+
+    @property
     def idle(self) -> bool:
         """Whether the recording has not grown for ``idle`` seconds."""
         return self.clock() - self.last_growth >= self.idle_seconds
@@ -354,6 +364,6 @@ def follow(
         if follower.look():
             yield from follower.blocks(block_bytes, io)
             continue
-        if follower.idle:
+        if follower.idle and follower.done:
             return
         time.sleep(POLL_SECONDS)

@@ -194,6 +194,9 @@ class Placement:
         p = rotator_points(headers["rotidx"])
         if self.ended:
             return np.full(p.size, -1, dtype=np.int64)
+        # an index beyond any scan is a corrupt header: it ends the scan, as
+        # the index running back does, and holds no point
+        p[p >= (most if self.shape is None else math.prod(self.shape))] = -1
         highest = np.maximum.accumulate(np.concatenate([[self.top - 1], p[:-1]]))
         back = np.flatnonzero(p < highest)
         if back.size:  # the index ran back (to 0, or a new scan): this one is over
@@ -202,7 +205,6 @@ class Placement:
         self.top = max(self.top, int(p.max(initial=-1)) + 1)
         if self.ended:
             self.finish()
-        p[p >= (most if self.shape is None else math.prod(self.shape))] = -1
         return p
 
     def finish(self) -> None:
@@ -377,10 +379,12 @@ class LiveView:
     @property
     def waiting(self) -> str | None:
         """Why the scan's images are not there yet, or None."""
-        if self.placement is None or self.values:
+        if self.placement is None or (self.values and self.placement.shape):
             return None
         if self.placement.method == "auto":
             return "no scan in the frame headers yet"
+        if self.placement.shape is None:
+            return "scan shape not known yet"
         if self._weights is None:
             held = sum(p.shape[0] for _, p in self._pending)
             return f"apertures found after {APERTURE_FRAMES} scan frames ({held} yet)"

@@ -13,7 +13,7 @@ and, for every block of frames that arrives, once:
 
 A status line on stderr says, at least once a second on a terminal
 (``2640 frames 121/s 1.0 MB/s, 0 dropped, last 0.1 s ago, demo_003.tvips
-71.2 GB free``; a line every few seconds elsewhere): the frames so far,
+66.3 GiB free``; a line every few seconds elsewhere): the frames so far,
 the frames/s and MB/s the recording grew at over the last seconds, the
 frames dropped (the counter's gaps), the seconds since the last frame, the part being
 written and the free space on its disk (said once as a problem when it
@@ -182,8 +182,9 @@ class Watch:
                     changed = _stopped_by(Path(self.filename), e)
                     self.status.say(f"tvips watch: {e}")
                     break
-                # judged right after a look: time spent drawing is no idleness
-                if self.follower.idle:
+                # judged right after a look: time spent drawing is no
+                # idleness; and only once every frame is taken in
+                if self.follower.idle and self.follower.done:
                     break
         except KeyboardInterrupt:
             self.interrupted = True
@@ -348,8 +349,12 @@ class Watch:
         out = Path(self.out)
         # written aside and moved: a viewer never sees half a picture
         aside = out.with_name(f".{out.name}.{os.getpid()}.partial")
-        fig.savefig(aside, format=picture_format(out))
-        os.replace(aside, out)
+        try:
+            fig.savefig(aside, format=picture_format(out))
+            os.replace(aside, out)
+        finally:
+            if os.path.lexists(aside):  # a failed write leaves nothing behind
+                os.remove(aside)
         self._draw_seconds = self.clock() - started
         self._drawn = self.clock()
         self.pictures += 1
@@ -398,7 +403,11 @@ def _stopped_by(path: Path, error: Exception) -> Finding:
     """Return the fatal finding of what stopped the watch (as validate says it)."""
     if isinstance(error, TvipsFormatError):
         return changed_finding(path, error)
-    return system_finding(path, error)
+    if isinstance(error, OSError):
+        return system_finding(path, error)
+    # an option the recording cannot be read with (--signed of 8 bits)
+    return Finding("fatal", path.name, None, "options", "options that fit",
+                   str(error))  # fmt: skip
 
 
 def _size(nbytes: float) -> str:

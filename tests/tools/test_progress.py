@@ -569,7 +569,7 @@ def dropping(build, tmp_path, headers_with):
 #: tvips watch's status line while it follows (sizes and free space vary).
 LIVE_LINE = (
     r"\d+ frames [\d.]+/s [\d.]+ MB/s, \d+ dropped, last [\d.]+ s ago, "
-    r"cam_000.tvips [\d.]+ [MG]B free"
+    r"cam_000.tvips [\d.]+ [MG]iB free"
 )
 WATCHED = "watch cam_000.tvips: 60 frames in 1 part(s), 2 dropped"
 

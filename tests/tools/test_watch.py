@@ -509,3 +509,66 @@ def test_ctrl_c_while_waiting_for_the_first_frame(tmp_path):
     watcher = Watch(tmp_path / "none_000.tvips", idle=60, quiet=True, sleep=interrupt)
     with pytest.raises(FileNotFoundError, match="No such TVIPS file"):
         watcher.run()
+
+
+def test_a_part_that_grew_after_the_next_appeared_is_judged_again(build, tmp_path):
+    # the writer opened part 1 before its last write to part 0 landed: the
+    # join looked short at first, and is sound once the bytes are there
+    rec = build(tmp_path / "src", "cam", n_frames=20, shape=(8, 8))
+    data = rec.header + rec.stream
+    cut = 256 + 10 * rec.record_size + 50
+    first, second = tmp_path / "cam_000.tvips", tmp_path / "cam_001.tvips"
+    first.write_bytes(data[: cut - 100])
+    second.write_bytes(data[cut:])
+    looks = []
+
+    def late_bytes(seconds):
+        if not looks:
+            with open(first, "ab") as f:
+                f.write(data[cut - 100 : cut])
+        looks.append(seconds)
+
+    watcher = Watch(first, idle=0, quiet=True, sleep=late_bytes)
+    assert watcher.run() == []
+    assert watcher.follower.given == 20
+
+
+def test_idle_zero_takes_in_every_frame_of_a_finished_recording(build, tmp_path):
+    rec = build(tmp_path, "cam", n_frames=30, shape=(4, 4), records_per_part=10)
+    watcher = Watch(rec.path, idle=0, quiet=True)
+    assert watcher.run() == []
+    assert watcher.follower.given == 30
+    blocks = list(follow(rec.path, idle=0))
+    assert blocks[-1].stop == 30
+
+
+def test_an_option_the_recording_cannot_take_is_a_json_summary(build, tmp_path, capsys):
+    rec = build(tmp_path, "cam", n_frames=2, dtype="uint8")
+    code = main(["watch", str(rec.path), "--signed", "--json", "-q", "--idle", "0"])
+    assert code == 2
+    (problem,) = json.loads(capsys.readouterr().out)["problems"]
+    assert (problem["severity"], problem["field"]) == ("fatal", "options")
+    assert "but this recording has 8-bit pixels" in problem["found"]
+
+
+def test_a_rotator_index_beyond_any_scan_ends_it(build, tmp_path, headers_with):
+    # a 4 x 4 scan, then a corrupt index: the scan ends there, square
+    rot = {i: i + 1 for i in range(16)} | {16: 2**31 - 1, 17: 0}
+    rec = build(tmp_path, "cam", frames=scan_frames(18),
+                header_values=headers_with(rotidx=rot))  # fmt: skip
+    view = LiveView(SHAPE, Placement("rotator"))
+    for block in follow(rec.path, idle=0, block_bytes=3 * 512):
+        view.feed(block)
+        if view.placement.shape is None:
+            assert view.waiting in (
+                "scan shape not known yet",
+                "apertures found after 16 scan frames (3 yet)",
+                "apertures found after 16 scan frames (6 yet)",
+                "apertures found after 16 scan frames (9 yet)",
+                "apertures found after 16 scan frames (12 yet)",
+                "apertures found after 16 scan frames (15 yet)",
+            )
+    view.finish()
+    assert view.placement.shape == (4, 4)
+    offline = _offline_virtual(rec.path, view.apertures, scan_shape=(4, 4))
+    np.testing.assert_array_equal(view.images()["vbf"], offline)
