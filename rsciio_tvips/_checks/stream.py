@@ -108,6 +108,10 @@ class FrameStream:
             if self.n_frames is None:  # judged at the end: the bound grows
                 self._rot_frames.append(frames[big])
                 self._rot_values.append(rot[big])
+                if len(self._rot_frames) > 64:  # those within the bound now go
+                    keep = np.concatenate(self._rot_values) > rotator_bound(n)
+                    self._rot_frames = [np.concatenate(self._rot_frames)[keep]]
+                    self._rot_values = [np.concatenate(self._rot_values)[keep]]
             else:
                 self._note("rotidx", frames[big], [f"at most ~{n}"], rot[big])
         for field in ("Scan_x", "Scan_y"):

@@ -537,3 +537,22 @@ def test_a_directory_given_as_the_recording(tmp_path, capsys, given, made, named
     # a name that is not there at all is still no such file
     with pytest.raises(FileNotFoundError, match=r"^No such TVIPS file: "):
         file_reader(tmp_path / "y.tvips")
+
+
+def test_a_stream_of_unknown_length_judges_the_rotator_index_at_the_end(
+    headers_with, make_tvips
+):
+    # indices too high for the first frames only: a watcher's stream (no
+    # frame count) keeps only the frames that may still break the bound
+    values = headers_with(rotidx={i: i + 100 for i in range(200)} | {150: 10**6})
+    rec = make_tvips(n_frames=200, header_values=values)
+    opened = TvipsRecording(rec.path)
+    whole = _checks.frame_stream(opened)
+    live = _checks.FrameStream(None)
+    for _, fields in opened.header_field_blocks(block=1):
+        live.feed(fields)
+    kept = sum(v.size for v in live._rot_values)
+    assert kept <= 64 + 1  # the bound passed the early ones long ago
+    locate = opened.records.locate
+    assert live.findings(locate) == whole.findings(locate)
+    assert [f.found for f in whole.findings(locate)] == ["1000000"]
