@@ -111,7 +111,7 @@ class Follower:
         self.recording = None
         self.given = int(start)
         self.last_growth = clock()
-        self._size = None  # (parts, bytes) at the last look
+        self._first_size = None  # (1, size) of the file named, before opening
         self._lengths = []  # bytes of frames of each part, at the last look
         self.available = 0
 
@@ -161,8 +161,8 @@ class Follower:
         path = Path(os.fspath(self.filename)).absolute()
         found = first_part(path)
         size = _size_of(found)
-        if size != self._size:
-            self._size, self.last_growth = size, self.clock()
+        if size != self._first_size:  # before opening: the named file grows
+            self._first_size, self.last_growth = size, self.clock()
         if not final and (found is None or size[1] < MAIN_HEADER_SIZE):
             return False  # not there yet, or its main header is being written
         try:
@@ -175,7 +175,8 @@ class Follower:
             if final or not _waiting(e):
                 raise
             return False
-        self._settle()
+        if self._settle():
+            self.last_growth = self.clock()
         return True
 
     def look(self) -> int:
@@ -184,16 +185,16 @@ class Follower:
         Only frames that lie before every part still settling count (see
         :attr:`available`).
         """
-        rec = self.recording
-        rec.refresh(read=self.given)
-        self._settle()
-        size = (len(rec.chain.parts), rec.chain.nbytes)
-        if size != self._size:
-            self._size, self.last_growth = size, self.clock()
+        self.recording.refresh(read=self.given)
+        if self._settle():
+            self.last_growth = self.clock()
         return max(0, self.available - self.given)
 
-    def _settle(self) -> None:
+    def _settle(self) -> bool:
         """Find the frames that can be handed out: :attr:`available`.
+
+        Returns whether the parts changed since the last look (the
+        recording grew: a byte more, or a part).
 
         A part followed by another has its final size, but a look may see
         the next part before the last bytes of this one (a writer that opens
@@ -215,6 +216,7 @@ class Follower:
                 break
         #: Frames that can be handed out now.
         self.available = min(rec.n_frames, end // rec.header.record_size)
+        return lengths != before
 
     def blocks(self, block_bytes: int = BLOCK_BYTES, io: str = "pread"):
         """Yield the frames completed and not handed out yet, as of the last look.

@@ -64,6 +64,7 @@ from .._progress import Progress, pass_delay
 from .._validate import status, validate
 from ..exceptions import SEVERITIES, TvipsFormatError
 from .demo import run_demo, run_live_demo
+from .preview import PICTURE_FORMATS
 from .watch import EVERY_SECONDS, IDLE_SECONDS
 
 
@@ -299,6 +300,13 @@ def _print_findings(filename: str, findings, out=None) -> int:
     return code
 
 
+def _picture_option(parser, what: str, required: bool = False) -> None:
+    """Add ``-o``/``--output``, a picture in one of preview's formats."""
+    formats = ", ".join(PICTURE_FORMATS)
+    parser.add_argument("-o", "--output", required=required,
+                        help=f"{what}: {formats}")  # fmt: skip
+
+
 def _seconds(text: str) -> float:
     """Return a number of seconds of the command line, >= 0 (argparse's type)."""
     value = float(text)
@@ -393,12 +401,7 @@ def main(argv=None) -> int:
         help="one picture: virtual images, mean pattern, rotator index and time",
     )
     pre.add_argument("file", help="any part of the recording")
-    pre.add_argument(
-        "-o",
-        "--output",
-        required=True,
-        help="the picture to write: .png, .jpg, .svg or .pdf",
-    )
+    _picture_option(pre, "the picture to write", required=True)
     pre.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _reader_options(pre)
     conv = sub.add_parser(
@@ -431,10 +434,7 @@ def main(argv=None) -> int:
         help="follow a recording as it is written: status, problems, a picture",
     )
     live.add_argument("file", help="any part of the recording (it may not exist yet)")
-    live.add_argument(
-        "-o", "--output",
-        help="a picture (.png, .jpg, .svg or .pdf) rewritten every --every seconds",
-    )  # fmt: skip
+    _picture_option(live, "a picture rewritten every --every seconds")
     live.add_argument(
         "--every", type=_seconds, default=EVERY_SECONDS, metavar="SECONDS",
         help=f"seconds between two pictures (default {EVERY_SECONDS:g})",
