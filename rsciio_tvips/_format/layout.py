@@ -21,6 +21,7 @@ name.
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import PurePath
 
@@ -154,6 +155,8 @@ POSITIONS_FRAME_HEADER_SIZE = 76
 EXTRA_FIELD = "extra"
 
 
+# cached: every block of frames read asks for it (a dtype is immutable)
+@functools.lru_cache(maxsize=256)
 def frame_header_dtype(nbytes: int) -> np.dtype:
     """Return the structured dtype of a frame header of ``nbytes`` bytes.
 
@@ -204,6 +207,7 @@ def frame_header_size_fits(nbytes: int) -> bool:
     return V2_MIN_FRAME_HEADER_SIZE <= nbytes <= V2_MAX_FRAME_HEADER_SIZE
 
 
+@functools.lru_cache(maxsize=256)
 def decoded_header_dtype(nbytes: int) -> np.dtype:
     """Return the dtype of the decoded fields of a frame header of ``nbytes``.
 
