@@ -166,7 +166,7 @@ def stack_figure(
     return fig, panels
 
 
-def live_figure(title: str, view, notes=()):
+def live_figure(title: str, picture, notes=()):
     """Draw the picture of ``tvips watch`` from what it has seen so far.
 
     For a scan: the virtual bright- and annular dark-field images (points
@@ -179,8 +179,8 @@ def live_figure(title: str, view, notes=()):
     ----------
     title : str
         The figure's title.
-    view : LiveView
-        What was seen (:class:`~.live.LiveView`).
+    picture : LivePicture
+        What was seen (:meth:`~.live.LiveView.picture`).
     notes : sequence of str, optional
         Lines under the title.
 
@@ -193,14 +193,13 @@ def live_figure(title: str, view, notes=()):
     from matplotlib.figure import Figure
 
     plain = [{}, {}]  # uncalibrated axes
-    images = view.images()
-    scan = view.placement is not None
-    fig = Figure(figsize=FIGSIZE["scan" if scan else "tilt series"], dpi=DPI,
-                 layout=LAYOUT)  # fmt: skip
-    cells = fig.subfigures(2, 2).ravel() if scan else fig.subfigures(1, 3)
+    images = picture.images
+    fig = Figure(figsize=FIGSIZE["scan" if picture.scan else "tilt series"],
+                 dpi=DPI, layout=LAYOUT)  # fmt: skip
+    cells = fig.subfigures(2, 2).ravel() if picture.scan else fig.subfigures(1, 3)
     axes = [cell.subplots() for cell in cells]
     panels = []
-    if scan:
+    if picture.scan:
         for ax, name, what in (
             (axes[0], "vbf", "virtual bright field"),
             (axes[1], "vadf", "virtual annular dark field"),
@@ -209,14 +208,14 @@ def live_figure(title: str, view, notes=()):
                 panels.append(_image(ax, images[name], what, plain,
                                      UNCALIBRATED["scan"]))  # fmt: skip
             else:
-                panels.append(_waiting(ax, what, view.waiting or "no frame yet"))
-        panels.append(_pattern(axes[2], view.mean(), view.apertures, plain, None))
-        panels.append(_rate_plot(axes[3], view.rate))
+                panels.append(_waiting(ax, what, picture.waiting or "no frame yet"))
+        panels.append(_pattern(axes[2], picture.mean, picture.apertures, plain, None))
+        panels.append(_rate_plot(axes[3], picture.rate))
     else:
-        panels.append(_image(axes[0], view.latest, "latest frame", plain,
+        panels.append(_image(axes[0], picture.latest, "latest frame", plain,
                              UNCALIBRATED["frame"]))  # fmt: skip
-        panels.append(_pattern(axes[1], view.mean(), None, plain, None))
-        panels.append(_binned_plot(axes[2], view.intensity))
+        panels.append(_pattern(axes[1], picture.mean, None, plain, None))
+        panels.append(_binned_plot(axes[2], picture.intensity))
     fig.suptitle("\n".join([title, *notes]))
     return fig, panels
 

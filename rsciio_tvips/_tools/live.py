@@ -27,8 +27,10 @@ position met again after the beam moved away keeps what it had.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -238,6 +240,46 @@ class Placement:
         return np.where(table >= 0, flat[np.clip(table, 0, None)], 0.0)
 
 
+@dataclass(frozen=True)
+class LivePicture:
+    """What one picture of ``tvips watch`` shows: a copy, taken at one time.
+
+    A few arrays, whatever the length of the recording: it is sent to the
+    process that draws it (:mod:`.drawer`) while the view takes more frames.
+
+    Attributes
+    ----------
+    frames : int
+        The frames seen so far.
+    scan : bool
+        Whether the frames are placed on a scan (False: a movie).
+    images : dict
+        ``"vbf"`` / ``"vadf"`` -> image, NaN where not reached yet (a scan).
+    waiting : str or None
+        Why the scan's images are not there yet.
+    mean : numpy.ndarray
+        The mean pattern.
+    apertures : dict or None
+        The apertures of the images (pixels).
+    rate : Binned
+        Frames by the camera's clock (ms).
+    latest : numpy.ndarray or None
+        The last frame (a movie).
+    intensity : Binned
+        Intensity by frame number (a movie).
+    """
+
+    frames: int
+    scan: bool
+    images: dict
+    waiting: str | None
+    mean: np.ndarray
+    apertures: dict | None
+    rate: Binned
+    latest: np.ndarray | None
+    intensity: Binned
+
+
 class LiveView:
     """What the picture of a recording being written shows, fed block by block.
 
@@ -394,6 +436,17 @@ class LiveView:
     def mean(self) -> np.ndarray:
         """Return the mean pattern of the frames so far."""
         return self.total / max(self.frames, 1)
+
+    def picture(self) -> LivePicture:
+        """Return what a picture drawn now shows (a copy: feeding goes on)."""
+        scan = self.placement is not None
+        return LivePicture(
+            frames=self.frames, scan=scan, images=self.images(),
+            waiting=self.waiting, mean=self.mean(), apertures=self.apertures,
+            rate=copy.deepcopy(self.rate),
+            latest=None if scan else self.latest,
+            intensity=copy.deepcopy(self.intensity),
+        )  # fmt: skip
 
 
 def pixel_sums(flat: np.ndarray) -> np.ndarray:

@@ -9,7 +9,8 @@ and, for every block of frames that arrives, once:
    counter, time reversals ...), as it says a part that stopped short when
    the next part appears (the checks of opening, run again at each look);
 2. feeds the frames to a :class:`~.live.LiveView`, which the picture
-   (``-o``) is drawn from every ``every`` seconds.
+   (``-o``) is drawn from every ``every`` seconds, in a process of its own
+   (:class:`~.drawer.Drawer`): the frames never wait for a picture.
 
 A status line on stderr says, at least once a second on a terminal
 (``2640 frames 121/s 1.0 MB/s, 0 dropped, last 0.1 s ago, demo_003.tvips
@@ -44,6 +45,7 @@ from .._reading.follow import Follower
 from .._reading.lazy import check_io
 from .._validate import changed_finding, recording_findings, status, system_finding
 from ..exceptions import Finding, TvipsFormatError
+from .drawer import Drawer, DrawerStopped
 from .live import LiveView, Placement
 
 #: Default seconds between two pictures (and without growth before the end:
@@ -65,9 +67,6 @@ BUSY_POLL_SECONDS = 0.02
 #: whole (a lag of 0.25 s against 0.5 s with 64 MiB, at the same CPU time,
 #: measured behind a writer; benchmarks/watch_lag.py).
 BLOCK_BYTES = 16 * 2**20
-#: While the watcher is behind, pictures take at most a fifth of its time
-#: (drawing one takes 0.3 to 1 s): further apart than ``every`` if need be.
-DRAW_SHARE = 5.0
 
 
 class Watch:
@@ -123,9 +122,9 @@ class Watch:
         self.last_frame = None  # clock() when the last frame arrived
         self.free = None  # free bytes on the disk of the part being written
         self._disk_checked = None
-        self._drawn = None  # clock() at the last picture
-        self._draw_seconds = 0.0  # what the last one took
-        self.pictures = 0
+        self.drawer = None  # Drawer, while run() runs with a picture to draw
+        self._drawn = None  # clock() when the last picture was asked for
+        self.pictures = 0  # written
         self.interrupted = False
         self._joins = None  # joins_key when the joins were last found
 
@@ -138,18 +137,21 @@ class Watch:
             If no recording came within ``idle`` seconds, or what came is
             not one.
         """
-        if self.out is not None:
-            # imported now, not in the first picture's time, which spaces
-            # the pictures out (DRAW_SHARE)
-            import matplotlib.figure  # noqa: F401
-        with self.status:
-            try:
-                if not self.follower.open(self._wait):
-                    self.follower.open_now(final=True)  # raises what is wrong
-            except KeyboardInterrupt:
-                self.follower.open_now(final=True)
-                self.interrupted = True
-            return self._follow()
+        # started now: its start-up (matplotlib's import) overlaps the wait
+        self.drawer = None if self.out is None else Drawer()
+        try:
+            with self.status:
+                try:
+                    if not self.follower.open(self._wait):
+                        self.follower.open_now(final=True)  # raises what is wrong
+                except KeyboardInterrupt:
+                    self.follower.open_now(final=True)
+                    self.interrupted = True
+                return self._follow()
+        finally:
+            if self.drawer is not None:
+                self.drawer.close()
+                self.drawer = None
 
     def _wait(self, seconds: float) -> None:
         self._show()
@@ -189,8 +191,7 @@ class Watch:
         except KeyboardInterrupt:
             self.interrupted = True
         self.view.finish()
-        if self.out is not None and self.view.frames:
-            self._draw()
+        self._last_picture()
         self.status.close()
         findings = recording_findings(rec, self.checks)
         return findings if changed is None else [changed, *findings]
@@ -215,24 +216,61 @@ class Watch:
             if self.on_block is not None:
                 self.on_block(block)
             self._show()
-        self._picture_due(self.clock(), behind=taken > 1)
+        self._picture_due()
         return taken
 
-    def _picture_due(self, now: float, behind: bool) -> None:
-        """Draw the picture if it is time to, once the frames that came are in.
+    def _picture_due(self) -> None:
+        """Ask for a picture if it is time to, once the frames that came are in.
 
-        A picture is drawn every ``every`` seconds; while the frames come
-        faster than they are taken in (``behind``: more than one block
-        came since the last look), no more often than takes a fifth of
-        the time: the frames come first.
+        Every ``every`` seconds, or as soon as the last one is written if
+        drawing it took longer (the drawer gets the time the frames leave).
         """
-        if self.out is None or not self.view.frames:
+        if self.drawer is None or not self.view.frames:
             return
-        every = self.every
-        if behind:
-            every = max(every, DRAW_SHARE * self._draw_seconds)
-        if self._drawn is None or now - self._drawn >= every:
-            self._draw()
+        self._collect(wait=False)
+        if self.drawer is None or self.drawer.busy:
+            return
+        if self._drawn is None or self.clock() - self._drawn >= self.every:
+            self._ask()
+
+    def _last_picture(self) -> None:
+        """Draw the picture of every frame, and wait until it is written."""
+        if self.drawer is None or not self.view.frames:
+            return
+        self._collect(wait=True)  # the one being drawn, if any
+        if self.drawer is not None:
+            self._ask()
+            self._collect(wait=True)
+
+    def _ask(self) -> None:
+        rec = self.follower.recording
+        title = f"{rec.chain.first.name}: {self.view.frames} frames so far"
+        try:
+            self.drawer.draw(title, self.view.picture(), self.out)
+        except DrawerStopped as e:
+            self._no_drawer(e)
+            return
+        self._drawn = self.clock()
+
+    def _collect(self, wait: bool) -> None:
+        """Note the picture the drawer finished, if any; say why it failed, once."""
+        try:
+            finished, error = self.drawer.done(wait)
+        except DrawerStopped as e:
+            self._no_drawer(e)
+            return
+        if finished and error is None:
+            self.pictures += 1
+        elif finished and "picture" not in self.said:
+            # a full disk, a folder removed ...: the watch goes on
+            self.said.add("picture")
+            self.status.say(f"tvips watch: cannot write {self.out}: {error}")
+
+    def _no_drawer(self, error: DrawerStopped) -> None:
+        """Go on without pictures: the drawer is gone (killed, out of memory ...)."""
+        self.drawer.close()
+        self.drawer = None
+        self.status.say(f"tvips watch: no more pictures: {error}")
 
     def _said_stream(self, rec) -> None:
         for kind in self.checks.counts:
@@ -327,37 +365,6 @@ class Watch:
             f"{dropped} dropped, last {duration(since)} ago, "
             f"{rec.chain.parts[-1].name}{free}"
         )
-
-    def _draw(self) -> None:
-        """Draw the picture; a failure to write it is said once, the watch goes on."""
-        try:
-            self._write_picture()
-        except (OSError, ValueError) as e:  # a full disk, a folder removed ...
-            self._drawn = self.clock()
-            if "picture" not in self.said:
-                self.said.add("picture")
-                self.status.say(f"tvips watch: cannot write {self.out}: {e}")
-
-    def _write_picture(self) -> None:
-        from .figure import live_figure
-        from .preview import picture_format
-
-        started = self.clock()
-        rec = self.follower.recording
-        title = f"{rec.chain.first.name}: {self.view.frames} frames so far"
-        fig, _ = live_figure(title, self.view)
-        out = Path(self.out)
-        # written aside and moved: a viewer never sees half a picture
-        aside = out.with_name(f".{out.name}.{os.getpid()}.partial")
-        try:
-            fig.savefig(aside, format=picture_format(out))
-            os.replace(aside, out)
-        finally:
-            if os.path.lexists(aside):  # a failed write leaves nothing behind
-                os.remove(aside)
-        self._draw_seconds = self.clock() - started
-        self._drawn = self.clock()
-        self.pictures += 1
 
     def summary(self, findings: list[Finding]) -> dict:
         """Return the summary ``--json`` prints."""

@@ -6,6 +6,8 @@ what ``tvips validate`` says of the finished recording.
 """
 
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
@@ -13,8 +15,10 @@ import pytest
 from rsciio_tvips import Finding, file_reader, follow
 from rsciio_tvips.__main__ import main
 from rsciio_tvips._reading import follow as follow_module
+from rsciio_tvips._tools import figure as figure_module
 from rsciio_tvips._tools import live as live_module
 from rsciio_tvips._tools import watch as watch_module
+from rsciio_tvips._tools.drawer import Drawer
 from rsciio_tvips._tools.live import BINS, Binned, LiveView, Placement
 from rsciio_tvips._tools.preview import find_apertures
 from rsciio_tvips._tools.watch import Watch
@@ -572,3 +576,81 @@ def test_a_rotator_index_beyond_any_scan_ends_it(build, tmp_path, headers_with):
     assert view.placement.shape == (4, 4)
     offline = _offline_virtual(rec.path, view.apertures, scan_shape=(4, 4))
     np.testing.assert_array_equal(view.images()["vbf"], offline)
+
+
+def test_pictures_are_drawn_in_another_process(faulty, tmp_path, monkeypatch):
+    def here(*args, **kw):
+        raise AssertionError("a picture drawn in the watcher's own process")
+
+    monkeypatch.setattr(figure_module, "live_figure", here)
+    asked = []
+    draw = Drawer.draw
+
+    def noted(self, title, picture, out):
+        asked.append(picture.frames)
+        draw(self, title, picture, out)
+
+    monkeypatch.setattr(Drawer, "draw", noted)
+    out = tmp_path / "live.png"
+    watcher = Watch(faulty.path, out, every=0, idle=0.2, quiet=True)
+    assert [f.field for f in watcher.run()] == ["num"]
+    assert out.read_bytes().startswith(b"\x89PNG")
+    # the last picture, waited for, is of every frame
+    assert asked[-1] == 60 and watcher.pictures == len(asked)
+    assert watcher.drawer is None  # stopped with the watch
+
+
+def test_a_drawer_that_is_killed_is_said_once_and_the_watch_goes_on(
+    faulty, tmp_path, capsys
+):
+    def kill(block):
+        process = watcher.drawer._process
+        process.kill()
+        process.wait()
+
+    out = tmp_path / "live.png"
+    watcher = Watch(faulty.path, out, every=0, idle=0.2, quiet=True, on_block=kill)
+    assert [f.field for f in watcher.run()] == ["num"]
+    said = [line for line in capsys.readouterr().err.splitlines() if "picture" in line]
+    assert said == [
+        "tvips watch: no more pictures: the process drawing the pictures stopped "
+        f"(exit code {-signal.SIGKILL})"
+    ]
+    assert watcher.pictures == 0 and not out.exists()
+
+
+def test_the_drawer_draws_on_through_ctrl_c(build, tmp_path):
+    rec = build(tmp_path, "cam", frames=scan_frames(20))
+    view = LiveView(SHAPE)
+    for block in follow(rec.path, idle=0):
+        view.feed(block)
+    drawer = Drawer()
+    try:
+        assert drawer.done() == (False, None)  # none asked for
+        drawer.draw("first", view.picture(), tmp_path / "a.png")
+        with pytest.raises(RuntimeError, match=r"^a picture is being drawn$"):
+            drawer.draw("second", view.picture(), tmp_path / "b.png")
+        assert drawer.done(wait=True) == (True, None)
+        os.kill(drawer._process.pid, signal.SIGINT)  # Ctrl-C stops the watch only
+        drawer.draw("second", view.picture(), tmp_path / "gone" / "b.png")
+        finished, error = drawer.done(wait=True)
+        assert finished and error.startswith("[Errno 2] No such file or directory")
+    finally:
+        drawer.close()
+    assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
+    assert drawer._process.poll() == 0  # ended by close()
+
+
+def test_a_picture_is_a_copy_of_the_view_at_one_time(build, tmp_path):
+    rec = build(tmp_path, "cam", frames=scan_frames(40))
+    view = LiveView(SHAPE, Placement("sequential", (5, 6)))
+    blocks = list(follow(rec.path, idle=0, block_bytes=20 * 512))
+    view.feed(blocks[0])
+    picture = view.picture()
+    mean, rate = picture.mean.copy(), picture.rate.sums.copy()
+    for block in blocks[1:]:
+        view.feed(block)
+    assert len(blocks) > 1 and view.frames == 40 and picture.frames < 40
+    assert np.array_equal(picture.mean, mean)
+    assert np.array_equal(picture.rate.sums, rate)
+    assert not np.array_equal(view.mean(), mean)
