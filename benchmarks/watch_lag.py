@@ -14,7 +14,9 @@ watch --scan-shape`` runs it, pinned to the first core: one core) follows
 it and notes when it has taken in each block. The lag of a frame is the
 time from its last byte written to the watcher having taken it in; the
 output is its median, 99th percentile and maximum, with the watcher's CPU
-time and peak RSS. ``--picture`` also draws the picture every 2 s (``-o``);
+time and peak RSS. The watch starts :data:`START_DELAY` seconds before the
+first byte. ``--picture`` also draws the picture every 2 s (``-o``), in its
+process beside the watcher's (on the same core), whose CPU time is given;
 ``--io mmap`` reads the frames as ``tvips watch --io mmap`` does.
 
 The writer cannot always keep its rate: the rate it reached is printed,
@@ -46,6 +48,9 @@ MAIN_HEADER = 256
 #: was written on takes writes at 0.3 GB/s (``dd``), too slow for a camera's
 #: rate; the watcher reads the page cache either way.
 DIR = "/dev/shm/rsciio_tvips_watch"
+#: Seconds the writer waits before its first byte: the watch is started
+#: before the acquisition (and its picture's process starts up meanwhile).
+START_DELAY = 3.0
 
 WRITER = r"""
 import os, sys, time
@@ -56,6 +61,7 @@ FHB, BLOCK = int(sys.argv[6]), int(sys.argv[7])
 FRAME = (int(sys.argv[8]), int(sys.argv[9]))
 record = FHB + FRAME[0] * FRAME[1] * 2
 os.sched_setaffinity(0, {1})
+time.sleep(float(sys.argv[10]))  # the watch is started first, as it would be
 # size, version, dimx, dimy, bitsperpixel, offsets, binning, pixel size,
 # high tension, magnification, frame header bytes (format.md)
 header = np.zeros(64, "<u4")
@@ -115,7 +121,7 @@ def measure(folder: Path, size: int, rate: float, part: int, picture: bool,
         os.sched_setaffinity(int(task), {0})
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(folder), str(size), str(rate), str(part),
-         str(log), str(FHB), str(BLOCK), *map(str, FRAME)]
+         str(log), str(FHB), str(BLOCK), *map(str, FRAME), str(START_DELAY)]
     )  # fmt: skip
     seen = []
     n_frames = -(-size // RECORD)
@@ -123,14 +129,18 @@ def measure(folder: Path, size: int, rate: float, part: int, picture: bool,
     scan = {"scan_shape": (max(rows, 1), 256)}
     out = folder / "live.png" if picture else None
     before = resource.getrusage(resource.RUSAGE_SELF)
+    # the process drawing the pictures: a child, joined before run() returns
+    # (the writer is waited for after, so that its time is not counted)
+    drawer_before = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def taken(block):
         seen.append((time.monotonic(), block.stop))
 
-    watcher = Watch(folder / "live_000.tvips", out, idle=2.0, scan=scan, io=io,
-                    quiet=True, on_block=taken)  # fmt: skip
+    watcher = Watch(folder / "live_000.tvips", out, idle=START_DELAY + 1, scan=scan,
+                    io=io, quiet=True, on_block=taken)  # fmt: skip
     findings = watcher.run()
     after = resource.getrusage(resource.RUSAGE_SELF)
+    drawer_after = resource.getrusage(resource.RUSAGE_CHILDREN)
     writer.wait()
     written = np.load(log)
     with open("/proc/self/status") as f:
@@ -143,6 +153,9 @@ def measure(folder: Path, size: int, rate: float, part: int, picture: bool,
     lag = t_seen - written[np.minimum(k, len(written) - 1), 0]
     span = written[-1, 0] - written[0, 0]
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    drawer_cpu = (drawer_after.ru_utime - drawer_before.ru_utime) + (
+        drawer_after.ru_stime - drawer_before.ru_stime
+    )
     shutil.rmtree(folder, ignore_errors=True)
     return {
         "frames": int(f_seen[-1]) if f_seen.size else 0,
@@ -152,6 +165,8 @@ def measure(folder: Path, size: int, rate: float, part: int, picture: bool,
         "lag_p99_s": float(np.percentile(lag, 99)),
         "lag_max_s": float(lag.max()),
         "cpu_s": float(cpu),
+        "drawer_cpu_s": float(drawer_cpu),
+        "pictures": watcher.pictures,
         "acquisition_s": float(span),
         "peak_rss_GB": rss / 1e9,
         "findings": [str(f) for f in findings],
@@ -165,12 +180,17 @@ def describe(r: dict) -> str:
     picture = ", picture every 2 s" if r["picture"] else ""
     picture += ", io=mmap" if r.get("io") == "mmap" else ""
     share = 100 * r["cpu_s"] / max(r["acquisition_s"], 1e-9)
+    drawn = ""
+    if r["picture"]:
+        drawn = (f"; {r['pictures']} pictures drawn in {r['drawer_cpu_s']:.1f} s "
+                 "of CPU beside")  # fmt: skip
     return (
         f"watch, writer at {r['rate_GBps']:.2f} GB/s for {r['acquisition_s']:.1f} s "
         f"({r['written_frames']} frames{picture}): lag median "
         f"{r['lag_median_s']:.3f} s, p99 {r['lag_p99_s']:.3f} s, max "
         f"{r['lag_max_s']:.3f} s; CPU {r['cpu_s']:.1f} s ({share:.0f} % of one "
-        f"core); peak RSS {r['peak_rss_GB']:.2f} GB; frames taken in {r['frames']}"
+        f"core){drawn}; peak RSS {r['peak_rss_GB']:.2f} GB; frames taken in "
+        f"{r['frames']}"
     )
 
 
