@@ -29,7 +29,9 @@ the records, and a mismatch is printed loudly and makes the exit status 1.
 Last, ``watch`` rows (``benchmarks/watch_lag.py``; ``--only watch`` for them
 alone): how far ``tvips watch`` stays behind a writer at 1 GB/s over
 ``--watch-size``, its CPU time and peak RSS: without the picture (reading
-with ``pread``, then ``mmap``) and with it.
+with ``pread``, then ``mmap``) and with it; then what it takes in at most
+on one core, catching up with a recording already written (``pread``,
+``mmap``, and ``pread`` with a loop busy on the other core).
 
 The limits are what the machine does with the same bytes and no library:
 ``readinto`` of the files into one preallocated array with 2 threads (eager
@@ -839,7 +841,9 @@ def libertem_version(python: str) -> tuple[str, str]:
 def watch_row(args) -> None:
     """Print how far ``tvips watch`` stays behind a writer (watch_lag.py)."""
     script = Path(__file__).with_name("watch_lag.py")
-    for picture in ([], ["--io", "mmap"], ["--picture"]):
+    rows = ([], ["--io", "mmap"], ["--picture"], ["--catch-up"],
+            ["--catch-up", "--io", "mmap"], ["--catch-up", "--busy"])  # fmt: skip
+    for picture in rows:
         proc = subprocess.run(
             [sys.executable, str(script), "--size", args.watch_size, "--json",
              *picture], capture_output=True, text=True,

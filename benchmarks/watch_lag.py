@@ -5,6 +5,7 @@ Usage::
     python benchmarks/watch_lag.py [--size 4GiB] [--rate 1e9] [--part 1GiB]
                                    [--picture] [--io pread|mmap]
                                    [--dir /dev/shm/rsciio_tvips_watch]
+    python benchmarks/watch_lag.py --catch-up [--busy] [--size ...] [--io ...]
 
 A writer process (pinned to the second core) writes a version 2 recording of
 256 x 256 uint16 frames, 60-byte frame headers, at ``--rate`` bytes a second
@@ -20,8 +21,11 @@ process beside the watcher's (on the same core), whose CPU time is given;
 ``--io mmap`` reads the frames as ``tvips watch --io mmap`` does.
 
 The writer cannot always keep its rate: the rate it reached is printed,
-and the lag is behind that. :func:`measure` is what ``benchmarks/bench.py``
-runs for its ``watch`` row.
+and the lag is behind that. ``--catch-up`` times the watcher taking in a
+recording written beforehand instead: what one core takes in at most
+(``--busy``: while a loop runs on the other core). :func:`measure` and
+:func:`catch_up` are what ``benchmarks/bench.py`` runs for its ``watch``
+rows.
 """
 
 from __future__ import annotations
@@ -170,13 +174,78 @@ def measure(folder: Path, size: int, rate: float, part: int, picture: bool,
         "acquisition_s": float(span),
         "peak_rss_GB": rss / 1e9,
         "findings": [str(f) for f in findings],
+        # (seconds since the first frame was written, lag) of every block
+        "lags": np.column_stack([t_seen - written[0, 0], lag]).round(3).tolist(),
         "picture": picture,
         "io": io,
     }
 
 
+#: A loop that keeps the second core busy without touching memory.
+SPIN = """
+import os, time
+os.sched_setaffinity(0, {1})
+end = time.monotonic() + 600
+while time.monotonic() < end:
+    pass
+"""
+
+
+def catch_up(folder: Path, size: int, part: int, io: str = "pread",
+             busy: bool = False) -> dict:  # fmt: skip
+    """Time the watcher taking in a recording already written, on one core.
+
+    What one core of this machine takes in at most, with no writer beside
+    it; with ``busy``, while a loop that touches no memory runs on the
+    other core (on a virtual machine whose two cores share one physical
+    core, that alone slows the watcher).
+    """
+    import resource
+
+    from rsciio_tvips._tools.watch import Watch
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    subprocess.run(
+        [sys.executable, "-c", WRITER, str(folder), str(size), "1e15", str(part),
+         str(folder / "writer.npy"), str(FHB), str(BLOCK), *map(str, FRAME), "0"],
+        check=True,
+    )  # fmt: skip
+    for task in os.listdir("/proc/self/task"):
+        os.sched_setaffinity(int(task), {0})
+    spin = subprocess.Popen([sys.executable, "-c", SPIN]) if busy else None
+    try:
+        time.sleep(0.5 if busy else 0)
+        n_frames = -(-size // RECORD)
+        scan = {"scan_shape": (max(n_frames // 256, 1), 256)}
+        watcher = Watch(folder / "live_000.tvips", idle=0, scan=scan, io=io,
+                        quiet=True)  # fmt: skip
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        start = time.perf_counter()
+        watcher.run()
+        wall = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
+    finally:
+        if spin is not None:
+            spin.kill()
+            spin.wait()
+        shutil.rmtree(folder, ignore_errors=True)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    nbytes = watcher.follower.given * RECORD
+    return {"catch_up": True, "io": io, "busy": busy,
+            "frames": watcher.follower.given, "GBps": nbytes / wall / 1e9,
+            "cpu_s_per_GiB": cpu / (nbytes / 2**30)}  # fmt: skip
+
+
 def describe(r: dict) -> str:
-    """Return the figures of :func:`measure` as one line."""
+    """Return the figures of :func:`measure` (or :func:`catch_up`) as one line."""
+    if r.get("catch_up"):
+        beside = "the other core busy" if r["busy"] else "the other core idle"
+        return (
+            f"watch catching up ({r['frames']} frames written, io={r['io']}, "
+            f"{beside}): {r['GBps']:.2f} GB/s on one core, "
+            f"{r['cpu_s_per_GiB']:.2f} s of CPU per GiB"
+        )
     picture = ", picture every 2 s" if r["picture"] else ""
     picture += ", io=mmap" if r.get("io") == "mmap" else ""
     share = 100 * r["cpu_s"] / max(r["acquisition_s"], 1e-9)
@@ -203,6 +272,16 @@ def main() -> int:
     p.add_argument("--io", choices=("pread", "mmap"), default="pread")
     p.add_argument("--dir", default=DIR)
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--catch-up",
+        action="store_true",
+        help="time the watcher taking in a recording already written",
+    )
+    p.add_argument(
+        "--busy",
+        action="store_true",
+        help="with --catch-up: a loop runs on the other core",
+    )
     args = p.parse_args()
     units = {"GiB": 2**30, "MiB": 2**20}
 
@@ -212,13 +291,17 @@ def main() -> int:
                 return int(float(text[: -len(unit)]) * factor)
         return int(text)
 
-    r = measure(Path(args.dir), size(args.size), args.rate, size(args.part),
-                args.picture, args.io)  # fmt: skip
+    if args.catch_up:
+        r = catch_up(Path(args.dir), size(args.size), size(args.part), args.io,
+                     args.busy)  # fmt: skip
+    else:
+        r = measure(Path(args.dir), size(args.size), args.rate, size(args.part),
+                    args.picture, args.io)  # fmt: skip
     if args.json:
         print(json.dumps(r))
         return 0
     print(describe(r))
-    for f in r["findings"]:
+    for f in r.get("findings", ()):
         print("  finding:", f)
     return 0
 
