@@ -44,9 +44,11 @@ from .preview import aperture_masks, find_apertures
 BINS = 1024
 #: The apertures are found on the mean of the scan's first this many frames
 #: (or of as many as make APERTURE_PIXELS, for large frames): held, and then
-#: placed, until then.
+#: placed, until then. Frames held before ``auto`` placement has decided are
+#: bounded by APERTURE_PIXELS too: 8 M pixels, 32 MiB of 32-bit pixels, for
+#: each of the two (64 frames of 256 x 256 are 4 M).
 APERTURE_FRAMES = 64
-APERTURE_PIXELS = 2**25
+APERTURE_PIXELS = 2**23
 #: The first width of the frame-rate bins, in ms of the camera's clock.
 RATE_BIN_MS = 100
 #: Pixels converted to float64 at a time by :func:`weighted_sums` (2 MiB:

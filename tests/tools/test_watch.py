@@ -654,3 +654,24 @@ def test_a_picture_is_a_copy_of_the_view_at_one_time(build, tmp_path):
     assert np.array_equal(picture.mean, mean)
     assert np.array_equal(picture.rate.sums, rate)
     assert not np.array_equal(view.mean(), mean)
+
+
+def test_frames_held_before_auto_decides_stay_bounded(
+    build, tmp_path, headers_with, monkeypatch
+):
+    # beam positions that never move and a rotator index that never counts
+    # up: auto never decides, and holds only the latest frames
+    monkeypatch.setattr(live_module, "APERTURE_PIXELS", 10 * SHAPE[0] * SHAPE[1])
+    values = headers_with(rotidx={i: 0 for i in range(60)},
+                          Scan_x={i: 0.0 for i in range(60)},
+                          Scan_y={i: 0.0 for i in range(60)})  # fmt: skip
+    rec = build(tmp_path, "cam", frames=scan_frames(60), frame_header_bytes=108,
+                header_values=values)  # fmt: skip
+    view = LiveView(SHAPE, Placement("auto"))
+    most = 0
+    for block in follow(rec.path, idle=0, block_bytes=3 * 620):
+        view.feed(block)
+        most = max(most, sum(f.shape[0] for _, _, f in view._held))
+    assert view.placement.method == "auto" and view.frames == 60
+    # blocks of 3 frames: the oldest go once more than 10 frames are held
+    assert most == 9
