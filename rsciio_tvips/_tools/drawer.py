@@ -55,10 +55,14 @@ class Drawer:
         # Ctrl-C while it starts up must not stop it; on Windows, a process
         # group of its own
         flags = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
+        # the child finds this package where this process found it (a
+        # source tree on sys.path, not installed), as multiprocessing does
+        path = os.pathsep.join([p for p in sys.path if p])
+        env = {**os.environ, "PYTHONPATH": path}
         with _ctrl_c_ignored():
             self._process = subprocess.Popen(
                 [sys.executable, "-m", __name__], stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE, creationflags=flags,
+                stdout=subprocess.PIPE, creationflags=flags, env=env,
             )  # fmt: skip
         # lowered from here, before its start-up (importing matplotlib takes
         # a second or two of CPU), not by the child once it has started up
