@@ -234,8 +234,10 @@ def _rate_plot(ax, rate) -> dict:
     # the last bin is still filling: it would show the rate falling
     used = max(rate.used() - 1, min(rate.used(), 1))
     seconds = rate.width / MS_PER_S
+    # a line through one point draws nothing: a recording within one bin
+    marker = "o" if used < 3 else None
     ax.plot(rate.centres()[:used] / MS_PER_S, rate.sums[:used] / seconds, lw=1,
-            color="tab:orange")  # fmt: skip
+            color="tab:orange", marker=marker)  # fmt: skip
     ax.set_xlabel("time since the first frame (s)")
     ax.set_ylabel("frames per second")
     ax.set_ylim(bottom=0)

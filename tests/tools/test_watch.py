@@ -675,3 +675,17 @@ def test_frames_held_before_auto_decides_stay_bounded(
     assert view.placement.method == "auto" and view.frames == 60
     # blocks of 3 frames: the oldest go once more than 10 frames are held
     assert most == 9
+
+
+def test_a_frame_rate_of_one_bin_is_drawn_as_a_point(build, tmp_path, headers_with):
+    # every frame within one bin of 100 ms
+    values = headers_with(timestamp={i: 1_700_000_000 for i in range(20)},
+                          ms={i: i for i in range(20)})  # fmt: skip
+    rec = build(tmp_path, "cam", frames=scan_frames(20), header_values=values)
+    view = LiveView(SHAPE, Placement("sequential", (4, 5)))
+    for block in follow(rec.path, idle=0):
+        view.feed(block)
+    fig, panels = figure_module.live_figure("t", view.picture())
+    (line,) = fig.subfigs[3].axes[0].lines
+    assert panels[3]["title"] == "frame rate"
+    assert line.get_xdata().size == 1 and line.get_marker() == "o"
