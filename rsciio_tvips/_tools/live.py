@@ -28,7 +28,6 @@ position met again after the beam moved away keeps what it had.
 from __future__ import annotations
 
 import copy
-import functools
 import math
 from dataclasses import dataclass
 
@@ -39,22 +38,20 @@ from .._format.layout import MAX_POSITION, float_field, frame_times_ms
 from .._scans.detect import position_key, rotator_points
 from .._scans.tables import check_shape, sequential_table, wind
 from .preview import aperture_masks, find_apertures
+from .sums import pixel_sums, weighted_sums, wide
 
 #: Most bins of a :class:`Binned` series: two doubled when it is full.
 BINS = 1024
 #: The apertures are found on the mean of the scan's first this many frames
 #: (or of as many as make APERTURE_PIXELS, for large frames): held, and then
-#: placed, until then. Frames held before ``auto`` placement has decided are
-#: bounded by APERTURE_PIXELS too: 8 M pixels, 32 MiB of 32-bit pixels, for
-#: each of the two (64 frames of 256 x 256 are 4 M).
+#: placed, until then. The latest frames before ``auto`` placement has
+#: decided are held within APERTURE_PIXELS too (or one frame, if larger): 8 M
+#: pixels, 32 MiB of 32-bit pixels, for each of the two (64 frames of
+#: 256 x 256 are 4 M).
 APERTURE_FRAMES = 64
 APERTURE_PIXELS = 2**23
 #: The first width of the frame-rate bins, in ms of the camera's clock.
 RATE_BIN_MS = 100
-#: Pixels converted to float64 at a time by :func:`weighted_sums` (2 MiB:
-#: in the processor's cache; 2.1 times faster than 8 MiB behind a camera's
-#: 256 x 256 frames, measured over 2**17 to 2**20).
-TILE = 2**18
 #: The beam position key's row length (see ``position_key``).
 ROW = MAX_POSITION
 #: How frames may be placed; ``auto`` decides from the frame headers.
@@ -309,6 +306,7 @@ class LiveView:
         self._pending = []  # (places, frames) held until the apertures are found
         self._held = []  # (numbers, headers, frames) held until placed (auto)
         self.values = {}  # "vbf" / "vadf" -> (scan shape, flat image)
+        self.version = 0  # counts the changes: a picture of it is up to date
 
     def feed(self, block) -> None:
         """Take the frames of one :class:`~rsciio_tvips.FrameBlock`."""
@@ -319,6 +317,7 @@ class LiveView:
         flat = frames.reshape(n, -1)
         self.total += pixel_sums(flat).reshape(self.frame_shape)
         self.frames += n
+        self.version += 1
         self.latest = frames[-1].copy()
         numbers = block.frame_numbers
         if {"timestamp", "ms"} <= set(block.headers.dtype.names):
@@ -328,13 +327,21 @@ class LiveView:
             # in ms, whole numbers: bins of 0.1 s hold what they should
             self.rate.add(np.clip(t - self.t0, 0, None), np.ones(t.size))
         if self.placement is None:  # a movie: its intensity per frame
-            self.intensity.add(numbers, flat.sum(axis=1, dtype=_wide(flat.dtype)))
+            self.intensity.add(numbers, flat.sum(axis=1, dtype=wide(flat.dtype)))
             return
         if not self.placement.decide(block.headers):
-            # frames before the headers say how they are placed: held
-            self._held.append((numbers, block.headers, flat.copy()))
-            while sum(f.size for _, _, f in self._held) > APERTURE_PIXELS:
-                self._held.pop(0)  # the oldest: frames long before any scan
+            # frames before the headers say how they are placed: the latest
+            # are held (APERTURE_PIXELS, or one frame if it is larger), the
+            # oldest go: frames long before any scan
+            keep = max(1, APERTURE_PIXELS // flat.shape[1])
+            headers = block.headers
+            if n > keep:
+                numbers, headers, flat = numbers[-keep:], headers[-keep:], flat[-keep:]
+            self._held.append((numbers, headers, flat.copy()))
+            while len(self._held) > 1 and (
+                sum(f.size for _, _, f in self._held) > APERTURE_PIXELS
+            ):
+                self._held.pop(0)
             return
         held, self._held = self._held, []
         for args in held:
@@ -418,8 +425,11 @@ class LiveView:
     def finish(self) -> None:
         """Place the frames still held (a scan shorter than APERTURE_FRAMES)."""
         if self.placement is not None:
+            before = (self.placement.shape, len(self._pending))
             self.placement.finish()
             self._flush()
+            if (self.placement.shape, len(self._pending)) != before:
+                self.version += 1
 
     @property
     def waiting(self) -> str | None:
@@ -442,89 +452,15 @@ class LiveView:
     def picture(self) -> LivePicture:
         """Return what a picture drawn now shows (a copy: feeding goes on)."""
         scan = self.placement is not None
+        # copies: the images of beam positions are views the feeding fills in
+        images = {k: v.copy() for k, v in self.images().items()}
         return LivePicture(
-            frames=self.frames, scan=scan, images=self.images(),
+            frames=self.frames, scan=scan, images=images,
             waiting=self.waiting, mean=self.mean(), apertures=self.apertures,
             rate=copy.deepcopy(self.rate),
             latest=None if scan else self.latest,
             intensity=copy.deepcopy(self.intensity),
         )  # fmt: skip
-
-
-def pixel_sums(flat: np.ndarray) -> np.ndarray:
-    """Return the sum of frames ``(n, pixels)``, pixel by pixel, as float64.
-
-    Summed as integers (a vectorised add of whole frames, no conversion of
-    every pixel to float), in a type that cannot overflow.
-    """
-    wide = _wide(flat.dtype)
-    if flat.dtype.itemsize <= 2 and flat.shape[0] < 2**16:
-        # 65535 frames of 16 bits fit in 32 bits, twice as fast to add
-        wide = np.int32 if flat.dtype.kind == "i" else np.uint32
-    return np.add.reduce(flat, axis=0, dtype=wide).astype(np.float64)
-
-
-def _wide(dtype: np.dtype):
-    """Return the 64-bit integer type that sums of ``dtype`` values need."""
-    if dtype.kind == "f":
-        return np.float64
-    return np.int64 if dtype.kind == "i" else np.uint64
-
-
-def weighted_sums(flat: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Return every frame's sums through ``weights`` (virtual detectors).
-
-    The pixels are converted to float64 :data:`TILE` values at a time into
-    one buffer that stays in the processor's cache, where a matrix-vector
-    product per detector gives the sums: the frames leave memory once,
-    whatever the number of detectors. Integer pixels sum exactly (float64 holds integers
-    up to 2**53).
-
-    Parameters
-    ----------
-    flat : numpy.ndarray
-        Frames, ``(n, pixels)`` (a view of some pixels of each is enough).
-    weights : numpy.ndarray
-        ``(pixels, k)``: one column per detector (a mask).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n, k)``.
-    """
-    n, pixels = flat.shape
-    rows = max(1, min(n, TILE // pixels))
-    cols = pixels if rows > 1 else min(pixels, TILE)
-    sums = np.zeros((weights.shape[1], n))
-    columns = np.ascontiguousarray(weights.T)
-    buf = np.empty(rows * cols)
-    # one BLAS thread: a product this small gains nothing from more, and
-    # more, on a core shared with the camera's writer, wait for each other
-    with _blas().limit(limits=1, user_api="blas"):
-        for a in range(0, n, rows):
-            b = min(n, a + rows)
-            for c in range(0, pixels, cols):
-                d = min(pixels, c + cols)
-                tile = buf[: (b - a) * (d - c)].reshape(b - a, d - c)
-                np.copyto(tile, flat[a:b, c:d])
-                # a matrix-vector product per detector: three times faster
-                # than one product with a two-column matrix (measured)
-                for k, column in enumerate(columns):
-                    sums[k, a:b] += tile @ column[c:d]
-    return sums.T
-    return sums
-
-
-@functools.cache
-def _blas():
-    """Return threadpoolctl's controller of the BLAS libraries, found once.
-
-    threadpool_limits() looks for them at every call (1.5 ms, measured:
-    0.4 s over a 4 GiB acquisition).
-    """
-    from threadpoolctl import ThreadpoolController
-
-    return ThreadpoolController()
 
 
 def _run_ends(index: np.ndarray) -> np.ndarray:
