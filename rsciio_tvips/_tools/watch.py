@@ -10,7 +10,8 @@ and, for every block of frames that arrives, once:
    the next part appears (the checks of opening, run again at each look);
 2. feeds the frames to a :class:`~.live.LiveView`, which the picture
    (``-o``) is drawn from every ``every`` seconds, in a process of its own
-   (:class:`~.drawer.Drawer`): the frames never wait for a picture.
+   (:class:`~.drawer.Drawer`): the frames do not wait for a picture being
+   drawn.
 
 A status line on stderr says, at least once a second on a terminal
 (``2640 frames 121/s 1.0 MB/s, 0 dropped, last 0.1 s ago, demo_003.tvips
@@ -63,6 +64,8 @@ RATE_WINDOW = 2.0
 DISK_SECONDS = 1.0
 #: Seconds to the next look after one that found frames (the lag it adds).
 BUSY_POLL_SECONDS = 0.02
+#: Seconds the last picture is waited for, at the end.
+LAST_PICTURE_SECONDS = 30.0
 #: Bytes of frames taken in at a time: a block is taken in as soon as it is
 #: whole (a lag of 0.25 s against 0.5 s with 64 MiB, at the same CPU time,
 #: measured behind a writer; benchmarks/watch_lag.py).
@@ -124,6 +127,8 @@ class Watch:
         self._disk_checked = None
         self.drawer = None  # Drawer, while run() runs with a picture to draw
         self._drawn = None  # clock() when the last picture was asked for
+        self._asked = None  # the view's version in the picture being drawn
+        self._shown = None  # ... in the last one written
         self.pictures = 0  # written
         self.interrupted = False
         self._joins = None  # joins_key when the joins were last found
@@ -138,7 +143,7 @@ class Watch:
             not one.
         """
         # started now: its start-up (matplotlib's import) overlaps the wait
-        self.drawer = None if self.out is None else Drawer()
+        self.drawer = None if self.out is None else self._start_drawer()
         try:
             with self.status:
                 try:
@@ -147,11 +152,23 @@ class Watch:
                 except KeyboardInterrupt:
                     self.follower.open_now(final=True)
                     self.interrupted = True
-                return self._follow()
-        finally:
-            if self.drawer is not None:
-                self.drawer.close()
+                findings = self._follow()
+        except BaseException:
+            if self.drawer is not None:  # no picture is waited for
+                self.drawer.close(kill=True)
                 self.drawer = None
+            raise
+        if self.drawer is not None:
+            self.drawer.close()
+            self.drawer = None
+        return findings
+
+    def _start_drawer(self) -> Drawer | None:
+        try:
+            return Drawer()
+        except DrawerStopped as e:  # the watch goes on without pictures
+            self.status.say(f"tvips watch: no pictures: {e}")
+            return None
 
     def _wait(self, seconds: float) -> None:
         self._show()
@@ -216,7 +233,7 @@ class Watch:
             if self.on_block is not None:
                 self.on_block(block)
             self._show()
-        self._picture_due()
+            self._picture_due()  # while catching up too: asking costs nothing
         return taken
 
     def _picture_due(self) -> None:
@@ -227,40 +244,60 @@ class Watch:
         """
         if self.drawer is None or not self.view.frames:
             return
-        self._collect(wait=False)
+        self._collect()
         if self.drawer is None or self.drawer.busy:
             return
         if self._drawn is None or self.clock() - self._drawn >= self.every:
             self._ask()
 
     def _last_picture(self) -> None:
-        """Draw the picture of every frame, and wait until it is written."""
+        """Draw the picture of every frame, and wait until it is written.
+
+        Waited for at most :data:`LAST_PICTURE_SECONDS` (the drawer has the
+        lowest priority: on a busy core it may take long), or until Ctrl-C:
+        then the summary comes without it, said so.
+        """
         if self.drawer is None or not self.view.frames:
             return
-        self._collect(wait=True)  # the one being drawn, if any
-        if self.drawer is not None:
-            self._ask()
-            self._collect(wait=True)
+        end = time.monotonic() + LAST_PICTURE_SECONDS
+        try:
+            self._collect(timeout=LAST_PICTURE_SECONDS)  # the one being drawn
+            if self.drawer is not None and not self.drawer.busy:
+                if self._shown != self.view.version:  # not drawn as it is now
+                    self._ask()
+                self._collect(timeout=max(end - time.monotonic(), 0.0))
+            late = self.drawer is not None and self.drawer.busy
+            why = f"not drawn within {LAST_PICTURE_SECONDS:g} s"
+        except KeyboardInterrupt:
+            late, why = True, "not drawn (interrupted)"
+        if late and self.drawer is not None:  # it would draw on in vain
+            self.drawer.close(kill=True)
+            self.drawer = None
+        if late:
+            self.status.say(f"tvips watch: the last picture, {self.out}, was {why}")
 
     def _ask(self) -> None:
         rec = self.follower.recording
         title = f"{rec.chain.first.name}: {self.view.frames} frames so far"
-        try:
-            self.drawer.draw(title, self.view.picture(), self.out)
-        except DrawerStopped as e:
-            self._no_drawer(e)
-            return
+        self.drawer.draw(title, self.view.picture(), self.out)
+        self._asked = self.view.version
         self._drawn = self.clock()
 
-    def _collect(self, wait: bool) -> None:
-        """Note the picture the drawer finished, if any; say why it failed, once."""
+    def _collect(self, timeout: float | None = None) -> None:
+        """Note the picture the drawer finished, if any; say why it failed, once.
+
+        With ``timeout``, wait that many seconds for it.
+        """
+        if self.drawer is None:
+            return
         try:
-            finished, error = self.drawer.done(wait)
+            finished, error = self.drawer.done(timeout is not None, timeout)
         except DrawerStopped as e:
             self._no_drawer(e)
             return
         if finished and error is None:
             self.pictures += 1
+            self._shown = self._asked
         elif finished and "picture" not in self.said:
             # a full disk, a folder removed ...: the watch goes on
             self.said.add("picture")
@@ -268,7 +305,7 @@ class Watch:
 
     def _no_drawer(self, error: DrawerStopped) -> None:
         """Go on without pictures: the drawer is gone (killed, out of memory ...)."""
-        self.drawer.close()
+        self.drawer.close(kill=True)
         self.drawer = None
         self.status.say(f"tvips watch: no more pictures: {error}")
 

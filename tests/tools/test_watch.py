@@ -5,9 +5,15 @@ recording's bytes to new parts); what the watcher says at the end must be
 what ``tvips validate`` says of the finished recording.
 """
 
+import dataclasses
+import io
 import json
 import os
+import pickle
 import signal
+import struct
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -15,6 +21,7 @@ import pytest
 from rsciio_tvips import Finding, file_reader, follow
 from rsciio_tvips.__main__ import main
 from rsciio_tvips._reading import follow as follow_module
+from rsciio_tvips._tools import drawer as drawer_module
 from rsciio_tvips._tools import figure as figure_module
 from rsciio_tvips._tools import live as live_module
 from rsciio_tvips._tools import watch as watch_module
@@ -604,9 +611,9 @@ def test_a_drawer_that_is_killed_is_said_once_and_the_watch_goes_on(
     faulty, tmp_path, capsys
 ):
     def kill(block):
-        process = watcher.drawer._process
-        process.kill()
-        process.wait()
+        if watcher.drawer is not None:  # before the first picture is written
+            watcher.drawer._process.kill()
+            watcher.drawer._process.wait()
 
     out = tmp_path / "live.png"
     watcher = Watch(faulty.path, out, every=0, idle=0.2, quiet=True, on_block=kill)
@@ -625,15 +632,17 @@ def test_the_drawer_draws_on_through_ctrl_c(build, tmp_path):
     for block in follow(rec.path, idle=0):
         view.feed(block)
     drawer = Drawer()
+    # Ctrl-C at once, while it starts up: it stops the watch only
+    os.kill(drawer._process.pid, signal.SIGINT)
     try:
         assert drawer.done() == (False, None)  # none asked for
         drawer.draw("first", view.picture(), tmp_path / "a.png")
         with pytest.raises(RuntimeError, match=r"^a picture is being drawn$"):
             drawer.draw("second", view.picture(), tmp_path / "b.png")
-        assert drawer.done(wait=True) == (True, None)
-        os.kill(drawer._process.pid, signal.SIGINT)  # Ctrl-C stops the watch only
+        assert drawer.done(wait=True, timeout=60) == (True, None)
+        os.kill(drawer._process.pid, signal.SIGINT)
         drawer.draw("second", view.picture(), tmp_path / "gone" / "b.png")
-        finished, error = drawer.done(wait=True)
+        finished, error = drawer.done(wait=True, timeout=60)
         assert finished and error.startswith("[Errno 2] No such file or directory")
     finally:
         drawer.close()
@@ -656,25 +665,28 @@ def test_a_picture_is_a_copy_of_the_view_at_one_time(build, tmp_path):
     assert not np.array_equal(view.mean(), mean)
 
 
+@pytest.mark.parametrize(("bound", "most"), [(10, 9), (2, 2)])
 def test_frames_held_before_auto_decides_stay_bounded(
-    build, tmp_path, headers_with, monkeypatch
+    build, tmp_path, headers_with, monkeypatch, bound, most
 ):
     # beam positions that never move and a rotator index that never counts
-    # up: auto never decides, and holds only the latest frames
-    monkeypatch.setattr(live_module, "APERTURE_PIXELS", 10 * SHAPE[0] * SHAPE[1])
+    # up: auto never decides, and holds only the latest frames; blocks of 3
+    # frames: the oldest blocks go once more than ``bound`` frames are held,
+    # and a block larger than that keeps its last frames
+    monkeypatch.setattr(live_module, "APERTURE_PIXELS", bound * SHAPE[0] * SHAPE[1])
     values = headers_with(rotidx={i: 0 for i in range(60)},
                           Scan_x={i: 0.0 for i in range(60)},
                           Scan_y={i: 0.0 for i in range(60)})  # fmt: skip
     rec = build(tmp_path, "cam", frames=scan_frames(60), frame_header_bytes=108,
                 header_values=values)  # fmt: skip
     view = LiveView(SHAPE, Placement("auto"))
-    most = 0
+    held = []
     for block in follow(rec.path, idle=0, block_bytes=3 * 620):
         view.feed(block)
-        most = max(most, sum(f.shape[0] for _, _, f in view._held))
+        held.append(np.concatenate([numbers for numbers, _, _ in view._held]))
     assert view.placement.method == "auto" and view.frames == 60
-    # blocks of 3 frames: the oldest go once more than 10 frames are held
-    assert most == 9
+    assert max(h.size for h in held) == most
+    assert held[-1][-1] == 59  # the latest
 
 
 def test_a_frame_rate_of_one_bin_is_drawn_as_a_point(build, tmp_path, headers_with):
@@ -689,3 +701,139 @@ def test_a_frame_rate_of_one_bin_is_drawn_as_a_point(build, tmp_path, headers_wi
     (line,) = fig.subfigs[3].axes[0].lines
     assert panels[3]["title"] == "frame rate"
     assert line.get_xdata().size == 1 and line.get_marker() == "o"
+
+
+def test_a_drawer_killed_between_pictures_is_said_once(
+    build, tmp_path, acquire, capsys
+):
+    rec = build(tmp_path / "src", "cam", frames=scan_frames(40))
+    (tmp_path / "live").mkdir()
+    cam = acquire(rec, tmp_path / "live", name="cam", appends=(512 * 10,), pause=0.05)
+
+    def kill(block):
+        if block.start > 0 and not killed:  # the first picture asked: wait for it
+            assert watcher.drawer.done(wait=True, timeout=60) == (True, None)
+            watcher.drawer._process.kill()
+            watcher.drawer._process.wait()
+            killed.append(block.start)
+
+    killed = []
+
+    out = tmp_path / "live.png"
+    watcher = Watch(cam.path, out, every=1000, idle=0.5, quiet=True, on_block=kill)
+    assert watcher.run() == []  # no crash: the summary, as ever
+    cam.finish()
+    assert killed  # between two blocks
+    said = [line for line in capsys.readouterr().err.splitlines() if "picture" in line]
+    assert said == [
+        "tvips watch: no more pictures: the process drawing the pictures stopped "
+        f"(exit code {-signal.SIGKILL})"
+    ]
+
+
+def test_the_drawer_imports_the_package_the_watcher_imported(
+    faulty, tmp_path, monkeypatch, capsys
+):
+    # a folder holding another rsciio_tvips, run from: the child must not
+    # import that one
+    other = tmp_path / "elsewhere" / "rsciio_tvips"
+    other.mkdir(parents=True)
+    (other / "__init__.py").write_text("raise ImportError('the wrong package')\n")
+    monkeypatch.chdir(other.parent)
+    out = tmp_path / "live.png"
+    watcher = Watch(faulty.path, out, every=0, idle=0.2, quiet=True)
+    assert [f.field for f in watcher.run()] == ["num"]
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert "picture" not in capsys.readouterr().err
+
+
+def test_no_python_to_draw_in_is_said_and_the_watch_goes_on(
+    faulty, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(sys, "executable", "")  # an embedded interpreter
+    watcher = Watch(faulty.path, tmp_path / "live.png", idle=0.2, quiet=True)
+    assert [f.field for f in watcher.run()] == ["num"]
+    said = [line for line in capsys.readouterr().err.splitlines() if "picture" in line]
+    assert said == [
+        "tvips watch: no pictures: no Python to draw them in (sys.executable is empty)"
+    ]
+
+
+def test_the_last_picture_is_waited_for_a_bounded_time(
+    faulty, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setattr(watch_module, "LAST_PICTURE_SECONDS", 1.0)
+
+    def stop(block):  # the drawer never answers
+        os.kill(watcher.drawer._process.pid, signal.SIGSTOP)
+
+    out = tmp_path / "live.png"
+    watcher = Watch(faulty.path, out, every=0, idle=0.2, quiet=True, on_block=stop)
+    assert [f.field for f in watcher.run()] == ["num"]
+    said = [line for line in capsys.readouterr().err.splitlines() if "picture" in line]
+    assert said == [f"tvips watch: the last picture, {out}, was not drawn within 1 s"]
+    assert watcher.drawer is None  # killed, not left drawing
+    assert list(tmp_path.glob(".live.png.*")) == []
+
+
+def test_asking_for_a_picture_never_waits_for_the_drawer(build, tmp_path):
+    rec = build(tmp_path, "cam", frames=scan_frames(20))
+    view = LiveView(SHAPE)
+    for block in follow(rec.path, idle=0):
+        view.feed(block)
+    big = dataclasses.replace(view.picture(), mean=np.zeros((1024, 1024)))  # 8 MB
+    drawer = Drawer()
+    os.kill(drawer._process.pid, signal.SIGSTOP)  # a child that reads nothing
+    try:
+        asking = threading.Thread(target=drawer.draw,
+                                  args=("t", big, tmp_path / "a.png"))  # fmt: skip
+        asking.start()
+        asking.join(timeout=30)
+        assert not asking.is_alive() and drawer.busy
+        assert drawer.done() == (False, None)
+    finally:
+        drawer.close(kill=True)
+    assert drawer._process.returncode == -signal.SIGKILL
+
+
+def test_messages_are_found_among_other_bytes():
+    payload = pickle.dumps("an answer")
+    message = drawer_module.MAGIC + struct.pack("<Q", len(payload)) + payload
+    stream = io.BytesIO(b"Matplotlib is building the font cache\nTVP" + message)
+    assert pickle.loads(drawer_module._receive(stream)) == "an answer"
+    with pytest.raises(EOFError):
+        drawer_module._receive(stream)  # its end
+    with pytest.raises(EOFError):
+        drawer_module._receive(io.BytesIO(message[:-3]))  # cut short
+
+
+def test_a_picture_of_beam_positions_is_a_copy_too(build, tmp_path, headers_with):
+    # their images are views of the values the view goes on filling in
+    values = headers_with(Scan_x={i: float(i % 5) for i in range(20)},
+                          Scan_y={i: float(i // 5) for i in range(20)})  # fmt: skip
+    rec = build(tmp_path, "cam", frames=scan_frames(20), frame_header_bytes=108,
+                header_values=values)  # fmt: skip
+    view = LiveView(SHAPE, Placement("positions"))
+    blocks = list(follow(rec.path, idle=0, block_bytes=9 * 512))
+    for block in blocks[:2]:  # 18 frames: the apertures are found on 16
+        view.feed(block)
+    picture = view.picture()
+    vbf = picture.images["vbf"].copy()
+    for block in blocks[2:]:
+        view.feed(block)
+    assert np.isnan(vbf).sum() == 2 and not np.isnan(view.images()["vbf"]).any()
+    np.testing.assert_array_equal(picture.images["vbf"], vbf)
+
+
+@pytest.mark.parametrize("placement", [None, Placement("sequential", (4, 5))])
+def test_the_pictures_draw_without_a_warning(build, tmp_path, placement):
+    # drawn here, where a warning fails the test (the drawer shows none)
+    rec = build(tmp_path, "cam", frames=scan_frames(20))
+    view = LiveView(SHAPE, placement)
+    for block in follow(rec.path, idle=0, block_bytes=7 * 512):
+        view.feed(block)
+    view.finish()
+    out = tmp_path / "live.png"
+    drawer_module.write_picture("t", view.picture(), out)
+    assert out.read_bytes().startswith(b"\x89PNG")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
