@@ -27,7 +27,6 @@ drawn (or gives up on it) and closes the child.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import pickle
 import queue
@@ -50,11 +49,12 @@ _LENGTH = struct.Struct("<Q")
 CLOSE_SECONDS = 10.0
 #: What the reading thread hands on when the child's answers end.
 _GONE = object()
-#: The child: its sys.path is the watcher's (argv[1]); anything written on
-#: its standard output goes to its standard error, the answers to the
-#: standard output it was given.
+#: The child: its sys.path is the watcher's (its arguments), set before
+#: anything is imported (sys is built in); anything written on its standard
+#: output goes to its standard error, the answers to the standard output it
+#: was given.
 _CHILD = (
-    "import json, os, sys; sys.path[:] = json.loads(sys.argv[1]); "
+    "import sys; sys.path[:] = sys.argv[1:]; import os; "
     "answers = os.fdopen(os.dup(1), 'wb'); os.dup2(2, 1); "
     "from rsciio_tvips._tools.drawer import serve; serve(sys.stdin.buffer, answers)"
 )
@@ -87,11 +87,15 @@ class Drawer:
         # process group of its own and the idle class
         flags = getattr(subprocess, "CREATE_NEW_PROCESS_GROUP", 0)
         flags |= getattr(subprocess, "IDLE_PRIORITY_CLASS", 0)
-        path = json.dumps([p for p in sys.path if p])
+        # this package first, from where this process imported it (a source
+        # tree, say); not the current folder ("" in python -c, notebooks),
+        # whose modules (a json.py) would stand in for those it needs
+        here = str(Path(__file__).resolve().parents[2])
+        path = [here, *(p for p in sys.path if p)]
         try:
             with _ctrl_c_ignored():
                 self._process = subprocess.Popen(
-                    [sys.executable, "-c", _CHILD, path], stdin=subprocess.PIPE,
+                    [sys.executable, "-c", _CHILD, *path], stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE, creationflags=flags,
                 )  # fmt: skip
         except (OSError, ValueError) as e:
@@ -189,8 +193,10 @@ class Drawer:
         pipe = self._process.stdin
         with contextlib.suppress(OSError):  # the child is gone: _read says so
             while (request := self._requests.get()) is not None:
-                pipe.write(MAGIC + _LENGTH.pack(len(request)) + request)
+                pipe.write(MAGIC + _LENGTH.pack(len(request)))
+                pipe.write(request)
                 pipe.flush()
+                del request  # not kept until the next picture (128 MiB at 4096²)
         with contextlib.suppress(OSError):
             pipe.close()
 

@@ -234,19 +234,21 @@ class Watch:
                 self.on_block(block)
             self._show()
             self._picture_due()  # while catching up too: asking costs nothing
+        self._picture_due()  # and when none came: the last one drawn may be old
         return taken
 
     def _picture_due(self) -> None:
         """Ask for a picture if it is time to, once the frames that came are in.
 
         Every ``every`` seconds, or as soon as the last one is written if
-        drawing it took longer (the drawer gets the time the frames leave).
+        drawing it took longer (the drawer gets the time the frames leave);
+        and only if the view changed since the last one asked for.
         """
         if self.drawer is None or not self.view.frames:
             return
         self._collect()
-        if self.drawer is None or self.drawer.busy:
-            return
+        if self.drawer is None or self.drawer.busy or self._asked == self.view.version:
+            return  # being drawn, or drawn as the view is now
         if self._drawn is None or self.clock() - self._drawn >= self.every:
             self._ask()
 

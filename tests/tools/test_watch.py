@@ -14,6 +14,7 @@ import signal
 import struct
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -38,6 +39,11 @@ def quick_polls(monkeypatch):
     monkeypatch.setattr(follow_module, "POLL_SECONDS", 0.005)
     # the scans here are small: apertures from their first 16 frames
     monkeypatch.setattr(live_module, "APERTURE_FRAMES", 16)
+    # a drawer of the lowest priority gets nothing on a core the tests keep
+    # busy: at the watcher's, and the last picture waited for (a test of the
+    # limit sets its own)
+    monkeypatch.setattr(drawer_module, "NICENESS", 0)
+    monkeypatch.setattr(watch_module, "LAST_PICTURE_SECONDS", 600.0)
 
 
 def scan_frames(n, seed=3):
@@ -739,7 +745,9 @@ def test_the_drawer_imports_the_package_the_watcher_imported(
     other = tmp_path / "elsewhere" / "rsciio_tvips"
     other.mkdir(parents=True)
     (other / "__init__.py").write_text("raise ImportError('the wrong package')\n")
+    (other.parent / "json.py").write_text("raise ImportError('the wrong json')\n")
     monkeypatch.chdir(other.parent)
+    monkeypatch.syspath_prepend("")  # as python -c and notebooks have it
     out = tmp_path / "live.png"
     watcher = Watch(faulty.path, out, every=0, idle=0.2, quiet=True)
     assert [f.field for f in watcher.run()] == ["num"]
@@ -837,3 +845,30 @@ def test_the_pictures_draw_without_a_warning(build, tmp_path, placement):
     drawer_module.write_picture("t", view.picture(), out)
     assert out.read_bytes().startswith(b"\x89PNG")
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_the_picture_is_brought_up_to_date_while_no_frame_comes(
+    faulty, tmp_path, monkeypatch
+):
+    # the first picture is asked at the first block and is still being drawn
+    # when the last comes; the next one, of every frame, is asked while the
+    # recording is idle, not only at the end
+    monkeypatch.setattr(watch_module, "BLOCK_BYTES", 20 * 512)
+    asked = []
+    draw = Drawer.draw
+
+    def noted(self, title, picture, out):
+        asked.append(picture.frames)
+        draw(self, title, picture, out)
+
+    def sleep(seconds):
+        if 60 in asked:
+            raise KeyboardInterrupt  # seen: end the watch (as Ctrl-C does)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(Drawer, "draw", noted)
+    watcher = Watch(faulty.path, tmp_path / "live.png", every=0, idle=60,
+                    quiet=True, sleep=sleep)  # fmt: skip
+    assert [f.field for f in watcher.run()] == ["num"]
+    assert watcher.interrupted and asked == [20, 60]
+    assert watcher.pictures == 2
