@@ -193,9 +193,7 @@ class Drawer:
         pipe = self._process.stdin
         with contextlib.suppress(OSError):  # the child is gone: _read says so
             while (request := self._requests.get()) is not None:
-                pipe.write(MAGIC + _LENGTH.pack(len(request)))
-                pipe.write(request)
-                pipe.flush()
+                _send(pipe, request)
                 del request  # not kept until the next picture (128 MiB at 4096²)
         with contextlib.suppress(OSError):
             pipe.close()
@@ -219,6 +217,13 @@ class Drawer:
         return DrawerStopped(
             f"the process drawing the pictures stopped (exit code {code})"
         )
+
+
+def _send(stream, payload: bytes) -> None:
+    """Write ``payload`` on ``stream`` as one message, for :func:`_receive`."""
+    stream.write(MAGIC + _LENGTH.pack(len(payload)))
+    stream.write(payload)  # not joined to the header: no copy of a large one
+    stream.flush()
 
 
 def _receive(stream) -> bytes:
@@ -307,6 +312,4 @@ def serve(requests, answers) -> None:
             answer = str(e) if isinstance(e, OSError) else f"{type(e).__name__}: {e}"
         else:
             answer = None
-        payload = pickle.dumps(answer)
-        answers.write(MAGIC + _LENGTH.pack(len(payload)) + payload)
-        answers.flush()
+        _send(answers, pickle.dumps(answer))

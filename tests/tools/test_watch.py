@@ -11,7 +11,6 @@ import json
 import os
 import pickle
 import signal
-import struct
 import sys
 import threading
 import time
@@ -805,8 +804,10 @@ def test_asking_for_a_picture_never_waits_for_the_drawer(build, tmp_path):
 
 
 def test_messages_are_found_among_other_bytes():
-    payload = pickle.dumps("an answer")
-    message = drawer_module.MAGIC + struct.pack("<Q", len(payload)) + payload
+    sent = io.BytesIO()
+    drawer_module._send(sent, pickle.dumps("an answer"))
+    message = sent.getvalue()
+    assert message.startswith(drawer_module.MAGIC)
     stream = io.BytesIO(b"Matplotlib is building the font cache\nTVP" + message)
     assert pickle.loads(drawer_module._receive(stream)) == "an answer"
     with pytest.raises(EOFError):
