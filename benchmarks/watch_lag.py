@@ -111,6 +111,25 @@ np.save(log, np.array(times))
 """
 
 
+def _writer(folder: Path, size: int, rate: float, part: int, delay: float) -> list:
+    """Return the command of the writer (its log: ``writer.npy`` in ``folder``)."""
+    return [sys.executable, "-c", WRITER, str(folder), str(size), str(rate),
+            str(part), str(folder / "writer.npy"), str(FHB), str(BLOCK),
+            *map(str, FRAME), str(delay)]  # fmt: skip
+
+
+def _one_core() -> None:
+    """Pin every thread of this process (the watcher) to the first core."""
+    for task in os.listdir("/proc/self/task"):
+        os.sched_setaffinity(int(task), {0})
+
+
+def _scan(size: int) -> dict:
+    """Return the reader options of the scan a recording of ``size`` bytes is."""
+    n_frames = -(-size // RECORD)
+    return {"scan_shape": (max(n_frames // 256, 1), 256)}
+
+
 def measure(folder: Path, size: int, rate: float, part: int, picture: bool,
             io: str = "pread") -> dict:  # fmt: skip
     """Run one acquisition and its watcher; return the figures."""
@@ -121,16 +140,10 @@ def measure(folder: Path, size: int, rate: float, part: int, picture: bool,
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     log = folder / "writer.npy"
-    for task in os.listdir("/proc/self/task"):  # the watcher: one core, every thread
-        os.sched_setaffinity(int(task), {0})
-    writer = subprocess.Popen(
-        [sys.executable, "-c", WRITER, str(folder), str(size), str(rate), str(part),
-         str(log), str(FHB), str(BLOCK), *map(str, FRAME), str(START_DELAY)]
-    )  # fmt: skip
+    _one_core()
+    writer = subprocess.Popen(_writer(folder, size, rate, part, START_DELAY))
     seen = []
-    n_frames = -(-size // RECORD)
-    rows = n_frames // 256
-    scan = {"scan_shape": (max(rows, 1), 256)}
+    scan = _scan(size)
     out = folder / "live.png" if picture else None
     before = resource.getrusage(resource.RUSAGE_SELF)
     # the process drawing the pictures: a child, joined before run() returns
@@ -206,19 +219,12 @@ def catch_up(folder: Path, size: int, part: int, io: str = "pread",
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    subprocess.run(
-        [sys.executable, "-c", WRITER, str(folder), str(size), "1e15", str(part),
-         str(folder / "writer.npy"), str(FHB), str(BLOCK), *map(str, FRAME), "0"],
-        check=True,
-    )  # fmt: skip
-    for task in os.listdir("/proc/self/task"):
-        os.sched_setaffinity(int(task), {0})
+    subprocess.run(_writer(folder, size, 1e15, part, 0), check=True)
+    _one_core()
     spin = subprocess.Popen([sys.executable, "-c", SPIN]) if busy else None
     try:
         time.sleep(0.5 if busy else 0)
-        n_frames = -(-size // RECORD)
-        scan = {"scan_shape": (max(n_frames // 256, 1), 256)}
-        watcher = Watch(folder / "live_000.tvips", idle=0, scan=scan, io=io,
+        watcher = Watch(folder / "live_000.tvips", idle=0, scan=_scan(size), io=io,
                         quiet=True)  # fmt: skip
         before = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
