@@ -154,14 +154,15 @@ class Watch:
                     self.interrupted = True
                 findings = self._follow()
         except BaseException:
-            if self.drawer is not None:  # no picture is waited for
-                self.drawer.close(kill=True)
-                self.drawer = None
+            self._close_drawer(kill=True)  # no picture is waited for
             raise
-        if self.drawer is not None:
-            self.drawer.close()
-            self.drawer = None
+        self._close_drawer()
         return findings
+
+    def _close_drawer(self, kill: bool = False) -> None:
+        if self.drawer is not None:
+            self.drawer.close(kill=kill)
+            self.drawer = None
 
     def _start_drawer(self) -> Drawer | None:
         try:
@@ -272,10 +273,8 @@ class Watch:
             why = f"not drawn within {LAST_PICTURE_SECONDS:g} s"
         except KeyboardInterrupt:
             late, why = True, "not drawn (interrupted)"
-        if late and self.drawer is not None:  # it would draw on in vain
-            self.drawer.close(kill=True)
-            self.drawer = None
         if late:
+            self._close_drawer(kill=True)  # it would draw on in vain
             self.status.say(f"tvips watch: the last picture, {self.out}, was {why}")
 
     def _ask(self) -> None:
@@ -307,8 +306,7 @@ class Watch:
 
     def _no_drawer(self, error: DrawerStopped) -> None:
         """Go on without pictures: the drawer is gone (killed, out of memory ...)."""
-        self.drawer.close(kill=True)
-        self.drawer = None
+        self._close_drawer(kill=True)
         self.status.say(f"tvips watch: no more pictures: {error}")
 
     def _said_stream(self, rec) -> None:
