@@ -167,6 +167,55 @@ def auto_chunks(nav_shape: tuple, frame_nbytes: int, target: int = CHUNK_BYTES):
     return tuple(reversed(chunks))
 
 
+def cut_at_parts(chunks: tuple, table, records) -> tuple:
+    """Return ``chunks`` with the first axis also cut where a part ends.
+
+    For ``io="mmap"``: a chunk whose frames lie in two parts cannot be one
+    map, and is copied as by default (a recording of 1 GiB in 4 parts had
+    3 such chunks of its 11, each a fresh 100 MiB buffer in a new process). Each
+    run of the first axis between two cuts is shared evenly by as few
+    chunks as keep them at most as long as the longest chunk given. A
+    record that straddles two files gets its own run (it is read as by
+    default). Only tables in frame order (a
+    :class:`~rsciio_tvips._reading.grid.FrameGrid` that is consecutive:
+    stacks, scans in order) are cut; other tables never map whole chunks.
+
+    Parameters
+    ----------
+    chunks : tuple of tuple of int
+        Normalised chunks of the array (navigation axes, then signal axes).
+    table : FrameGrid or numpy.ndarray
+        The frame table.
+    records : Records
+        Where the recording's frame records lie.
+
+    Returns
+    -------
+    tuple of tuple of int
+    """
+    consecutive = isinstance(table, FrameGrid) and table.is_consecutive
+    if not consecutive or table.ndim == 0 or table.size == 0:
+        return chunks
+    record = records.header.record_size
+    n0 = table.shape[0]
+    slab = table.size // n0  # frames per index of the first axis
+    frame_cuts = set()
+    for part in records.chain.parts[1:]:
+        first, into = divmod(part.stream_start, record)
+        frame_cuts.update((first, first + 1) if into else (first,))
+    cuts = {0, n0}
+    for frame in frame_cuts:
+        at, inside = divmod(frame - table.offset, slab)
+        cuts.update(c for c in ((at, at + 1) if inside else (at,)) if 0 < c < n0)
+    longest = max(chunks[0], default=1)
+    first_axis = []
+    for a, b in itertools.pairwise(sorted(cuts)):
+        pieces = -(-(b - a) // longest)
+        base, extra = divmod(b - a, pieces)
+        first_axis += [base + 1] * extra + [base] * (pieces - extra)
+    return (tuple(first_axis), *chunks[1:])
+
+
 def frame_table_to_dask(records, table: np.ndarray, chunks=None, io: str = "pread"):
     """Return the dask array of the frames a frame table places.
 
@@ -197,9 +246,12 @@ def frame_table_to_dask(records, table: np.ndarray, chunks=None, io: str = "prea
 
     header = records.header
     shape = table.shape + tuple(header.shape)
-    if chunks is None:
+    default = chunks is None
+    if default:
         chunks = auto_chunks(table.shape, header.frame_nbytes) + tuple(header.shape)
     chunks = normalize_chunks(chunks, shape, dtype=header.pixel_dtype)
+    if default and io == "mmap":
+        chunks = cut_at_parts(chunks, table, records)
     # the pixel type is part of the name: the same bytes read signed and
     # unsigned are two different arrays
     # (and how it is read: a map's chunks are read-only, the default's not)

@@ -6,13 +6,15 @@ task returns are read-only views of a map of the part; the part's identity
 is checked when the map is made.
 """
 
+import itertools
 import pickle
 
 import numpy as np
 import pytest
 
 from rsciio_tvips import TvipsFormatError, file_reader
-from rsciio_tvips._reading.lazy import BlockSource
+from rsciio_tvips._reading.grid import consecutive
+from rsciio_tvips._reading.lazy import BlockSource, cut_at_parts
 from rsciio_tvips._reading.mapped import grid_strides
 from rsciio_tvips._reading.recording import TvipsRecording
 
@@ -122,3 +124,46 @@ def test_a_part_cut_short_before_the_map_is_read_as_by_default(parts):
         f.truncate(600)
     with pytest.raises(TvipsFormatError, match=rf"^{third.name}: expected \d+ bytes"):
         d["data"][15].compute()
+
+
+def test_default_chunks_end_where_a_part_ends(parts):
+    # parts start at stream bytes 840 (frame 7), 880 (inside frame 7: it
+    # straddles, a run of its own) and 2400 (frame 20)
+    rec = TvipsRecording(parts.path)
+    assert rec.to_dask().chunks[0] == (36,)  # the default read: untouched
+    assert rec.to_dask(io="mmap").chunks[0] == (7, 1, 12, 16)
+    (d,) = file_reader(parts.path, lazy=True, io="mmap", scan_shape=(6, 6))
+    # rows 1 (frames 6-11: 7 and 8 start parts) and 3 (18-23: 20) alone
+    assert d["data"].chunks[:2] == ((1, 1, 1, 1, 2), (6,))
+    (d,) = file_reader(parts.path, lazy=True, io="mmap", rechunking=(4, 6, 5))
+    assert d["data"].chunks[0] == (4,) * 9  # chunks asked for stay as asked
+
+
+def test_every_chunk_cut_at_the_parts_is_one_map(parts):
+    rec = TvipsRecording(parts.path)
+    data = rec.to_dask(io="mmap")
+    edges = np.cumsum((0, *data.chunks[0]))
+    copied = [
+        BlockSource(rec.records, np.arange(a, b), "mmap")[...].flags.writeable
+        for a, b in itertools.pairwise(edges)
+    ]
+    # frame 7's record straddles, but its pixels lie in the third part
+    assert copied == [False, False, False, False]
+    # uncut, the frames of the four parts were one copied chunk
+    assert BlockSource(rec.records, np.arange(36), "mmap")[...].flags.writeable
+
+
+def test_runs_between_cuts_are_shared_evenly(parts):
+    rec = TvipsRecording(parts.path)
+    chunks = ((10, 10, 10, 6), (6,), (5,))
+    got = cut_at_parts(chunks, consecutive(36), rec.records)
+    assert got == ((7, 1, 6, 6, 8, 8), (6,), (5,))
+    # a table that is no grid in frame order (a snake scan) keeps its chunks
+    snake = np.arange(36).reshape(6, 6)
+    snake[1::2] = snake[1::2, ::-1].copy()
+    assert cut_at_parts(((3, 3), (6,), (6,), (5,)), snake, rec.records) == (
+        (3, 3),
+        (6,),
+        (6,),
+        (5,),
+    )
