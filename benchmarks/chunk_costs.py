@@ -1,0 +1,137 @@
+"""Where the time of a lazy sum goes, by chunk size.
+
+Usage::
+
+    python benchmarks/chunk_costs.py [--size 1GiB] [--chunks 8,16,32,64,100]
+                                     [--repeat 7] [--dir /tmp/rsciio_tvips_bench]
+
+A lazy sum over frames is, per chunk, a read (``io="pread"``: a copy out of
+the page cache into a buffer; ``io="mmap"``: a map of the chunk's bytes), a
+reduction of the chunk (numpy's sum over frames), and dask's work around the
+two (scheduling, the tree of partial sums, the chunk's ``BlockSource``).
+This script times each part alone, on one thread, over the recording of
+``benchmarks/bench.py`` (warm page cache), for each chunk size in MiB:
+
+- *read, recycled*: ``read_frames_into`` a buffer used again for every chunk
+  (the buffer pool's case once a computation runs);
+- *read, fresh*: into a new ``numpy.empty`` per chunk (a process's first
+  chunks: the kernel zeroes every page first);
+- *sum*: numpy's sum over frames of the chunk in its buffer;
+- *sum of a map*: the same of the chunk's ``io="mmap"`` view;
+- *dask, 1 thread*: the lazy sum of the same frames, ``scheduler="sync"``;
+  *the rest* is what it costs beyond read and sum (dask's scheduling and
+  tree of partial sums, opening the recording, the chunks' sources);
+- *2 threads*: the same lazy sum as users run it, both ``io`` methods;
+  above the table, numpy summing a memmap of the whole recording with 2
+  threads (the limit of ``bench.py``).
+
+The frames are the whole chunks that fit in the recording's first part (at
+1 GiB, of its 4096 frames: 512 MiB), so that every chunk is one map. Every
+figure is the median of ``--repeat`` runs, in seconds per GiB of frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import bench
+import numpy as np
+
+
+def timed(fn, repeat: int) -> float:
+    """Return the median seconds of ``repeat`` calls of ``fn`` (after one more)."""
+    fn()
+    runs = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        runs.append(time.perf_counter() - t)
+    return statistics.median(runs)
+
+
+def chunk_figures(first: Path, chunk_mib: int, repeat: int) -> dict:
+    """Return the figures of one chunk size, in s/GiB."""
+    import dask
+
+    from rsciio_tvips import TvipsRecording, file_reader
+    from rsciio_tvips._reading.lazy import BlockSource
+    from rsciio_tvips._reading.preadv import read_frames_into
+
+    rec = TvipsRecording(str(first))
+    records = rec.records
+    per = max(1, chunk_mib * 2**20 // rec.header.frame_nbytes)
+    # whole chunks inside the first part: the map covers every one
+    starts = range(0, (4096 // per) * per, per) or range(0, per, per)
+    gib = len(starts) * per * rec.header.frame_nbytes / 2**30
+    recycled = np.empty((per, *rec.header.shape), rec.header.pixel_dtype)
+
+    def each(fn):
+        return lambda: [fn(np.arange(a, a + per)) for a in starts]
+
+    def fresh(frames):
+        read_frames_into(records, frames, np.empty_like(recycled))
+
+    def summed(chunk):
+        return chunk.sum(axis=0, dtype=np.uint64)  # what dask's sum does per chunk
+
+    def mapped(frames):
+        summed(BlockSource(records, frames, "mmap")[:])
+
+    read = timed(each(lambda f: read_frames_into(records, f, recycled)), repeat)
+    figures = {
+        "read, recycled": read / gib,
+        "read, fresh": timed(each(fresh), repeat) / gib,
+        "sum": timed(lambda: [summed(recycled) for _ in starts], repeat) / gib,
+        "sum of a map": timed(each(mapped), repeat) / gib,
+    }
+
+    def lazy_sum(io, scheduler):
+        def run():
+            (d,) = file_reader(str(first), lazy=True, io=io,
+                               rechunking=f"{chunk_mib}MiB")  # fmt: skip
+            with dask.config.set(scheduler=scheduler, num_workers=2):
+                d["data"][: starts[-1] + per].sum(axis=0).compute()
+
+        return run
+
+    sync = timed(lazy_sum("pread", "sync"), repeat) / gib
+    figures["dask, 1 thread"] = sync
+    figures["the rest"] = sync - figures["read, recycled"] - figures["sum"]
+    figures["2 threads, pread"] = timed(lazy_sum("pread", "threads"), repeat) / gib
+    figures["2 threads, mmap"] = timed(lazy_sum("mmap", "threads"), repeat) / gib
+    return figures
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--size", default="1GiB")
+    p.add_argument("--chunks", default="8,16,32,64,100", help="chunk sizes in MiB")
+    p.add_argument("--repeat", type=int, default=7)
+    p.add_argument("--dir", default="/tmp/rsciio_tvips_bench")
+    args = p.parse_args()
+    size = bench.parse_size(args.size)
+    n = size // bench.RECORD
+    folder = Path(args.dir) / f"{size >> 20}MiB"
+    first = bench.write_recording(folder, bench.part_frames(n, 4, 4096))
+    bench.warm(first)
+    limit = timed(lambda: bench.limit_memmap_sum(first), args.repeat)
+    limit /= bench.stream_bytes(first) / 2**30
+    sizes = [int(s) for s in args.chunks.split(",")]
+    rows = {s: chunk_figures(first, s, args.repeat) for s in sizes}
+    names = list(next(iter(rows.values())))
+    print(f"recording: {first.parent}, {n} frames; medians of {args.repeat} runs; "
+          f"s/GiB unless said; limit (numpy on a memmap, 2 threads): "
+          f"{limit:.3f} s/GiB")  # fmt: skip
+    print("| chunk | " + " | ".join(names) + " |")
+    print("|---" * (len(names) + 1) + "|")
+    for s, figures in rows.items():
+        cells = " | ".join(f"{figures[k]:.3f}" for k in names)
+        print(f"| {s} MiB | {cells} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
