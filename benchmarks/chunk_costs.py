@@ -113,7 +113,7 @@ def main() -> int:
     p.add_argument("--dir", default="/tmp/rsciio_tvips_bench")
     args = p.parse_args()
     size = bench.parse_size(args.size)
-    n = size // bench.RECORD
+    n = size // (bench.FRAME[0] * bench.FRAME[1] * 2)  # as bench.py sizes it
     folder = Path(args.dir) / f"{size >> 20}MiB"
     first = bench.write_recording(folder, bench.part_frames(n, 4, 4096))
     bench.warm(first)
