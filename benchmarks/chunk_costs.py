@@ -12,21 +12,21 @@ two (scheduling, the tree of partial sums, the chunk's ``BlockSource``).
 This script times each part alone, on one thread, over the recording of
 ``benchmarks/bench.py`` (warm page cache), for each chunk size in MiB:
 
-- *read, recycled*: ``read_frames_into`` a buffer used again for every chunk
-  (the buffer pool's case once a computation runs);
-- *read, fresh*: into a new ``numpy.empty`` per chunk (a process's first
+- *read*: ``read_frames_into`` a buffer used again for every chunk (the
+  buffer pool's case once a computation runs);
+- *read fresh*: into a new ``numpy.empty`` per chunk (a process's first
   chunks: the kernel zeroes every page first);
 - *sum*: numpy's sum over frames of the chunk in its buffer;
-- *sum of a map*: the same of the chunk's ``io="mmap"`` view;
-- *dask, 1 thread*: the lazy sum of the same frames, ``scheduler="sync"``;
-  *the rest* is what it costs beyond read and sum (dask's scheduling and
-  tree of partial sums, opening the recording, the chunks' sources);
-- *2 threads*: the same lazy sum as users run it, both ``io`` methods;
-  above the table, numpy summing a memmap of the whole recording with 2
-  threads (the limit of ``bench.py``).
+- *sum map*: the same of the chunk's ``io="mmap"`` view;
+- *1 thread*: the lazy sum of the same frames, ``scheduler="sync"``; *rest*
+  is what it costs beyond read and sum (dask's scheduling and tree of
+  partial sums, opening the recording, the chunks' sources);
+- *2 thr pread*, *2 thr mmap*: the same lazy sum as users run it, on 2
+  threads, with each ``io`` method; above the table, numpy summing a memmap
+  of the whole recording with 2 threads (the limit of ``bench.py``).
 
 The frames are the whole chunks that fit in the recording's first part (at
-1 GiB, of its 4096 frames: 512 MiB), so that every chunk is one map. Every
+1 GiB, in its 4096 frames: 512 MiB), so that every chunk is one map. Every
 figure is the median of ``--repeat`` runs, in seconds per GiB of frames.
 """
 
@@ -64,7 +64,10 @@ def chunk_figures(first: Path, chunk_mib: int, repeat: int) -> dict:
     records = rec.records
     per = max(1, chunk_mib * 2**20 // rec.header.frame_nbytes)
     # whole chunks inside the first part: the map covers every one
-    starts = range(0, (4096 // per) * per, per) or range(0, per, per)
+    first_part = rec.chain.frames_per_part(rec.header.record_size, rec.n_frames)[0]
+    if first_part < per:
+        raise SystemExit(f"chunks of {chunk_mib} MiB do not fit in the first part")
+    starts = range(0, first_part // per * per, per)
     gib = len(starts) * per * rec.header.frame_nbytes / 2**30
     recycled = np.empty((per, *rec.header.shape), rec.header.pixel_dtype)
 
@@ -82,10 +85,10 @@ def chunk_figures(first: Path, chunk_mib: int, repeat: int) -> dict:
 
     read = timed(each(lambda f: read_frames_into(records, f, recycled)), repeat)
     figures = {
-        "read, recycled": read / gib,
-        "read, fresh": timed(each(fresh), repeat) / gib,
+        "read": read / gib,
+        "read fresh": timed(each(fresh), repeat) / gib,
         "sum": timed(lambda: [summed(recycled) for _ in starts], repeat) / gib,
-        "sum of a map": timed(each(mapped), repeat) / gib,
+        "sum map": timed(each(mapped), repeat) / gib,
     }
 
     def lazy_sum(io, scheduler):
@@ -98,10 +101,10 @@ def chunk_figures(first: Path, chunk_mib: int, repeat: int) -> dict:
         return run
 
     sync = timed(lazy_sum("pread", "sync"), repeat) / gib
-    figures["dask, 1 thread"] = sync
-    figures["the rest"] = sync - figures["read, recycled"] - figures["sum"]
-    figures["2 threads, pread"] = timed(lazy_sum("pread", "threads"), repeat) / gib
-    figures["2 threads, mmap"] = timed(lazy_sum("mmap", "threads"), repeat) / gib
+    figures["1 thread"] = sync
+    figures["rest"] = sync - figures["read"] - figures["sum"]
+    figures["2 thr pread"] = timed(lazy_sum("pread", "threads"), repeat) / gib
+    figures["2 thr mmap"] = timed(lazy_sum("mmap", "threads"), repeat) / gib
     return figures
 
 
@@ -122,9 +125,8 @@ def main() -> int:
     sizes = [int(s) for s in args.chunks.split(",")]
     rows = {s: chunk_figures(first, s, args.repeat) for s in sizes}
     names = list(next(iter(rows.values())))
-    print(f"recording: {first.parent}, {n} frames; medians of {args.repeat} runs; "
-          f"s/GiB unless said; limit (numpy on a memmap, 2 threads): "
-          f"{limit:.3f} s/GiB")  # fmt: skip
+    print(f"recording: {first.parent}, {n} frames; medians of {args.repeat} runs")
+    print(f"s/GiB; limit (numpy on a memmap, 2 threads): {limit:.3f} s/GiB")
     print("| chunk | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
     for s, figures in rows.items():
