@@ -73,7 +73,9 @@ def file_reader(
     rechunking : {"auto", True, False} or chunks, default "auto"
         Chunks of the lazy array. ``"auto"`` and True: about 100 MiB of whole
         frames, the last navigation axes kept whole first, signal axes never
-        split. A size such as ``"200MiB"``: the same with chunks of about
+        split (with ``io="mmap"``, a stack or a scan in frame order is also
+        cut where a part starts, so that each chunk is one map). A size
+        such as ``"200MiB"``: the same with chunks of about
         that size. False: for a stack, one chunk per file (a frame that
         straddles two files goes with the first); for a scan, chunks as large
         as the largest file. A tuple or a dict by axis is passed to dask as

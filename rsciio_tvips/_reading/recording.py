@@ -501,7 +501,9 @@ class TvipsRecording:
             stack of all frames.
         chunks : optional
             Anything :func:`dask.array.from_array` takes as ``chunks``; by
-            default about 100 MiB of whole frames, signal axes never split.
+            default about 100 MiB of whole frames, signal axes never split
+            (with ``io="mmap"``, also cut where a part starts: see
+            :func:`~rsciio_tvips._reading.lazy.cut_at_parts`).
         io : {"pread", "mmap"}, optional
             How the tasks read pixels (default: the recording's ``io``).
 
