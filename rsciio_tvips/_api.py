@@ -14,7 +14,7 @@ from ._checks import frame_stream
 from ._docstrings import FILENAME_DOC, LAZY_DOC, RETURNS_DOC
 from ._metadata import decode as _metadata
 from ._reading.grid import consecutive, first_placed
-from ._reading.lazy import auto_chunks, frame_headers_to_dask
+from ._reading.lazy import auto_chunks, cut_at_parts, frame_headers_to_dask
 from ._reading.recording import TvipsRecording
 from ._scans.plan import plan_scan, stack_options
 
@@ -74,8 +74,8 @@ def file_reader(
         Chunks of the lazy array. ``"auto"`` and True: about 100 MiB of whole
         frames, the last navigation axes kept whole first, signal axes never
         split (with ``io="mmap"``, a stack or a scan in frame order is also
-        cut where a part starts, so that each chunk is one map). A size
-        such as ``"200MiB"``: the same with chunks of about
+        cut where a part starts, so that a chunk's frames lie in one part).
+        A size such as ``"200MiB"``: the same with chunks of about
         that size. False: for a stack, one chunk per file (a frame that
         straddles two files goes with the first); for a scan, chunks as large
         as the largest file. A tuple or a dict by axis is passed to dask as
@@ -255,10 +255,16 @@ def _chunks(rec: TvipsRecording, table, scan, rechunking):
         return None
     if isinstance(rechunking, str):
         # a chunk size: navigation chunks of that size, signal axes whole
+        from dask.array.core import normalize_chunks
         from dask.utils import parse_bytes
 
         nav = auto_chunks(table.shape, rec.header.frame_nbytes, parse_bytes(rechunking))
-        return nav + rec.frame_shape
+        if rec.io != "mmap":
+            return nav + rec.frame_shape
+        # as the default chunks of a map: cut where a part starts
+        shape = table.shape + rec.frame_shape
+        return cut_at_parts(normalize_chunks(nav + rec.frame_shape, shape), table,
+                            rec.records)  # fmt: skip
     if rechunking is not False:
         if not isinstance(rechunking, (tuple, list, dict)):
             msg = (

@@ -172,13 +172,23 @@ def cut_at_parts(chunks: tuple, table, records) -> tuple:
 
     For ``io="mmap"``: a chunk whose frames lie in two parts cannot be one
     map, and is copied as by default (a recording of 1 GiB in 4 parts had
-    3 such chunks of its 11, each a fresh 100 MiB buffer in a new process). Each
-    run of the first axis between two cuts is shared evenly by as few
-    chunks as keep them at most as long as the longest chunk given. A
-    record that straddles two files gets its own run (it is read as by
-    default). Only tables in frame order (a
+    3 such chunks of its 11, each a fresh 100 MiB buffer in a new process).
+    Each run of the first axis between two cuts is shared evenly by as few
+    chunks as keep them at most as long as the longest chunk given. A frame
+    whose pixels straddle two files gets a run of its own (it is copied); a
+    part that starts inside a frame header, before the pixels, is a cut
+    before that frame (its pixels lie in the new part). The cuts are by the
+    pixels, not by the records as in
+    :meth:`~rsciio_tvips._format.parts.Chain.first_frames`: a map holds
+    pixels only.
+
+    Only tables in frame order are cut (a
     :class:`~rsciio_tvips._reading.grid.FrameGrid` that is consecutive:
-    stacks, scans in order) are cut; other tables never map whole chunks.
+    stacks, scans in order); other tables never map whole chunks. In a scan
+    cut by whole rows, the row that holds a part's first pixels is a chunk
+    of its own, and is copied; where a row is longer than a chunk (the
+    second axis split), the first axis is already one row a chunk and
+    nothing changes. Chunks with blank points are copied whatever the cut.
 
     Parameters
     ----------
@@ -197,12 +207,14 @@ def cut_at_parts(chunks: tuple, table, records) -> tuple:
     if not consecutive or table.ndim == 0 or table.size == 0:
         return chunks
     record = records.header.record_size
+    header_bytes = records.header.frame_header_bytes
     n0 = table.shape[0]
     slab = table.size // n0  # frames per index of the first axis
     frame_cuts = set()
     for part in records.chain.parts[1:]:
-        first, into = divmod(part.stream_start, record)
-        frame_cuts.update((first, first + 1) if into else (first,))
+        frame, into = divmod(part.stream_start, record)
+        # past the header: the part starts inside the frame's pixels
+        frame_cuts.update((frame, frame + 1) if into > header_bytes else (frame,))
     cuts = {0, n0}
     for frame in frame_cuts:
         at, inside = divmod(frame - table.offset, slab)

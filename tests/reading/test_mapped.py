@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from rsciio_tvips import TvipsFormatError, file_reader
-from rsciio_tvips._reading.grid import consecutive
+from rsciio_tvips._reading.grid import FrameGrid, consecutive
 from rsciio_tvips._reading.lazy import BlockSource, cut_at_parts
 from rsciio_tvips._reading.mapped import grid_strides
 from rsciio_tvips._reading.recording import TvipsRecording
@@ -127,16 +127,44 @@ def test_a_part_cut_short_before_the_map_is_read_as_by_default(parts):
 
 
 def test_default_chunks_end_where_a_part_ends(parts):
-    # parts start at stream bytes 840 (frame 7), 880 (inside frame 7: it
-    # straddles, a run of its own) and 2400 (frame 20)
+    # parts start at stream bytes 840 (frame 7), 880 (inside frame 7's
+    # header: its pixels lie in the third part) and 2400 (frame 20)
     rec = TvipsRecording(parts.path)
     assert rec.to_dask().chunks[0] == (36,)  # the default read: untouched
-    assert rec.to_dask(io="mmap").chunks[0] == (7, 1, 12, 16)
+    assert rec.to_dask(io="mmap").chunks[0] == (7, 13, 16)
     (d,) = file_reader(parts.path, lazy=True, io="mmap", scan_shape=(6, 6))
-    # rows 1 (frames 6-11: 7 and 8 start parts) and 3 (18-23: 20) alone
+    # rows 1 (frames 6-11: 7 starts a part) and 3 (18-23: 20) alone
     assert d["data"].chunks[:2] == ((1, 1, 1, 1, 2), (6,))
+    # the same cuts counted from the scan's first frame, 3 or -2 (blank)
+    for start, rows in ((3, (1, 1, 1, 2)), (-2, (1, 1, 1, 1, 2))):
+        shape = (5, 6) if start > 0 else (6, 6)
+        kw = {"scan_shape": shape, "scan_start_frame": start}
+        (d,) = file_reader(parts.path, lazy=True, io="mmap", **kw)
+        assert d["data"].chunks[0] == rows
+    # a size (240 bytes: 4 frames) is cut as the default is; chunks given
+    # as a tuple are not
+    (d,) = file_reader(parts.path, lazy=True, io="mmap", rechunking="240B")
+    assert d["data"].chunks[0] == (4, 3, 4, 3, 3, 3, 4, 4, 4, 4)
+    (d,) = file_reader(parts.path, lazy=True, rechunking="240B")
+    assert d["data"].chunks[0] == (4,) * 9
     (d,) = file_reader(parts.path, lazy=True, io="mmap", rechunking=(4, 6, 5))
-    assert d["data"].chunks[0] == (4,) * 9  # chunks asked for stay as asked
+    assert d["data"].chunks[0] == (4,) * 9
+
+
+def test_a_frame_whose_pixels_straddle_two_parts_is_a_chunk_of_its_own(make_tvips):
+    # the second part starts 80 bytes into frame 7's record: 20 bytes into
+    # its pixels (60-byte headers)
+    rec_ = make_tvips(n_frames=36, shape=(6, 5), split=[7 * 120 + 80, 20 * 120])
+    rec = TvipsRecording(rec_.path)
+    data = rec.to_dask(io="mmap")
+    assert data.chunks[0] == (7, 1, 12, 16)
+    edges = np.cumsum((0, *data.chunks[0]))
+    copied = [
+        BlockSource(rec.records, np.arange(a, b), "mmap")[...].flags.writeable
+        for a, b in itertools.pairwise(edges)
+    ]
+    assert copied == [False, True, False, False]  # only frame 7 is copied
+    np.testing.assert_array_equal(data.compute(), rec_.frames)
 
 
 def test_every_chunk_cut_at_the_parts_is_one_map(parts):
@@ -147,8 +175,7 @@ def test_every_chunk_cut_at_the_parts_is_one_map(parts):
         BlockSource(rec.records, np.arange(a, b), "mmap")[...].flags.writeable
         for a, b in itertools.pairwise(edges)
     ]
-    # frame 7's record straddles, but its pixels lie in the third part
-    assert copied == [False, False, False, False]
+    assert copied == [False, False, False]
     # uncut, the frames of the four parts were one copied chunk
     assert BlockSource(rec.records, np.arange(36), "mmap")[...].flags.writeable
 
@@ -157,13 +184,12 @@ def test_runs_between_cuts_are_shared_evenly(parts):
     rec = TvipsRecording(parts.path)
     chunks = ((10, 10, 10, 6), (6,), (5,))
     got = cut_at_parts(chunks, consecutive(36), rec.records)
-    assert got == ((7, 1, 6, 6, 8, 8), (6,), (5,))
-    # a table that is no grid in frame order (a snake scan) keeps its chunks
+    assert got == ((7, 7, 6, 8, 8), (6,), (5,))
+    # tables not in frame order keep their chunks: a snake scan, and a grid
+    # that runs down the columns
     snake = np.arange(36).reshape(6, 6)
     snake[1::2] = snake[1::2, ::-1].copy()
-    assert cut_at_parts(((3, 3), (6,), (6,), (5,)), snake, rec.records) == (
-        (3, 3),
-        (6,),
-        (6,),
-        (5,),
-    )
+    down = FrameGrid((6, 6), 0, 36, strides=(1, 6))
+    for table in (snake, down):
+        given = ((3, 3), (6,), (6,), (5,))
+        assert cut_at_parts(given, table, rec.records) == given
