@@ -53,7 +53,7 @@ def timed(fn, repeat: int) -> float:
 
 
 def chunk_figures(first: Path, chunk_mib: int, repeat: int) -> dict:
-    """Return the figures of one chunk size, in s/GiB."""
+    """Return the figures of one chunk size, in s/GiB (None: it does not fit)."""
     import dask
 
     from rsciio_tvips import TvipsRecording, file_reader
@@ -66,7 +66,7 @@ def chunk_figures(first: Path, chunk_mib: int, repeat: int) -> dict:
     # whole chunks inside the first part: the map covers every one
     first_part = rec.chain.frames_per_part(rec.header.record_size, rec.n_frames)[0]
     if first_part < per:
-        raise SystemExit(f"chunks of {chunk_mib} MiB do not fit in the first part")
+        return None  # no whole chunk of this size in the first part
     starts = range(0, first_part // per * per, per)
     gib = len(starts) * per * rec.header.frame_nbytes / 2**30
     recycled = np.empty((per, *rec.header.shape), rec.header.pixel_dtype)
@@ -123,7 +123,16 @@ def main() -> int:
     limit = timed(lambda: bench.limit_memmap_sum(first), args.repeat)
     limit /= bench.stream_bytes(first) / 2**30
     sizes = [int(s) for s in args.chunks.split(",")]
-    rows = {s: chunk_figures(first, s, args.repeat) for s in sizes}
+    import rsciio_tvips
+
+    measured = {s: chunk_figures(first, s, args.repeat) for s in sizes}
+    rows = {s: f for s, f in measured.items() if f is not None}
+    where = Path(rsciio_tvips.__file__).parent
+    print(f"rsciio_tvips {rsciio_tvips.__version__} from {where}")
+    for s in sorted(set(measured) - set(rows)):
+        print(f"{s} MiB: skipped, no whole chunk fits in the recording's first part")
+    if not rows:
+        return 1
     names = list(next(iter(rows.values())))
     print(f"recording: {first.parent}, {n} frames; medians of {args.repeat} runs")
     print(f"s/GiB; limit (numpy on a memmap, 2 threads): {limit:.3f} s/GiB")
