@@ -184,11 +184,12 @@ def cut_at_parts(chunks: tuple, table, records) -> tuple:
 
     Only tables in frame order are cut (a
     :class:`~rsciio_tvips._reading.grid.FrameGrid` that is consecutive:
-    stacks, scans in order); other tables never map whole chunks. In a scan
-    cut by whole rows, the row that holds a part's first pixels is a chunk
-    of its own, and is copied; where a row is longer than a chunk (the
-    second axis split), the first axis is already one row a chunk and
-    nothing changes. Chunks with blank points are copied whatever the cut.
+    stacks, scans in order); other tables never map whole chunks. Only the
+    first axis is cut: in a scan cut by whole rows, a row in which a part
+    starts after its first frame is a chunk of its own, and is copied;
+    where the first axis is already one index a chunk (rows longer than a
+    chunk, the second axis split; scans of three or more axes) nothing
+    changes. Chunks with blank points are copied whatever the cut.
 
     Parameters
     ----------
