@@ -123,10 +123,10 @@ def main() -> int:
     limit = timed(lambda: bench.limit_memmap_sum(first), args.repeat)
     limit /= bench.stream_bytes(first) / 2**30
     sizes = [int(s) for s in args.chunks.split(",")]
-    import rsciio_tvips
-
     measured = {s: chunk_figures(first, s, args.repeat) for s in sizes}
     rows = {s: f for s, f in measured.items() if f is not None}
+    import rsciio_tvips
+
     where = Path(rsciio_tvips.__file__).parent
     print(f"rsciio_tvips {rsciio_tvips.__version__} from {where}")
     for s in sorted(set(measured) - set(rows)):

@@ -14,7 +14,7 @@ from ._checks import frame_stream
 from ._docstrings import FILENAME_DOC, LAZY_DOC, RETURNS_DOC
 from ._metadata import decode as _metadata
 from ._reading.grid import consecutive, first_placed
-from ._reading.lazy import auto_chunks, cut_at_parts, frame_headers_to_dask
+from ._reading.lazy import auto_chunks, default_chunks, frame_headers_to_dask
 from ._reading.recording import TvipsRecording
 from ._scans.plan import plan_scan, stack_options
 
@@ -254,17 +254,10 @@ def _chunks(rec: TvipsRecording, table, scan, rechunking):
     if rechunking is True or (isinstance(rechunking, str) and rechunking == "auto"):
         return None
     if isinstance(rechunking, str):
-        # a chunk size: navigation chunks of that size, signal axes whole
-        from dask.array.core import normalize_chunks
+        # a chunk size: the default chunks, of that size
         from dask.utils import parse_bytes
 
-        nav = auto_chunks(table.shape, rec.header.frame_nbytes, parse_bytes(rechunking))
-        if rec.io != "mmap":
-            return nav + rec.frame_shape
-        # as the default chunks of a map: cut where a part starts
-        shape = table.shape + rec.frame_shape
-        return cut_at_parts(normalize_chunks(nav + rec.frame_shape, shape), table,
-                            rec.records)  # fmt: skip
+        return default_chunks(rec.records, table, rec.io, parse_bytes(rechunking))
     if rechunking is not False:
         if not isinstance(rechunking, (tuple, list, dict)):
             msg = (

@@ -229,6 +229,26 @@ def cut_at_parts(chunks: tuple, table, records) -> tuple:
     return (tuple(first_axis), *chunks[1:])
 
 
+def default_chunks(records, table, io: str = "pread", target: int = CHUNK_BYTES):
+    """Return the chunks the lazy array gets unless others are asked for.
+
+    :func:`auto_chunks` of about ``target`` bytes, signal axes whole; for
+    ``io="mmap"``, also cut where a part starts (:func:`cut_at_parts`).
+
+    Returns
+    -------
+    tuple of tuple of int
+        Normalised chunks of the whole array.
+    """
+    from dask.array.core import normalize_chunks
+
+    header = records.header
+    shape = table.shape + tuple(header.shape)
+    nav = auto_chunks(table.shape, header.frame_nbytes, target)
+    chunks = normalize_chunks(nav + tuple(header.shape), shape)
+    return cut_at_parts(chunks, table, records) if io == "mmap" else chunks
+
+
 def frame_table_to_dask(records, table: np.ndarray, chunks=None, io: str = "pread"):
     """Return the dask array of the frames a frame table places.
 
@@ -259,12 +279,9 @@ def frame_table_to_dask(records, table: np.ndarray, chunks=None, io: str = "prea
 
     header = records.header
     shape = table.shape + tuple(header.shape)
-    default = chunks is None
-    if default:
-        chunks = auto_chunks(table.shape, header.frame_nbytes) + tuple(header.shape)
+    if chunks is None:
+        chunks = default_chunks(records, table, io)
     chunks = normalize_chunks(chunks, shape, dtype=header.pixel_dtype)
-    if default and io == "mmap":
-        chunks = cut_at_parts(chunks, table, records)
     # the pixel type is part of the name: the same bytes read signed and
     # unsigned are two different arrays
     # (and how it is read: a map's chunks are read-only, the default's not)
