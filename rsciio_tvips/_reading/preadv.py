@@ -109,23 +109,26 @@ def read_into(chain, offsets, bufs: list, sizes=None) -> None:
     part, where, sizes, bufs = _place(chain, offsets, np.asarray(sizes, np.int64), bufs)
     if not bufs:
         return
-    # The plan is made with numpy, not piece by piece in Python: an eager
-    # load has two pieces per frame, and Python work holds the GIL that the
-    # other read thread needs between its system calls.
-    gaps = np.zeros_like(where)
-    gaps[1:] = where[1:] - (where[:-1] + sizes[:-1])
-    new_run = np.ones(where.size, dtype=bool)
-    new_run[1:] = (part[1:] != part[:-1]) | (gaps[1:] < 0) | (gaps[1:] > GAP_MAX)
-    gaps[new_run] = 0
-    # Running totals of the buffers and bytes a call would take from the
-    # start; a batch starting at piece s ends where the totals since s pass
-    # a limit, or at the next piece that cannot join (another part, a step
-    # back, a wide gap).
-    iovecs = np.cumsum(1 + (gaps > 0))
-    nbytes = np.cumsum(sizes + gaps)
-    stops = np.append(np.flatnonzero(new_run), where.size)
     reader = _Reader(chain)
     try:
+        if len(bufs) == 1:  # a frame asked for on its own: nothing to plan
+            reader.read(int(part[0]), int(where[0]), bufs, _NO_GAPS)
+            return
+        # The plan is made with numpy, not piece by piece in Python: an eager
+        # load has two pieces per frame, and Python work holds the GIL that the
+        # other read thread needs between its system calls.
+        gaps = np.zeros_like(where)
+        gaps[1:] = where[1:] - (where[:-1] + sizes[:-1])
+        new_run = np.ones(where.size, dtype=bool)
+        new_run[1:] = (part[1:] != part[:-1]) | (gaps[1:] < 0) | (gaps[1:] > GAP_MAX)
+        gaps[new_run] = 0
+        # Running totals of the buffers and bytes a call would take from the
+        # start; a batch starting at piece s ends where the totals since s pass
+        # a limit, or at the next piece that cannot join (another part, a step
+        # back, a wide gap).
+        iovecs = np.cumsum(1 + (gaps > 0))
+        nbytes = np.cumsum(sizes + gaps)
+        stops = np.append(np.flatnonzero(new_run), where.size)
         s = 0
         while s < where.size:
             e = min(
@@ -138,6 +141,10 @@ def read_into(chain, offsets, bufs: list, sizes=None) -> None:
             s = e
     finally:
         reader.close()
+
+
+#: The gaps of a read of one piece.
+_NO_GAPS = np.zeros(0, np.int64)
 
 
 def _place(chain, offsets, sizes, bufs):
@@ -339,10 +346,13 @@ def read_frames_into(
     valid = np.flatnonzero(~blank)
     if valid.size == 0:
         return
-    unique, first, inverse = np.unique(
-        frames[valid], return_index=True, return_inverse=True
-    )
-    rows = valid[first]
+    if valid.size == 1:  # a frame asked for on its own: nothing to sort
+        unique, rows, inverse = frames[valid], valid, np.zeros(1, np.int64)
+    else:
+        unique, first, inverse = np.unique(
+            frames[valid], return_index=True, return_inverse=True
+        )
+        rows = valid[first]
     header = records.header
     if headers is not None and (row_start or out.shape[1] != header.shape[0]):
         raise ValueError("frame headers are read with whole frames only")
