@@ -156,7 +156,12 @@ class Watch:
         except BaseException:
             self._close_drawer(kill=True)  # no picture is waited for
             raise
-        self._close_drawer()
+        try:
+            self._close_drawer()
+        except KeyboardInterrupt:
+            # Ctrl-C while the child ends: the summary is owed all the same
+            self.interrupted = True
+            self._close_drawer(kill=True)
         return findings
 
     def _close_drawer(self, kill: bool = False) -> None:

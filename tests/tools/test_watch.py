@@ -405,6 +405,27 @@ def test_ctrl_c_ends_with_the_summary(faulty, capsys):
     assert watcher.summary(findings)["frames"] == 60
 
 
+def test_ctrl_c_while_the_drawer_ends_keeps_the_summary(faulty, tmp_path, monkeypatch):
+    real_close = Drawer.close
+    closes = []
+
+    def interrupted_close(drawer, kill=False):
+        closes.append(kill)
+        if not kill:  # as if Ctrl-C came while the child was ending
+            raise KeyboardInterrupt
+        real_close(drawer, kill=True)
+
+    monkeypatch.setattr(Drawer, "close", interrupted_close)
+    out = tmp_path / "live.png"
+    watcher = Watch(faulty.path, out, idle=0, quiet=True)
+    findings = watcher.run()
+    assert closes == [False, True]
+    assert [f.field for f in findings] == ["num"]
+    assert watcher.interrupted and watcher.drawer is None
+    assert watcher.summary(findings)["frames"] == 60
+    assert out.is_file()  # the last picture was written before the close
+
+
 def test_a_part_replaced_under_the_watch_is_fatal(build, tmp_path):
     rec = build(tmp_path, "cam", frames=scan_frames(12), records_per_part=6)
     looks = []
