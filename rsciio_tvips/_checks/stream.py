@@ -23,6 +23,11 @@ BLOCK = 2**18
 #: The median frame interval is that of the first this many intervals (the
 #: first block's).
 MEDIAN_INTERVALS = BLOCK - 1
+#: Most rotator indices a stream of unknown length keeps to judge at the end
+#: (16 bytes each: 16 MiB). Only a recording whose index runs far ahead of
+#: its frames reaches it (garbage in the field, as 0xFFFFFFFF in every
+#: frame); the oldest beyond it are judged at once, against the bound then.
+ROTATOR_KEPT = 2**20
 
 
 STREAM_KINDS = {
@@ -48,7 +53,8 @@ class FrameStream:
         then judged at the end, against the frames fed, so that the verdict
         is the one for the finished recording. The frames that might break
         it are kept until then: those whose index is beyond the bound for
-        the frames fed so far (none, in a sound recording).
+        the frames fed so far (none, in a sound recording), at most
+        :data:`ROTATOR_KEPT` of them.
     skip : set of int, optional
         Frames whose counter :func:`~.opening.boundary_defects` compares
         (see :func:`~.opening.counter_joins`): a jump there is reported
@@ -75,6 +81,8 @@ class FrameStream:
         self.prev = None  # last header of the previous block
         self.fed = 0
         self._rot_frames, self._rot_values = [], []  # n_frames None: candidates
+        self._rot_count = 0  # frames in them
+        self._rot_judged = None  # [count, first frame, found] judged early
         self._early = []  # (frames, intervals) until the median is taken
         self._early_count = 0
 
@@ -106,12 +114,7 @@ class FrameStream:
             n = self.n_frames if self.n_frames is not None else self.fed + headers.size
             big = np.flatnonzero(new & (rot > rotator_bound(n)))
             if self.n_frames is None:  # judged at the end: the bound grows
-                self._rot_frames.append(frames[big])
-                self._rot_values.append(rot[big])
-                if len(self._rot_frames) > 64:  # those within the bound now go
-                    keep = np.concatenate(self._rot_values) > rotator_bound(n)
-                    self._rot_frames = [np.concatenate(self._rot_frames)[keep]]
-                    self._rot_values = [np.concatenate(self._rot_values)[keep]]
+                self._keep_rotator(frames[big], rot[big], n)
             else:
                 self._note("rotidx", frames[big], [f"at most ~{n}"], rot[big])
         for field in ("Scan_x", "Scan_y"):
@@ -161,16 +164,47 @@ class FrameStream:
         if self._early_count >= MEDIAN_INTERVALS:
             self._settle()
 
-    def _judge_rotator(self) -> None:
-        """Judge the rotator indices kept against the frames fed (n_frames None)."""
-        if self.n_frames is not None or not self._rot_frames:
+    def _keep_rotator(self, frames, values, n: int) -> None:
+        """Keep the rotator indices beyond the bound of ``n`` frames, for the end.
+
+        Every 64 blocks, or past :data:`ROTATOR_KEPT` kept, those the bound
+        has passed since go; if still more than :data:`ROTATOR_KEPT` are
+        left, the oldest are judged now (:attr:`_rot_judged`), against the
+        bound of ``n`` frames.
+        """
+        self._rot_frames.append(frames)
+        self._rot_values.append(values)
+        self._rot_count += frames.size
+        if len(self._rot_frames) <= 64 and self._rot_count <= ROTATOR_KEPT:
             return
         frames = np.concatenate(self._rot_frames)
-        rot = np.concatenate(self._rot_values)
-        self._rot_frames, self._rot_values = [], []
+        values = np.concatenate(self._rot_values)
+        keep = values > rotator_bound(n)
+        frames, values = frames[keep], values[keep]
+        excess = frames.size - ROTATOR_KEPT
+        if excess > 0:
+            if self._rot_judged is None:
+                self._rot_judged = [0, int(frames[0]), str(values[0])]
+            self._rot_judged[0] += excess
+            frames, values = frames[excess:], values[excess:]
+        self._rot_frames, self._rot_values = [frames], [values]
+        self._rot_count = frames.size
+
+    def _judge_rotator(self) -> None:
+        """Judge the rotator indices kept against the frames fed (n_frames None)."""
+        if self.n_frames is not None:
+            return
+        frames = np.concatenate([np.zeros(0, np.int64), *self._rot_frames])
+        rot = np.concatenate([np.zeros(0, np.int64), *self._rot_values])
+        self._rot_frames, self._rot_values, self._rot_count = [], [], 0
         big = rot > rotator_bound(self.fed)
-        self.counts.pop("rotidx", None)
-        self._note("rotidx", frames[big], [f"at most ~{self.fed}"], rot[big])
+        judged, self._rot_judged = self._rot_judged, None
+        if judged is None:
+            self._note("rotidx", frames[big], [f"at most ~{self.fed}"], rot[big])
+            return
+        count, first, found = judged  # older than any kept: the first
+        self.counts["rotidx"] = [count + int(big.sum()), first, f"at most ~{self.fed}",
+                                 found]  # fmt: skip
 
     def _settle(self) -> None:
         """Take the median interval from the first intervals, and check them."""

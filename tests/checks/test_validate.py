@@ -556,3 +556,46 @@ def test_a_stream_of_unknown_length_judges_the_rotator_index_at_the_end(
     locate = opened.records.locate
     assert live.findings(locate) == whole.findings(locate)
     assert [f.found for f in whole.findings(locate)] == ["1000000"]
+
+
+def test_a_garbage_rotator_index_keeps_the_watchers_memory_bounded(
+    headers_with, make_tvips, monkeypatch
+):
+    # 0xFFFFFFFF in every frame: beyond any bound, so each frame would be
+    # kept to the end; at most ROTATOR_KEPT are, and the verdict is exact
+    monkeypatch.setattr(_checks, "ROTATOR_KEPT", 16)
+    values = headers_with(rotidx={i: 0xFFFFFFFF for i in range(200)})
+    rec = make_tvips(n_frames=200, header_values=values)
+    opened = TvipsRecording(rec.path)
+    live = _checks.FrameStream(None)
+    most = 0
+    for _, fields in opened.header_field_blocks(block=3):
+        live.feed(fields)
+        most = max(most, sum(v.size for v in live._rot_values))
+    assert most <= 16 + 3  # the cap, and the block fed since
+    locate = opened.records.locate
+    whole = _checks.frame_stream(opened).findings(locate)
+    assert live.findings(locate) == whole
+    (rot,) = [f for f in whole if f.field == "rotidx"]
+    assert (rot.expected, rot.found) == ("at most ~200", "4294967295")
+    assert live.counts["rotidx"][:2] == [200, 0]
+
+
+def test_rotator_indices_judged_early_past_the_cap_are_said_as_then(
+    headers_with, make_tvips, monkeypatch
+):
+    # the first 30 frames run ahead (500: beyond the bound of 30 frames,
+    # within that of the 200 in the end); with room for 10, the 20 oldest
+    # are judged when the cap is passed, against the bound then
+    monkeypatch.setattr(_checks, "ROTATOR_KEPT", 10)
+    values = headers_with(rotidx={i: 500 for i in range(30)})
+    rec = make_tvips(n_frames=200, header_values=values)
+    opened = TvipsRecording(rec.path)
+    live = _checks.FrameStream(None)
+    for _, fields in opened.header_field_blocks(block=1):
+        live.feed(fields)
+    locate = opened.records.locate
+    assert [f.field for f in _checks.frame_stream(opened).findings(locate)] == []
+    (rot,) = [f for f in live.findings(locate) if f.field == "rotidx"]
+    assert (rot.expected, rot.found) == ("at most ~200", "500")
+    assert live.counts["rotidx"] == [20, 0, "at most ~200", "500"]
