@@ -539,6 +539,19 @@ def test_a_directory_given_as_the_recording(tmp_path, capsys, given, made, named
         file_reader(tmp_path / "y.tvips")
 
 
+def _fed_live(opened, block):
+    """Feed a watcher's stream (no frame count) ``block`` frames at a time.
+
+    Returns the stream and the most rotator indices it kept at any time.
+    """
+    live = _checks.FrameStream(None)
+    most = 0
+    for _, fields in opened.header_field_blocks(block=block):
+        live.feed(fields)
+        most = max(most, sum(v.size for v in live._rot_values))
+    return live, most
+
+
 def test_a_stream_of_unknown_length_judges_the_rotator_index_at_the_end(
     headers_with, make_tvips
 ):
@@ -548,9 +561,7 @@ def test_a_stream_of_unknown_length_judges_the_rotator_index_at_the_end(
     rec = make_tvips(n_frames=200, header_values=values)
     opened = TvipsRecording(rec.path)
     whole = _checks.frame_stream(opened)
-    live = _checks.FrameStream(None)
-    for _, fields in opened.header_field_blocks(block=1):
-        live.feed(fields)
+    live, _ = _fed_live(opened, 1)
     kept = sum(v.size for v in live._rot_values)
     assert kept <= 64 + 1  # the bound passed the early ones long ago
     locate = opened.records.locate
@@ -567,11 +578,7 @@ def test_a_garbage_rotator_index_keeps_the_watchers_memory_bounded(
     values = headers_with(rotidx={i: 0xFFFFFFFF for i in range(200)})
     rec = make_tvips(n_frames=200, header_values=values)
     opened = TvipsRecording(rec.path)
-    live = _checks.FrameStream(None)
-    most = 0
-    for _, fields in opened.header_field_blocks(block=3):
-        live.feed(fields)
-        most = max(most, sum(v.size for v in live._rot_values))
+    live, most = _fed_live(opened, 3)
     assert most <= 16 + 3  # the cap, and the block fed since
     locate = opened.records.locate
     whole = _checks.frame_stream(opened).findings(locate)
@@ -591,9 +598,8 @@ def test_rotator_indices_judged_early_past_the_cap_are_said_as_then(
     values = headers_with(rotidx={i: 500 for i in range(30)})
     rec = make_tvips(n_frames=200, header_values=values)
     opened = TvipsRecording(rec.path)
-    live = _checks.FrameStream(None)
-    for _, fields in opened.header_field_blocks(block=1):
-        live.feed(fields)
+    live, most = _fed_live(opened, 1)
+    assert most <= 10 + 1
     locate = opened.records.locate
     assert [f.field for f in _checks.frame_stream(opened).findings(locate)] == []
     (rot,) = [f for f in live.findings(locate) if f.field == "rotidx"]
