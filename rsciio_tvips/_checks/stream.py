@@ -24,10 +24,13 @@ BLOCK = 2**18
 #: first block's).
 MEDIAN_INTERVALS = BLOCK - 1
 #: Most rotator indices a stream of unknown length keeps to judge at the end
-#: (16 bytes each: 16 MiB). Only a recording whose index runs far ahead of
-#: its frames reaches it (garbage in the field, as 0xFFFFFFFF in every
-#: frame); the oldest beyond it are judged at once, against the bound then.
+#: (16 bytes each). Only a recording whose index runs far ahead of its
+#: frames reaches it (garbage in the field, as 0xFFFFFFFF in every frame):
+#: past it, the largest half go, summed up (see :class:`FrameStream`).
 ROTATOR_KEPT = 2**20
+#: The rotator indices kept are pruned of those the bound has passed every
+#: this many blocks.
+ROTATOR_PRUNE_BLOCKS = 64
 
 
 STREAM_KINDS = {
@@ -54,7 +57,13 @@ class FrameStream:
         is the one for the finished recording. The frames that might break
         it are kept until then: those whose index is beyond the bound for
         the frames fed so far (none, in a sound recording), at most
-        :data:`ROTATOR_KEPT` of them.
+        :data:`ROTATOR_KEPT` of them (and a block): past that, the half with
+        the largest indices go, and only their count, earliest frame and
+        largest index stay. The verdict is then still the one for the
+        finished recording unless the indices that went lie on both sides
+        of the final bound (an index more than :data:`ROTATOR_KEPT` frames
+        ahead that the frames catch up with): then the count is an upper
+        bound, and the index shown the largest.
     skip : set of int, optional
         Frames whose counter :func:`~.opening.boundary_defects` compares
         (see :func:`~.opening.counter_joins`): a jump there is reported
@@ -82,7 +91,7 @@ class FrameStream:
         self.fed = 0
         self._rot_frames, self._rot_values = [], []  # n_frames None: candidates
         self._rot_count = 0  # frames in them
-        self._rot_judged = None  # [count, first frame, found] judged early
+        self._rot_gone = None  # _Gone: the candidates that did not stay
         self._early = []  # (frames, intervals) until the median is taken
         self._early_count = 0
 
@@ -167,44 +176,59 @@ class FrameStream:
     def _keep_rotator(self, frames, values, n: int) -> None:
         """Keep the rotator indices beyond the bound of ``n`` frames, for the end.
 
-        Every 64 blocks, or past :data:`ROTATOR_KEPT` kept, those the bound
-        has passed since go; if still more than :data:`ROTATOR_KEPT` are
-        left, the oldest are judged now (:attr:`_rot_judged`), against the
-        bound of ``n`` frames.
+        Every :data:`ROTATOR_PRUNE_BLOCKS` blocks, or past
+        :data:`ROTATOR_KEPT` kept, those the bound has passed since go; if
+        still more than :data:`ROTATOR_KEPT` are left, the largest go down
+        to half of it (half of it away from the next time: each index is
+        looked at a few times, not once per block), summed up in
+        ``_rot_gone``.
         """
         self._rot_frames.append(frames)
         self._rot_values.append(values)
         self._rot_count += frames.size
-        if len(self._rot_frames) <= 64 and self._rot_count <= ROTATOR_KEPT:
+        if (
+            len(self._rot_frames) <= ROTATOR_PRUNE_BLOCKS
+            and self._rot_count <= ROTATOR_KEPT
+        ):
             return
         frames = np.concatenate(self._rot_frames)
         values = np.concatenate(self._rot_values)
         keep = values > rotator_bound(n)
-        frames, values = frames[keep], values[keep]
-        excess = frames.size - ROTATOR_KEPT
-        if excess > 0:
-            if self._rot_judged is None:
-                self._rot_judged = [0, int(frames[0]), str(values[0])]
-            self._rot_judged[0] += excess
-            frames, values = frames[excess:], values[excess:]
-        self._rot_frames, self._rot_values = [frames], [values]
-        self._rot_count = frames.size
+        if keep.sum() > ROTATOR_KEPT:
+            # the largest are the likeliest to stay beyond the bound
+            room = ROTATOR_KEPT // 2
+            beyond = np.flatnonzero(keep)
+            out = beyond[np.argpartition(values[beyond], room)[room:]]
+            out.sort()
+            if self._rot_gone is None:
+                self._rot_gone = _Gone()
+            self._rot_gone.add(frames[out], values[out])
+            keep[out] = False
+        self._rot_frames, self._rot_values = [frames[keep]], [values[keep]]
+        self._rot_count = int(keep.sum())
 
     def _judge_rotator(self) -> None:
         """Judge the rotator indices kept against the frames fed (n_frames None)."""
         if self.n_frames is not None:
             return
+        bound = rotator_bound(self.fed)
         frames = np.concatenate([np.zeros(0, np.int64), *self._rot_frames])
         rot = np.concatenate([np.zeros(0, np.int64), *self._rot_values])
         self._rot_frames, self._rot_values, self._rot_count = [], [], 0
-        big = rot > rotator_bound(self.fed)
-        judged, self._rot_judged = self._rot_judged, None
-        if judged is None:
-            self._note("rotidx", frames[big], [f"at most ~{self.fed}"], rot[big])
-            return
-        count, first, found = judged  # older than any kept: the first
-        self.counts["rotidx"] = [count + int(big.sum()), first, f"at most ~{self.fed}",
-                                 found]  # fmt: skip
+        big = rot > bound
+        frames, rot = frames[big], rot[big]
+        gone, self._rot_gone = self._rot_gone, None
+        more = 0
+        if gone is not None and gone.most[1] > bound:  # some of them are beyond
+            shown = gone.first if gone.first[1] > bound else gone.most
+            at = int(np.searchsorted(frames, shown[0]))
+            frames = np.insert(frames, at, shown[0])
+            rot = np.insert(rot, at, shown[1])
+            more = gone.count - 1
+        self.counts.pop("rotidx", None)
+        self._note("rotidx", frames, [f"at most ~{self.fed}"], rot)
+        if more:
+            self.counts["rotidx"][0] += more
 
     def _settle(self) -> None:
         """Take the median interval from the first intervals, and check them."""
@@ -307,6 +331,27 @@ class FrameStream:
                 )
             )  # fmt: skip
         return out
+
+
+class _Gone:
+    """The rotator indices a stream of unknown length did not keep, summed up.
+
+    Their count, and the (frame, index) of the earliest frame and of the
+    largest index (its earliest frame).
+    """
+
+    def __init__(self):
+        self.count = 0
+        self.first = self.most = (np.inf, -1)
+
+    def add(self, frames: np.ndarray, values: np.ndarray) -> None:
+        """Count the indices ``values`` of ``frames`` (in order) in."""
+        self.count += int(frames.size)
+        self.first = min(self.first, (int(frames[0]), int(values[0])))
+        i = int(np.argmax(values))
+        most = (int(frames[i]), int(values[i]))
+        if most[1] > self.most[1] or (most[1] == self.most[1] and most < self.most):
+            self.most = most
 
 
 def rotator_bound(n_frames: int) -> int:

@@ -588,20 +588,42 @@ def test_a_garbage_rotator_index_keeps_the_watchers_memory_bounded(
     assert live.counts["rotidx"][:2] == [200, 0]
 
 
-def test_rotator_indices_judged_early_past_the_cap_are_said_as_then(
+def test_past_the_cap_the_largest_indices_go_and_the_verdict_holds(
     headers_with, make_tvips, monkeypatch
 ):
-    # the first 30 frames run ahead (500: beyond the bound of 30 frames,
-    # within that of the 200 in the end); with room for 10, the 20 oldest
-    # are judged when the cap is passed, against the bound then
+    # the first 4 frames run ahead (500: beyond the bound of their own
+    # frames, within that of the 200 in the end), frames 40 on are garbage;
+    # with room for 10, the garbage goes first, summed up, and the verdict
+    # is validate's: the 160 garbage frames from frame 40, not the 500s
     monkeypatch.setattr(_checks, "ROTATOR_KEPT", 10)
-    values = headers_with(rotidx={i: 500 for i in range(30)})
+    garbage = {i: 0xFFFFFFFF for i in range(40, 200)}
+    values = headers_with(rotidx={i: 500 for i in range(4)} | garbage)
     rec = make_tvips(n_frames=200, header_values=values)
     opened = TvipsRecording(rec.path)
     live, most = _fed_live(opened, 1)
     assert most <= 10 + 1
     locate = opened.records.locate
-    assert [f.field for f in _checks.frame_stream(opened).findings(locate)] == []
-    (rot,) = [f for f in live.findings(locate) if f.field == "rotidx"]
-    assert (rot.expected, rot.found) == ("at most ~200", "500")
-    assert live.counts["rotidx"] == [20, 0, "at most ~200", "500"]
+    whole = _checks.frame_stream(opened).findings(locate)
+    assert live.findings(locate) == whole
+    assert live.counts["rotidx"] == [160, 40, "at most ~200", "4294967295"]
+
+
+def test_indices_gone_on_both_sides_of_the_final_bound_give_an_upper_bound(
+    headers_with, make_tvips, monkeypatch
+):
+    # 30 frames at 500 and three at 10**6 run ahead; the cap (10) makes
+    # some of each go, and the frames catch up with the 500s in the end:
+    # the largest index gone is said, at its frame, and the count is at
+    # least validate's, at most every frame that went or stayed
+    monkeypatch.setattr(_checks, "ROTATOR_KEPT", 10)
+    values = headers_with(rotidx={i: 500 for i in range(30)} | {5: 10**6, 6: 10**6})
+    rec = make_tvips(n_frames=200, header_values=values)
+    opened = TvipsRecording(rec.path)
+    live, _ = _fed_live(opened, 1)
+    live.findings(opened.records.locate)
+    whole = _checks.frame_stream(opened)
+    whole.findings(opened.records.locate)
+    assert whole.counts["rotidx"] == [2, 5, "at most ~200", "1000000"]
+    count, *said = live.counts["rotidx"]
+    assert said == [5, "at most ~200", "1000000"]
+    assert 2 <= count <= 30
