@@ -111,7 +111,8 @@ def read_into(chain, offsets, bufs: list, sizes=None) -> None:
         return
     reader = _Reader(chain)
     try:
-        if len(bufs) == 1:  # a frame asked for on its own: nothing to plan
+        if len(bufs) == 1:  # one piece in one part (a frame's pixels, a
+            # run of headers): nothing to plan
             reader.read(int(part[0]), int(where[0]), bufs, _NO_GAPS)
             return
         # The plan is made with numpy, not piece by piece in Python: an eager
@@ -143,8 +144,9 @@ def read_into(chain, offsets, bufs: list, sizes=None) -> None:
         reader.close()
 
 
-#: The gaps of a read of one piece.
+#: The gaps of a read of one piece (read-only: shared by every such read).
 _NO_GAPS = np.zeros(0, np.int64)
+_NO_GAPS.flags.writeable = False
 
 
 def _place(chain, offsets, sizes, bufs):

@@ -4,6 +4,7 @@ import os
 import re
 import signal
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ from rsciio_tvips import (
     validate,
 )
 from rsciio_tvips.__main__ import main
+from rsciio_tvips._format.layout import decoded_header_dtype
 from rsciio_tvips._validate import status
 
 RECORD = 60 + 3 * 4 * 2  # default frame header and 3 x 4 uint16 pixels
@@ -586,6 +588,26 @@ def test_a_garbage_rotator_index_keeps_the_watchers_memory_bounded(
     (rot,) = [f for f in whole if f.field == "rotidx"]
     assert (rot.expected, rot.found) == ("at most ~200", "4294967295")
     assert live.counts["rotidx"][:2] == [200, 0]
+
+
+def test_a_garbage_rotator_index_over_8m_frames_stays_within_the_cap():
+    # the real cap: 2**20 indices of 16 bytes kept, a few times that while
+    # pruned; kept to the end, 8 M frames would need 128 MiB
+    headers = np.zeros(4096, decoded_header_dtype(60))
+    headers["rotidx"] = 0xFFFFFFFF
+    live = _checks.FrameStream(None)
+    tracemalloc.start()
+    try:
+        for i in range(2048):
+            headers["num"] = np.arange(i * headers.size, (i + 1) * headers.size)
+            live.feed(headers)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert live.fed == 2**23
+    assert peak < 4 * 16 * _checks.ROTATOR_KEPT
+    live._judge_rotator()
+    assert live.counts["rotidx"] == [2**23, 0, f"at most ~{2**23}", "4294967295"]
 
 
 def test_past_the_cap_the_largest_indices_go_and_the_verdict_holds(

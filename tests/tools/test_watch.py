@@ -411,9 +411,16 @@ def test_ctrl_c_while_the_drawer_ends_keeps_the_summary(faulty, tmp_path, monkey
 
     def interrupted_close(drawer, kill=False):
         closes.append(kill)
-        if not kill:  # as if Ctrl-C came while the child was ending
-            raise KeyboardInterrupt
-        real_close(drawer, kill=True)
+        if not kill:  # Ctrl-C as the child ends: once it has, in close()
+            wait = drawer._process.wait
+
+            def wait_then_ctrl_c(timeout=None):
+                wait(timeout=timeout)
+                drawer._process.wait = wait  # once
+                raise KeyboardInterrupt
+
+            drawer._process.wait = wait_then_ctrl_c
+        real_close(drawer, kill=kill)
 
     monkeypatch.setattr(Drawer, "close", interrupted_close)
     out = tmp_path / "live.png"
