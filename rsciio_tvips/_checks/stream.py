@@ -208,16 +208,21 @@ class FrameStream:
         self._rot_count = int(keep.sum())
 
     def _judge_rotator(self) -> None:
-        """Judge the rotator indices kept against the frames fed (n_frames None)."""
+        """Judge the rotator indices kept against the frames fed (n_frames None).
+
+        The candidates stay: judged again (after more frames, or for both
+        :meth:`summary` and :meth:`findings`), the verdict is that of every
+        frame fed.
+        """
         if self.n_frames is not None:
             return
         bound = rotator_bound(self.fed)
         frames = np.concatenate([np.zeros(0, np.int64), *self._rot_frames])
         rot = np.concatenate([np.zeros(0, np.int64), *self._rot_values])
-        self._rot_frames, self._rot_values, self._rot_count = [], [], 0
+        self._rot_frames, self._rot_values = [frames], [rot]
         big = rot > bound
         frames, rot = frames[big], rot[big]
-        gone, self._rot_gone = self._rot_gone, None
+        gone = self._rot_gone
         more = 0
         if gone is not None and gone.most[1] > bound:  # some of them are beyond
             shown = gone.first if gone.first[1] > bound else gone.most

@@ -590,6 +590,25 @@ def test_a_garbage_rotator_index_keeps_the_watchers_memory_bounded(
     assert live.counts["rotidx"][:2] == [200, 0]
 
 
+def test_the_rotator_verdict_of_a_watchers_stream_can_be_asked_again(
+    headers_with, make_tvips
+):
+    # summary() and findings() both judge; asked between blocks, then at
+    # the end, the verdict is that of every frame fed (validate's)
+    values = headers_with(rotidx={10: 10**6, 150: 10**6})
+    rec = make_tvips(n_frames=200, header_values=values)
+    opened = TvipsRecording(rec.path)
+    locate = opened.records.locate
+    whole = _checks.frame_stream(opened).findings(locate)
+    live = _checks.FrameStream(None)
+    for _, fields in opened.header_field_blocks(block=100):
+        live.feed(fields)
+        live.summary()
+        assert live.findings(locate) == live.findings(locate)
+    assert live.findings(locate) == whole
+    assert live.counts["rotidx"] == [2, 10, "at most ~200", "1000000"]
+
+
 def test_a_garbage_rotator_index_over_8m_frames_stays_within_the_cap():
     # the real cap: 2**20 indices of 16 bytes kept, a few times that while
     # pruned; kept to the end, 8 M frames would need 128 MiB
