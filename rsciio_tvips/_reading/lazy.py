@@ -23,6 +23,7 @@ from .buffers import POOL
 from .grid import FrameGrid
 from .mapped import mapped_band
 from .preadv import read_frames_into, read_headers
+from .readahead import read_ahead
 
 #: Default size of a dask chunk, in bytes.
 CHUNK_BYTES = 100 * 2**20
@@ -92,6 +93,9 @@ class BlockSource:
             if flat.size:
                 read_frames_into(self.records, frames, flat, row_start=r0)
             out = flat.reshape(frames.shape + flat.shape[1:])
+            if r1 - r0 == self.shape[-2]:
+                # whole frames: the disk reads on while this chunk is reduced
+                read_ahead(self.records, frames)
         if not np.array_equal(rows, np.arange(r0, r1)):
             out = out[..., rows - r0, :]
         if not np.array_equal(cols, np.arange(self.shape[-1])):
