@@ -1,4 +1,5 @@
 """Reading frames.
 
-The recording object, planned preadv reads, the lazy graph, buffer reuse.
+The recording object, planned preadv reads, the lazy graph, buffer reuse,
+the read-ahead of cold chunks.
 """
