@@ -304,6 +304,28 @@ class Chain:
                 )
         return None
 
+    def spans(self, start: int, stop: int) -> list[tuple[Part, int, int]]:
+        """Return where stream bytes ``start`` to ``stop`` lie, part by part.
+
+        Returns
+        -------
+        list of (Part, int, int)
+            Each part that holds some of the bytes, the file offset where
+            they start in it and how many there are, in stream order;
+            empty parts are left out.
+        """
+        ends = [p.stream_start + p.length for p in self.parts]
+        first = int(np.searchsorted(ends, start, side="right"))
+        out = []
+        for part in self.parts[first:]:
+            if part.stream_start >= stop:
+                break
+            a = max(start, part.stream_start)
+            b = min(stop, part.stream_start + part.length)
+            if a < b:
+                out.append((part, part.file_offset + a - part.stream_start, b - a))
+        return out
+
     def locate(self, stream_offset: int) -> tuple[Part, int]:
         """Return the part and the file offset of a stream offset."""
         starts = [p.stream_start for p in self.parts]

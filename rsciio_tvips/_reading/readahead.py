@@ -17,16 +17,21 @@ tasks are, they find their bytes in the cache or on their way there.
 
 It is a hint and nothing else: it reads no bytes into Python, changes no
 result, and any error it meets is the read's to report, not its own (it is
-ignored here). Where the middle and both ends of a range are in the page
+ignored here). Where both ends and the middle of a range are in the page
 cache already (``preadv2`` with ``RWF_NOWAIT`` does not wait for the disk),
 the range is left alone, so a warm computation pays a few system calls per
-side.
+side. Where that probe is not supported (tmpfs, some network and FUSE file
+systems) every range counts as not cached and is asked for again: a few
+milliseconds per 200 MiB of cached neighbours (3 ms on ext4 here), against
+about 45 ms to sum a 100 MiB chunk.
 
-Only runs of whole records of at least :data:`MIN_BYTES` ask: a frame
-browsed on its own, or a band of rows read for a virtual detector, must not
-make the disk read whole chunks around it. Chunks handed out as maps
-(``io="mmap"``) do not ask: the kernel reads ahead of the reduction as it
-touches the pages, and asking as well made a cold sum slower.
+Only runs of two or more whole records, of at least :data:`MIN_BYTES`,
+ask: a frame browsed on its own (however large), or a band of rows read for
+a virtual detector, must not make the disk read whole chunks around it.
+Chunks handed out as maps (``io="mmap"``) do not ask: the kernel reads
+ahead of the reduction as it touches the pages, and asking as well made a
+cold sum slower. (Chunks that ``io="mmap"`` copies, as it does where frames
+are not a grid in one part, ask as copies do.)
 """
 
 from __future__ import annotations
@@ -66,13 +71,15 @@ def neighbours(records, frames) -> list[tuple[int, int]]:
     """
     placed = np.asarray(frames).reshape(-1)
     placed = placed[placed >= 0]
-    record = records.header.record_size
+    record = records.record_size
     n = placed.size
-    if n == 0 or n * record < MIN_BYTES:
+    # two frames at least: a frame browsed on its own asks for nothing,
+    # however large it is
+    if n < 2 or n * record < MIN_BYTES:
         return []
     lo, hi = int(placed.min()), int(placed.max()) + 1
-    if hi - lo != n:  # not one run: a sparse selection, or frames repeated
-        return []
+    if hi - lo != n or np.unique(placed).size != n:
+        return []  # not one run: a sparse selection, or frames repeated
     end = records.n_frames
     ranges = [(hi, min(hi + n, end)), (max(lo - n, 0), lo)]
     return [(a * record, b * record) for a, b in ranges if a < b]
@@ -87,18 +94,15 @@ def read_ahead(records, frames) -> None:
     if not AVAILABLE:
         return
     for start, stop in neighbours(records, frames):
-        for part in records.chain.parts:
-            a = max(start, part.stream_start)
-            b = min(stop, part.stream_start + part.length)
-            if a < b:
-                offset = part.file_offset + a - part.stream_start
-                _advise(part.path, offset, b - a)
+        for part, offset, length in records.chain.spans(start, stop):
+            _advise(part.path, offset, length)
 
 
 def _advise(path: str, offset: int, length: int) -> None:
     """Ask for ``length`` bytes of ``path`` at ``offset`` unless already cached."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        # non-blocking: a part replaced by a FIFO must not hang a hint
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError:
         return
     try:
@@ -106,7 +110,8 @@ def _advise(path: str, offset: int, length: int) -> None:
         # Not the ends alone: the page a range ends in holds the first bytes
         # of the chunk just read, and the kernel's own read-ahead past the
         # end of that chunk caches the first bytes of the range after it.
-        probes = (offset + length // 2, offset, offset + length - 1)
+        # The start first: a probe that misses starts a small read there.
+        probes = (offset, offset + length // 2, offset + length - 1)
         if all(_cached(fd, at) for at in probes):
             return
         for at in range(offset, offset + length, step):
@@ -132,21 +137,29 @@ def _cached(fd: int, offset: int) -> bool:
         return False
 
 
+#: Where Linux shows its devices (a module attribute, so that tests can
+#: give another tree).
+SYS = "/sys"
+
+
 @functools.lru_cache(maxsize=64)
 def _window(device: int) -> int:
     """Return the read-ahead window of the device a file is on, in bytes.
 
     One ``POSIX_FADV_WILLNEED`` of that many bytes is read in large
-    requests; in steps of :data:`STEP` the disk of ``docs/performance.rst``
-    (a window of 8 MiB) read 10-20 % slower. Linux shows the window of a
-    disk, of a network file system's mount (``/sys/class/bdi``) and, for a
-    partition, of the disk it is on; where none is found, :data:`STEP`.
+    requests (Linux caps a call at the larger of this window and the
+    device's largest request, so it is a safe step); smaller steps gained
+    less (``docs/performance.rst``, "Cold reads"). Linux shows the window
+    of a disk and of a network file system's mount (``class/bdi``) and,
+    for a partition, of the disk it is on; where none is found (btrfs,
+    overlay file systems), :data:`STEP`. Looked up once per device and
+    process: a window changed later (``blockdev --setra``) is not seen.
     """
     dev = f"{os.major(device)}:{os.minor(device)}"
     for where in (
-        f"/sys/class/bdi/{dev}/read_ahead_kb",
-        f"/sys/dev/block/{dev}/queue/read_ahead_kb",
-        f"/sys/dev/block/{dev}/../queue/read_ahead_kb",  # a partition's disk
+        f"{SYS}/class/bdi/{dev}/read_ahead_kb",
+        f"{SYS}/dev/block/{dev}/queue/read_ahead_kb",
+        f"{SYS}/dev/block/{dev}/../queue/read_ahead_kb",  # a partition's disk
     ):
         try:
             with open(where) as f:

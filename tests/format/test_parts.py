@@ -81,6 +81,32 @@ def test_stream_offsets(make_tvips):
     assert chain.locate(335) == (chain.parts[3], 85)
 
 
+def test_spans_of_a_stream_range(make_tvips):
+    rec = make_tvips(n_frames=4, split=[100, 100, 250])
+    chain = find_parts(rec.path)
+    first, _empty, second, third = chain.parts
+
+    def spans(a, b):
+        return [(p.name, offset, n) for p, offset, n in chain.spans(a, b)]
+
+    assert spans(0, 336) == [
+        (first.name, 256, 100),
+        (second.name, 0, 150),
+        (third.name, 0, 86),
+    ]  # the empty part left out
+    assert spans(90, 110) == [(first.name, 346, 10), (second.name, 0, 10)]
+    assert spans(100, 250) == [(second.name, 0, 150)]
+    assert spans(300, 336) == [(third.name, 50, 36)]
+    assert spans(336, 400) == spans(10, 10) == []
+    # every byte of the range once, in the file the stream puts it in
+    for a, b in [(0, 336), (37, 301), (99, 251)]:
+        got = b"".join(
+            Path(p.path).read_bytes()[offset : offset + n]
+            for p, offset, n in chain.spans(a, b)
+        )
+        assert got == rec.stream[a:b]
+
+
 @pytest.mark.parametrize(
     ("n_frames", "missing", "opened", "msg"),
     [
