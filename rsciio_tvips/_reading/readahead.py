@@ -4,7 +4,7 @@ A lazy reduction of a recording on disk (not yet in the page cache) runs
 like this on two threads: both read a chunk, then both reduce theirs, and
 while they reduce the disk has nothing to do. The two threads share the disk
 evenly, so they finish their reads together, and the idle times add up: a
-cold lazy sum of 1 GiB took 1.2 times as long as ``cat`` of the same files
+cold lazy sum of 1 GiB took 1.1-1.2 times as long as ``cat`` of the files
 (``docs/performance.rst``, "Cold reads").
 
 So a task that has copied whole records (the default read) asks the kernel
