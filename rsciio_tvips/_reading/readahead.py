@@ -66,8 +66,9 @@ def neighbours(records, frames) -> list[tuple[int, int]]:
     list of (int, int)
         ``(start, stop)`` of the records after the frames, then of those
         before them, as many as the frames, within the recording; empty
-        unless the frames that are not blank are one run of consecutive
-        frames of at least :data:`MIN_BYTES` of records.
+        unless the frames that are not blank are one run of two or more
+        consecutive frames, each once, of at least :data:`MIN_BYTES` of
+        records.
     """
     placed = np.asarray(frames).reshape(-1)
     placed = placed[placed >= 0]
