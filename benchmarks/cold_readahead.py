@@ -14,8 +14,8 @@ fresh processes taking turns, each just after the page cache is dropped:
 - *on*: the same as users run it.
 
 For each: the median wall time and the median share of it in which the disk
-had a request in flight (``/proc/diskstats``, the device the recording is
-on, or the disk it is a partition of). The wall time varies with what else
+had a request in flight (``/proc/diskstats``, the disk or partition the
+recording is on). The wall time varies with what else
 uses the disk; the share says how much of the time it stood idle.
 """
 
@@ -38,9 +38,8 @@ def device_name(path: Path) -> str:
     """Return the /proc/diskstats name of the disk ``path`` is on."""
     st = os.stat(path)
     block = Path(f"/sys/dev/block/{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
-    real = block.resolve()
-    # a partition's counters are its own; the disk's include the others'
-    return real.name if (real / "stat").exists() else real.parent.name
+    # a disk or a partition: /proc/diskstats has a line for each
+    return block.resolve().name
 
 
 def busy_ms(device: str) -> int:
