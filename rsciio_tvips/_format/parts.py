@@ -304,8 +304,69 @@ class Chain:
                 )
         return None
 
+    def pieces(self, offsets, sizes) -> tuple:
+        """Return where stream ranges lie in the parts, cut where a part ends.
+
+        The one place that maps ranges of the stream to the files; the reads
+        (:func:`~rsciio_tvips._reading.preadv.read_into`) and the read-ahead
+        (:meth:`spans`) both ask it. Planned with numpy, not range by range
+        in Python: an eager load asks for two ranges per frame.
+
+        Parameters
+        ----------
+        offsets, sizes : array_like of int
+            The stream offset and the length of each range.
+
+        Returns
+        -------
+        piece, part, where, skip, length : ndarray of int64
+            One entry per piece, in the order of the ranges and, within a
+            range, of the stream: the range it belongs to, the index of the
+            part that holds it, its offset in that file, how far into its
+            range it starts and its length. A range that crosses the end of
+            a part gives one piece per part; empty ranges and the share of
+            an empty part give none.
+        """
+        offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
+        sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+        start, end, file_offset = self._bounds
+        if sizes.all():
+            index = np.arange(sizes.size)
+        else:  # empty ranges read nothing, even past the end
+            index = np.flatnonzero(sizes)
+            offsets, sizes = offsets[index], sizes[index]
+        # A part holds the bytes before its end: for a range's first and last
+        # byte, the first part that ends after it (an empty part ends where it
+        # starts, so it is never chosen).
+        first = np.searchsorted(end, offsets, side="right")
+        last = np.searchsorted(end, offsets + sizes - 1, side="right")
+        if last.size and int(last.max()) >= len(self.parts):
+            bad = int(np.argmax(last >= len(self.parts)))
+            raise ValueError(
+                f"stream bytes {offsets[bad]} to {offsets[bad] + sizes[bad]} "
+                f"run past the end of the stream ({self.nbytes} bytes)"
+            )
+        if (first == last).all():  # the usual case: no range crosses a file end
+            where = file_offset[first] + offsets - start[first]
+            return index, first, where, np.zeros_like(offsets), sizes
+        counts = last - first + 1
+        piece = np.repeat(np.arange(offsets.size), counts)
+        part = (
+            first[piece]
+            + np.arange(piece.size)
+            - np.repeat(np.cumsum(counts) - counts, counts)
+        )
+        lo = np.maximum(offsets[piece], start[part])
+        hi = np.minimum(offsets[piece] + sizes[piece], end[part])
+        keep = hi > lo  # an empty part between the two
+        piece, part, lo, hi = piece[keep], part[keep], lo[keep], hi[keep]
+        where = file_offset[part] + lo - start[part]
+        return index[piece], part, where, lo - offsets[piece], hi - lo
+
     def spans(self, start: int, stop: int) -> list[tuple[Part, int, int]]:
         """Return where stream bytes ``start`` to ``stop`` lie, part by part.
+
+        Bytes past the end of the stream are left out.
 
         Returns
         -------
@@ -314,26 +375,45 @@ class Chain:
             they start in it and how many there are, in stream order;
             empty parts are left out.
         """
-        ends = [p.stream_start + p.length for p in self.parts]
-        first = int(np.searchsorted(ends, start, side="right"))
-        out = []
-        for part in self.parts[first:]:
-            if part.stream_start >= stop:
-                break
-            a = max(start, part.stream_start)
-            b = min(stop, part.stream_start + part.length)
-            if a < b:
-                out.append((part, part.file_offset + a - part.stream_start, b - a))
-        return out
+        stop = min(stop, self.nbytes)
+        _, part, where, _, length = self.pieces([start], [max(stop - start, 0)])
+        found = zip(part.tolist(), where.tolist(), length.tolist(), strict=True)
+        return [(self.parts[k], w, n) for k, w, n in found]
 
     def locate(self, stream_offset: int) -> tuple[Part, int]:
-        """Return the part and the file offset of a stream offset."""
-        starts = [p.stream_start for p in self.parts]
+        """Return the part and the file offset of a stream offset.
+
+        Unlike :meth:`pieces`, the end of the stream has a place: the end of
+        the last part.
+        """
+        start, _, _ = self._bounds
         # The last part starting at or before the offset holds it; an empty
         # part shares its start with the next one and so is never chosen.
-        index = int(np.searchsorted(starts, stream_offset, side="right")) - 1
+        index = int(np.searchsorted(start, stream_offset, side="right")) - 1
         part = self.parts[index]
         return part, part.file_offset + stream_offset - part.stream_start
+
+    @functools.cached_property
+    def _bounds(self) -> tuple:
+        """The stream start, the stream end and the file offset of each part.
+
+        Made once per chain, as every read asks; read-only, as shared. Not
+        a field: the chain's equality and dask token are its parts alone.
+        """
+        start = np.array([p.stream_start for p in self.parts], dtype=np.int64)
+        length = np.array([p.length for p in self.parts], dtype=np.int64)
+        file_offset = np.array([p.file_offset for p in self.parts], dtype=np.int64)
+        out = (start, start + length, file_offset)
+        for a in out:
+            a.flags.writeable = False
+        return out
+
+    def __getstate__(self) -> dict:
+        # The cache stays behind: pickled, it would go into every task of a
+        # dask graph, and it is made again in a few microseconds.
+        state = self.__dict__.copy()
+        state.pop("_bounds", None)
+        return state
 
 
 @dataclass

@@ -20,7 +20,6 @@ opened, not per frame).
 
 from __future__ import annotations
 
-import itertools
 import os
 import time
 
@@ -150,42 +149,21 @@ _NO_GAPS.flags.writeable = False
 
 
 def _place(chain, offsets, sizes, bufs):
-    """Find the part and file offset of each piece, splitting straddlers.
+    """Return the part index, file offset and size of each piece, and its buffer.
 
-    Returns the part index, file offset and size of every piece, and the
-    buffers, with pieces that span two parts split and empty pieces dropped.
+    :meth:`Chain.pieces <rsciio_tvips._format.parts.Chain.pieces>` says where
+    the pieces lie; a buffer that straddles two parts is cut in two, and
+    empty ones are dropped.
     """
-    parts = chain.parts
-    stream_start = np.array([p.stream_start for p in parts], dtype=np.int64)
-    stream_end = stream_start + np.array([p.length for p in parts], np.int64)
-    file_offset = np.array([p.file_offset for p in parts], dtype=np.int64)
-    if not sizes.all():  # empty pieces read nothing, even past the end
-        keep = sizes > 0
-        bufs = list(itertools.compress(bufs, keep.tolist()))
-        offsets, sizes = offsets[keep], sizes[keep]
-    first = np.searchsorted(stream_end, offsets, side="right")
-    last = np.searchsorted(stream_end, offsets + sizes - 1, side="right")
-    if (first == last).all():
-        where = file_offset[first] + offsets - stream_start[first]
-        return first, where, sizes, bufs
-    counts = last - first + 1
-    piece = np.repeat(np.arange(offsets.size), counts)
-    part = (
-        first[piece]
-        + np.arange(piece.size)
-        - np.repeat(np.cumsum(counts) - counts, counts)
-    )
-    lo = np.maximum(offsets[piece], stream_start[part])
-    hi = np.minimum(offsets[piece] + sizes[piece], stream_end[part])
-    keep = hi > lo  # a part of no bytes between the two
-    piece, part, lo, hi = piece[keep], part[keep], lo[keep], hi[keep]
-    rel = lo - offsets[piece]
-    ends = rel + hi - lo
+    piece, part, where, skip, length = chain.pieces(offsets, sizes)
+    if piece.size == len(bufs) and not skip.any():  # none cut, none dropped
+        return part, where, length, bufs
+    ends = skip + length
     bufs = [
         bufs[i][a:b]
-        for i, a, b in zip(piece.tolist(), rel.tolist(), ends.tolist(), strict=True)
+        for i, a, b in zip(piece.tolist(), skip.tolist(), ends.tolist(), strict=True)
     ]
-    return part, file_offset[part] + lo - stream_start[part], hi - lo, bufs
+    return part, where, length, bufs
 
 
 class _Reader:

@@ -1,6 +1,7 @@
 """Finding the parts of a recording and reading them as one stream."""
 
 import os
+import pickle
 import re
 import socket
 from pathlib import Path
@@ -105,6 +106,50 @@ def test_spans_of_a_stream_range(make_tvips):
             for p, offset, n in chain.spans(a, b)
         )
         assert got == rec.stream[a:b]
+
+
+def test_pieces_of_many_ranges(make_tvips):
+    rec = make_tvips(n_frames=4, split=[100, 100, 250])
+    chain = find_parts(rec.path)  # parts 0, 1 (empty), 2 and 3
+    # one range inside a part, one empty, one across the empty part and the
+    # next, one across three parts, and one ending where the stream does
+    offsets = [10, 50, 90, 80, 300]
+    sizes = [20, 0, 20, 200, 36]
+    piece, part, where, skip, length = chain.pieces(offsets, sizes)
+    assert piece.tolist() == [0, 2, 2, 3, 3, 3, 4]
+    assert part.tolist() == [0, 0, 2, 0, 2, 3, 3]
+    assert where.tolist() == [266, 346, 0, 336, 0, 0, 50]
+    assert skip.tolist() == [0, 0, 10, 0, 20, 170, 0]
+    assert length.tolist() == [20, 10, 10, 20, 150, 30, 36]
+    data = [Path(p.path).read_bytes() for p in chain.parts]
+    for i, k, w, s_, n in zip(piece, part, where, skip, length, strict=True):
+        a = offsets[i] + s_
+        assert data[k][w : w + n] == rec.stream[a : a + n]
+    # every range without a cut: the ranges as they are
+    piece, part, where, skip, length = chain.pieces([0, 100, 260], [100, 150, 76])
+    assert piece.tolist() == [0, 1, 2]
+    assert part.tolist() == [0, 2, 3]
+    assert where.tolist() == [256, 0, 10]
+    assert skip.tolist() == [0, 0, 0]
+    assert length.tolist() == [100, 150, 76]
+    # what it keeps for the next call stays out of the chain's pickle, which
+    # goes into every task of a dask graph
+    assert pickle.dumps(chain) == pickle.dumps(find_parts(rec.path))
+
+
+def test_pieces_past_the_end_of_the_stream(make_tvips):
+    rec = make_tvips(n_frames=4, split=[100, 100, 250])
+    chain = find_parts(rec.path)
+    assert chain.nbytes == 336
+    with pytest.raises(ValueError, match=re.escape(
+        "stream bytes 330 to 340 run past the end of the stream (336 bytes)"
+    )):  # fmt: skip
+        chain.pieces([0, 330], [10, 10])
+    with pytest.raises(ValueError, match="stream bytes 336 to 337 run past"):
+        chain.pieces([336], [1])
+    # the end itself has a place for locate, none for pieces
+    assert chain.locate(336) == (chain.parts[3], 86)
+    assert [len(a) for a in chain.pieces([336], [0])] == [0] * 5
 
 
 @pytest.mark.parametrize(
