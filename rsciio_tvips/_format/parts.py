@@ -21,6 +21,7 @@ names parts by) and :func:`first_parts` the recordings a folder holds.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import os
@@ -40,6 +41,9 @@ from .layout import (
     recording_stem,
 )
 
+#: Ranges up to this many are placed by :meth:`Chain.pieces` in Python, more
+#: with numpy (whose calls cost more than a loop over a few ranges).
+FEW_RANGES = 4
 #: What :meth:`Identity.change` calls a part that is no longer the file opened.
 REPLACED, TRUNCATED, REWRITTEN = "replaced", "truncated", "rewritten"
 
@@ -329,6 +333,8 @@ class Chain:
         """
         offsets = np.asarray(offsets, dtype=np.int64).reshape(-1)
         sizes = np.asarray(sizes, dtype=np.int64).reshape(-1)
+        if offsets.size <= FEW_RANGES:
+            return self._few_pieces(offsets.tolist(), sizes.tolist())
         start, end, file_offset = self._bounds
         if sizes.all():
             index = np.arange(sizes.size)
@@ -342,10 +348,7 @@ class Chain:
         last = np.searchsorted(end, offsets + sizes - 1, side="right")
         if last.size and int(last.max()) >= len(self.parts):
             bad = int(np.argmax(last >= len(self.parts)))
-            raise ValueError(
-                f"stream bytes {offsets[bad]} to {offsets[bad] + sizes[bad]} "
-                f"run past the end of the stream ({self.nbytes} bytes)"
-            )
+            self._past_the_end(int(offsets[bad]), int(sizes[bad]))
         if (first == last).all():  # the usual case: no range crosses a file end
             where = file_offset[first] + offsets - start[first]
             return index, first, where, np.zeros_like(offsets), sizes
@@ -362,6 +365,37 @@ class Chain:
         piece, part, lo, hi = piece[keep], part[keep], lo[keep], hi[keep]
         where = file_offset[part] + lo - start[part]
         return index[piece], part, where, lo - offsets[piece], hi - lo
+
+    def _few_pieces(self, offsets: list, sizes: list) -> tuple:
+        """:meth:`pieces` of a few ranges, in Python: a frame read on its own.
+
+        Its dozen numpy calls on arrays of one element cost more than the
+        read of a small frame; these few lines of Python cost a tenth.
+        """
+        ends = self._bounds[1].tolist()
+        out = ([], [], [], [], [])
+        for i, (offset, size) in enumerate(zip(offsets, sizes, strict=True)):
+            if size <= 0:
+                continue
+            if offset + size > ends[-1]:
+                self._past_the_end(offset, size)
+            k, skip = bisect.bisect_right(ends, offset), 0
+            while skip < size:
+                part = self.parts[k]
+                n = min(size - skip, ends[k] - offset - skip)
+                if n > 0:  # an empty part between gives no piece
+                    where = part.file_offset + offset + skip - part.stream_start
+                    for column, value in zip(out, (i, k, where, skip, n), strict=True):
+                        column.append(value)
+                    skip += n
+                k += 1
+        return tuple(np.array(column, dtype=np.int64) for column in out)
+
+    def _past_the_end(self, offset: int, size: int):
+        raise ValueError(
+            f"stream bytes {offset} to {offset + size} run past the end of the "
+            f"stream ({self.nbytes} bytes)"
+        )
 
     def spans(self, start: int, stop: int) -> list[tuple[Part, int, int]]:
         """Return where stream bytes ``start`` to ``stop`` lie, part by part.

@@ -18,6 +18,7 @@ hold on to chunk memory.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 import time
@@ -72,7 +73,7 @@ class BufferPool:
         The caller must write every element before anyone else sees it.
         """
         dtype = np.dtype(dtype)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        nbytes = math.prod(shape) * dtype.itemsize  # not np.prod: 5 us a call
         if nbytes < self.min_bytes:
             return np.empty(shape, dtype)
         raw = self._take(nbytes)

@@ -78,12 +78,23 @@ class BlockSource:
 
     def __getitem__(self, key) -> np.ndarray:
         key = _expand(key, self.ndim)
-        index = [_indices(k, n) for k, n in zip(key, self.shape, strict=True)]
         squeeze = tuple(i for i, k in enumerate(key) if _is_scalar(k))
         nav = self.ndim - 2
-        frames = self.frames[np.ix_(*index[:nav])] if nav else np.asarray(self.frames)
-        rows, cols = index[nav], index[nav + 1]
-        r0, r1 = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
+        index = [_indices(k, n) for k, n in zip(key[:nav], self.shape, strict=False)]
+        if nav > 1:
+            frames = self.frames[np.ix_(*index)]
+        else:  # one axis: no grid to make of the indices
+            frames = self.frames[index[0]] if nav else np.asarray(self.frames)
+        # Rows and columns as index arrays only when a key takes some: a
+        # whole frame (nearly every read) is a plain read of every pixel.
+        rows, cols = (
+            _indices_unless_whole(k, n)
+            for k, n in zip(key[nav:], self.shape[nav:], strict=True)
+        )
+        if rows is None:
+            r0, r1 = 0, self.shape[-2]
+        else:
+            r0, r1 = (int(rows.min()), int(rows.max()) + 1) if rows.size else (0, 0)
         # Read the band of rows that covers the selection, and only that.
         out = None
         if self.io == "mmap" and frames.size:
@@ -96,9 +107,9 @@ class BlockSource:
             if r1 - r0 == self.shape[-2]:
                 # whole frames: the disk reads on while this chunk is reduced
                 read_ahead(self.records, frames)
-        if not np.array_equal(rows, np.arange(r0, r1)):
+        if rows is not None and not np.array_equal(rows, np.arange(r0, r1)):
             out = out[..., rows - r0, :]
-        if not np.array_equal(cols, np.arange(self.shape[-1])):
+        if cols is not None:
             out = out[..., cols]
         return out.squeeze(axis=squeeze) if squeeze else out
 
@@ -121,13 +132,30 @@ def _expand(key, ndim: int) -> tuple:
 
 
 def _is_scalar(key) -> bool:
+    if isinstance(key, (int, np.integer)):  # a frame on its own: no numpy call
+        return True
     return not isinstance(key, slice) and np.ndim(key) == 0
+
+
+def _indices_unless_whole(key, size: int) -> np.ndarray | None:
+    """Return :func:`_indices` of ``key``, or None when it takes the whole axis."""
+    if isinstance(key, slice) and key.indices(size) == (0, size, 1):
+        return None
+    index = _indices(key, size)
+    return None if np.array_equal(index, np.arange(size)) else index
 
 
 def _indices(key, size: int) -> np.ndarray:
     """Return the indices one axis's key selects, as a 1-D int64 array."""
     if isinstance(key, slice):
         return np.arange(*key.indices(size), dtype=np.int64)
+    if (
+        isinstance(key, (int, np.integer))
+        and not isinstance(key, bool)
+        and (-size <= key < size)
+    ):
+        # a frame on its own: the checks below cost more than its read
+        return np.array([key % size], dtype=np.int64)
     index = np.asarray(key)
     integral = index.size == 0 or np.issubdtype(index.dtype, np.integer)
     if index.ndim > 1 or not integral:

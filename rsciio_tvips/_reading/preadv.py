@@ -346,6 +346,8 @@ def read_frames_into(
             read_pieces(records.chain, offsets, out[0].nbytes, out, rows[a:b])
         else:
             _read_records(records, unique[a:b], rows[a:b], out, headers)
+    if valid.size == 1:
+        return
     # A frame wanted at several places is read once and copied.
     source = rows[inverse.reshape(-1)]
     dup = source != valid

@@ -70,9 +70,11 @@ def neighbours(records, frames) -> list[tuple[int, int]]:
         consecutive frames, each once, of at least :data:`MIN_BYTES` of
         records.
     """
+    record = records.record_size
+    if np.size(frames) * record < MIN_BYTES:  # blanks or not: too few to ask
+        return []
     placed = np.asarray(frames).reshape(-1)
     placed = placed[placed >= 0]
-    record = records.record_size
     n = placed.size
     # two frames at least: a frame browsed on its own asks for nothing,
     # however large it is

@@ -17,7 +17,13 @@ from rsciio_tvips import (
     file_writer,
 )
 from rsciio_tvips._format.layout import recording_stem
-from rsciio_tvips._format.parts import first_part, first_parts, kind_of, siblings
+from rsciio_tvips._format.parts import (
+    FEW_RANGES,
+    first_part,
+    first_parts,
+    kind_of,
+    siblings,
+)
 
 
 def find_parts(path):
@@ -125,6 +131,17 @@ def test_pieces_of_many_ranges(make_tvips):
     for i, k, w, s_, n in zip(piece, part, where, skip, length, strict=True):
         a = offsets[i] + s_
         assert data[k][w : w + n] == rec.stream[a : a + n]
+    # a few ranges are placed in Python, more with numpy: the same answer
+    assert len(offsets) > FEW_RANGES
+    alone = [chain.pieces([o], [n]) for o, n in zip(offsets, sizes, strict=True)]
+    assert np.concatenate([a[0] + i for i, a in enumerate(alone)]).tolist() == (
+        piece.tolist()
+    )
+    for column, got in zip(range(1, 5), (part, where, skip, length), strict=True):
+        assert np.concatenate([a[column] for a in alone]).tolist() == got.tolist()
+    assert [a.tolist() for a in chain.pieces(offsets[:4], sizes[:4])] == [
+        a[piece < 4].tolist() for a in (piece, part, where, skip, length)
+    ]
     # every range without a cut: the ranges as they are
     piece, part, where, skip, length = chain.pieces([0, 100, 260], [100, 150, 76])
     assert piece.tolist() == [0, 1, 2]
@@ -141,10 +158,10 @@ def test_pieces_past_the_end_of_the_stream(make_tvips):
     rec = make_tvips(n_frames=4, split=[100, 100, 250])
     chain = find_parts(rec.path)
     assert chain.nbytes == 336
-    with pytest.raises(ValueError, match=re.escape(
-        "stream bytes 330 to 340 run past the end of the stream (336 bytes)"
-    )):  # fmt: skip
-        chain.pieces([0, 330], [10, 10])
+    msg = "stream bytes 330 to 340 run past the end of the stream (336 bytes)"
+    for n in (2, FEW_RANGES + 1):  # in Python, and with numpy
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            chain.pieces([0] * (n - 1) + [330], [10] * n)
     with pytest.raises(ValueError, match="stream bytes 336 to 337 run past"):
         chain.pieces([336], [1])
     # the end itself has a place for locate, none for pieces

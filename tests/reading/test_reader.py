@@ -16,6 +16,7 @@ from rsciio_tvips import (
 )
 from rsciio_tvips._reading import preadv as _io
 from rsciio_tvips._reading import recording as _reader
+from rsciio_tvips._reading.grid import FrameGrid
 from rsciio_tvips._reading.lazy import BlockSource, auto_chunks
 
 LAYOUTS = {
@@ -161,13 +162,24 @@ def test_index_out_of_range(make_tvips):
         np.s_[[]],
         np.s_[:, [3, 0]],
         np.s_[1, [2]],
+        np.s_[np.int64(3)],
+        np.s_[np.int32(-2), 0:5, 0:7],  # whole rows and columns as slices,
+        np.s_[:, ::1, -7:],
+        np.s_[:, [0, 1, 2, 3, 4]],  # as lists
+        np.s_[:, :, range(7)],
+        np.s_[:, [0, 1, 2, 3, 3]],  # and nearly whole
+        np.s_[:, :, [1, 2, 3, 4, 5, 6, 0]],
     ],
 )
-def test_frame_source_indexing(make_tvips, key):
+@pytest.mark.parametrize("grid", [False, True], ids=["array", "grid"])
+def test_frame_source_indexing(make_tvips, key, grid):
     rec = make_tvips(n_frames=6, shape=(5, 7), split=[100])
     r = TvipsRecording(rec.path)
-    source = BlockSource(r.records, np.arange(r.n_frames))
-    np.testing.assert_array_equal(source[key], rec.frames[key])
+    frames = FrameGrid((6,), 0, 6, (1,)) if grid else np.arange(r.n_frames)
+    source = BlockSource(r.records, frames)
+    got = source[key]
+    np.testing.assert_array_equal(got, rec.frames[key])
+    assert got.shape == rec.frames[key].shape
 
 
 def test_frame_source_lists_index_each_axis_on_its_own(make_tvips):
@@ -188,6 +200,8 @@ def test_frame_source_lists_index_each_axis_on_its_own(make_tvips):
         (np.s_[[[0]]], "unsupported index"),
         (np.s_[[0.5]], "unsupported index"),
         ("a", "unsupported index"),
+        (True, "unsupported index True"),  # not frame 1
+        (np.s_[np.int64(-7)], "index -7 is out of bounds for an axis of size 6"),
     ],
 )
 def test_frame_source_bad_index(make_tvips, key, message):
