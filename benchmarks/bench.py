@@ -49,6 +49,8 @@ machine's memory (it reads a whole recording into memory about 2.2 times).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import gc
 import inspect
 import itertools
 import json
@@ -344,8 +346,35 @@ def op_vbf(impl, first):
     return None
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """Run a loop of many small timed calls as ``timeit`` does: no cyclic GC.
+
+    A full collection walks every object of the process (about 50 ms here
+    with dask imported, for any reader), and whether one falls within the
+    loop depends on what the process allocated before it, not on the
+    reader: in runs of the 1-by-1 row it fell within rsciio_tvips' 100
+    computes and not within rsciio.tvips' (whose larger heap puts the next
+    one further off), and made that cell 0.05 s slower. It is not the
+    loop's doing: a compute leaves about 2 objects to the collector with
+    rsciio_tvips, 4 with rsciio.tvips, and about 7 of cyclic garbage, dask's,
+    with either (measured 2026-12-03). The collection is only put off.
+    """
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def op_random(impl, first):
     """100 frames of the stack, each asked for on its own (browsing)."""
+    with gc_paused():
+        return _random(impl, first)
+
+
+def _random(impl, first):
     n = n_frames_of(first)
     if impl == "limit":
         return limit_random(first, random_indices(n))
@@ -382,6 +411,11 @@ def op_random_direct(impl, first):
 
 def op_random_scan(impl, first):
     """100 random points of the snake scan, each asked for on its own."""
+    with gc_paused():
+        return _random_scan(impl, first)
+
+
+def _random_scan(impl, first):
     shape = scan_shape_for(first)
     rng = np.random.default_rng(1)
     points = list(zip(rng.integers(0, shape[0], N_RANDOM),
