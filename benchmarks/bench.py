@@ -350,15 +350,11 @@ def op_vbf(impl, first):
 def gc_paused():
     """Run a loop of many small timed calls as ``timeit`` does: no cyclic GC.
 
-    A full collection walks every object of the process (about 50 ms here
-    with dask imported, for any reader), and whether one falls within the
-    loop depends on what the process allocated before it, not on the
-    reader: in runs of the 1-by-1 row it fell within rsciio_tvips' 100
-    computes and not within rsciio.tvips' (whose larger heap puts the next
-    one further off), and made that cell 0.05 s slower. It is not the
-    loop's doing: a compute leaves about 2 objects to the collector with
-    rsciio_tvips, 4 with rsciio.tvips, and about 7 of cyclic garbage, dask's,
-    with either (measured 2026-12-03). The collection is only put off.
+    A full collection walks every object of the process, and whether one
+    falls within the loop depends on what the process allocated before it,
+    not on the reader being timed; the collection is only put off. The
+    measurements behind this are in docs/performance.rst ("The peers, side
+    by side").
     """
     gc.collect()
     gc.disable()

@@ -104,7 +104,8 @@ def test_spans_of_a_stream_range(make_tvips):
     assert spans(90, 110) == [(first.name, 346, 10), (second.name, 0, 10)]
     assert spans(100, 250) == [(second.name, 0, 150)]
     assert spans(300, 336) == [(third.name, 50, 36)]
-    assert spans(336, 400) == spans(10, 10) == []
+    assert spans(336, 400) == spans(10, 10) == spans(-5, 0) == []
+    assert spans(-5, 10) == spans(0, 10)  # nothing lies before the stream
     # every byte of the range once, in the file the stream puts it in
     for a, b in [(0, 336), (37, 301), (99, 251)]:
         got = b"".join(
@@ -166,7 +167,20 @@ def test_pieces_past_the_end_of_the_stream(make_tvips):
         chain.pieces([336], [1])
     # the end itself has a place for locate, none for pieces
     assert chain.locate(336) == (chain.parts[3], 86)
-    assert [len(a) for a in chain.pieces([336], [0])] == [0] * 5
+    for n in (1, FEW_RANGES + 1):
+        assert [len(a) for a in chain.pieces([336] * n, [0] * n)] == [0] * 5
+
+
+@pytest.mark.parametrize(("offset", "size"), [(-1, 10), (5, -2)])
+def test_pieces_before_the_start_of_the_stream(make_tvips, offset, size):
+    chain = find_parts(make_tvips(n_frames=4, split=[100, 100, 250]).path)
+    msg = (
+        f"stream range at {offset} of {size} bytes: expected an offset and a "
+        "length of 0 or more"
+    )
+    for n in (1, FEW_RANGES + 1):  # in Python, and with numpy
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            chain.pieces([0] * (n - 1) + [offset], [3] * (n - 1) + [size])
 
 
 @pytest.mark.parametrize(
