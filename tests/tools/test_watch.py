@@ -489,6 +489,41 @@ def test_a_part_unreadable_under_the_watch_ends_it_with_the_summary(
     assert watcher.summary(findings)["frames"] == 60
 
 
+class BrokenStream(io.StringIO):
+    """stderr whose reader went away: every write fails as on a closed pipe."""
+
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+def test_a_broken_stderr_is_not_the_recording_unreadable(faulty):
+    # the status line and the problems go nowhere; the watch and what it
+    # found of the recording are the same as with a working stderr
+    watcher = Watch(faulty.path, idle=0, stream=BrokenStream())
+    findings = watcher.run()
+    assert [(f.severity, f.field) for f in findings] == [("warning", "num")]
+    assert watcher.summary(findings)["frames"] == 60
+
+
+def test_watch_into_a_closed_pipe_still_gives_its_summary(faulty):
+    # the same with a real pipe whose reader is gone before the first write
+    import subprocess
+
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "rsciio_tvips", "watch", str(faulty.path),
+             "--idle", "0", "--json"],
+            stderr=write, stdout=subprocess.PIPE, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        os.close(write)
+    summary = json.loads(done.stdout)
+    assert (done.returncode, summary["status"], summary["frames"]) == (1, 1, 60)
+    assert [p["field"] for p in summary["problems"]] == ["num"]
+
+
 def test_json_says_why_nothing_was_followed(tmp_path, capsys):
     code = main(["watch", str(tmp_path / "none_000.tvips"), "--idle", "0",
                  "--json", "-q"])  # fmt: skip
