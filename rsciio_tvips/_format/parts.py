@@ -313,8 +313,10 @@ class Chain:
 
         The one place that maps ranges of the stream to the files; the reads
         (:func:`~rsciio_tvips._reading.preadv.read_into`) and the read-ahead
-        (:meth:`spans`) both ask it. Planned with numpy, not range by range
-        in Python: an eager load asks for two ranges per frame.
+        (:meth:`spans`) both ask it. Many ranges are planned with numpy,
+        not range by range in Python (an eager load asks for two ranges per
+        frame); up to :data:`FEW_RANGES` in Python, where numpy's calls
+        would cost more (a frame read on its own).
 
         Parameters
         ----------

@@ -11,6 +11,7 @@ import json
 import os
 import pickle
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -507,8 +508,6 @@ def test_a_broken_stderr_is_not_the_recording_unreadable(faulty):
 
 def test_watch_into_a_closed_pipe_still_gives_its_summary(faulty):
     # the same with a real pipe whose reader is gone before the first write
-    import subprocess
-
     read, write = os.pipe()
     os.close(read)
     try:
